@@ -1,0 +1,70 @@
+// The Gemma 4 Unified text decoder on the CPU backend: embeddings -> layers -> final norm -> tied head
+// -> softcap. Reads top to bottom like spec §3.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace ug {
+
+// Called with named intermediates for parity debugging: "embeddings" (after the multimodal scatter),
+// "layer.N" (output of layer N), "final_norm". data is [n_tokens, hidden] for this chunk's tokens.
+using HiddenTap = std::function<void(std::string_view name, int64_t first_position, int64_t n_tokens,
+                                     const float* data)>;
+
+struct ForwardInput {
+  std::span<const int32_t> token_ids;   // [n]
+  // Optional: rows that replace the token embedding (multimodal soft tokens), not scaled.
+  // embeddings_override[i] != nullptr -> use that [hidden] row for token i.
+  std::span<const float* const> embeddings_override = {};
+  // Optional: bidirectional block id per token (-1 = none); image / video-frame soft-token runs.
+  std::span<const int32_t> block_ids = {};
+};
+
+enum class LogitsMode { None, Last, All };
+
+struct DecoderOptions {
+  int64_t max_chunk = 256;  // prefill chunk size (a bidirectional block is never split)
+};
+
+class Decoder {
+ public:
+  Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, DecoderOptions options = {});
+
+  // Processes the tokens at positions cache.size() .. + n - 1 and appends them to the cache.
+  // logits: Last -> [vocab], All -> [n, vocab] (after softcap); None -> left empty.
+  void forward(const ForwardInput& input, KvCache& cache, LogitsMode mode, std::vector<float>& logits,
+               const HiddenTap& tap = nullptr);
+
+  const ModelConfig& config() const { return config_; }
+  float embed_scale() const { return embed_scale_; }
+
+ private:
+  void forward_chunk(const ForwardInput& input, int64_t begin, int64_t n, KvCache& cache, LogitsMode mode,
+                     float* logits, const HiddenTap& tap);
+  void embed(const ForwardInput& input, int64_t begin, int64_t n, float* h);
+  void attention_block(int64_t layer, const float* x, int64_t n, int64_t start, const int32_t* block_ids,
+                       KvCache& cache, float* out);
+  void mlp_block(int64_t layer, const float* x, int64_t n, float* out);
+  void compute_logits(const float* h, int64_t n, float* logits);
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  ThreadPool& pool_;
+  DecoderOptions options_;
+  float embed_scale_;
+  std::vector<std::vector<float>> inv_freq_;  // per layer, head_dim / 2
+};
+
+// RoPE frequencies of one layer: default (all pairs) or proportional (first p*d/2 pairs, exponent over d).
+std::vector<float> rope_inv_freq(const LayerConfig& layer);
+
+}  // namespace ug

@@ -1,0 +1,43 @@
+// A multi-turn conversation held as tokens in one KV cache. Each user turn is rendered with the chat
+// template and appended; the model's reply (including the <turn|> that ended it) stays in the context
+// exactly as generated, so nothing is re-encoded or recomputed between turns.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/generator.h"
+
+namespace ug {
+
+struct ChatOptions {
+  std::string system;
+  bool enable_thinking = false;
+  bool raw = false;  // no template: the user text is the prompt itself
+  int64_t max_new_tokens = 512;
+  std::vector<std::string> stop_strings;
+  SamplingParams sampling;
+};
+
+class ChatSession {
+ public:
+  ChatSession(Engine& engine, ChatOptions options);
+
+  GenerationResult send(const std::string& user_text, const GenerationCallbacks& callbacks = {});
+  void reset();
+  const std::vector<int32_t>& history() const { return history_; }
+
+  // The text appended for a user turn (exposed for tests).
+  std::string turn_text(const std::string& user_text) const;
+
+ private:
+  Engine& engine_;
+  ChatOptions options_;
+  KvCache cache_;
+  std::vector<int32_t> history_;
+  FinishReason last_finish_ = FinishReason::Stop;
+  int32_t turn_end_id_ = -1;  // <turn|>
+};
+
+}  // namespace ug

@@ -1,0 +1,45 @@
+#include "cli_util.h"
+
+#include <charconv>
+#include <limits>
+
+#include "core/error.h"
+#include "io/npy.h"
+
+namespace ug::cli {
+
+std::vector<int32_t> parse_token_list(const std::string& spec) {
+  std::vector<int32_t> ids;
+  if (spec.size() > 4 && spec.substr(spec.size() - 4) == ".npy") {
+    for (int64_t v : npy_as_i64(read_npy(spec))) {
+      UG_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), "{}: token id {} out of range", spec, v);
+      ids.push_back(int32_t(v));
+    }
+    return ids;
+  }
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string::npos) comma = spec.size();
+    std::string item = spec.substr(pos, comma - pos);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    UG_CHECK(!item.empty() && ec == std::errc() && end == item.data() + item.size() && v >= 0 &&
+                 v <= std::numeric_limits<int32_t>::max(),
+             "--tokens: '{}' is not a token id (expected FILE.npy or comma-separated non-negative integers)", item);
+    ids.push_back(int32_t(v));
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+std::optional<DType> parse_weight_dtype(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name == "f32") return DType::F32;
+  if (name == "bf16") return DType::BF16;
+  fail("--dtype: expected f32 or bf16, got '{}'", name);
+}
+
+}  // namespace ug::cli

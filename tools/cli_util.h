@@ -1,0 +1,20 @@
+// Helpers shared by the CLI subcommands: parsing token lists, opening a model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace ug::cli {
+
+// "FILE.npy" (integer array) or "ID,ID,..." -> ids.
+std::vector<int32_t> parse_token_list(const std::string& spec);
+// "f32" | "bf16" | "" (as stored) -> the weight precision to run at.
+std::optional<DType> parse_weight_dtype(const std::string& name);
+
+}  // namespace ug::cli
