@@ -3,6 +3,7 @@
 
 #include "cli_util.h"
 #include "command.h"
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
 #include "model/decoder.h"
