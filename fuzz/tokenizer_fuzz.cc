@@ -1,11 +1,11 @@
 // libFuzzer target for ug::Tokenizer: a small synthetic BPE tokenizer (byte fallback, merges, added
 // tokens, Gemma's normalizer and decoder) is built once; each input is encoded and decoded. Valid
-// UTF-8 must round-trip exactly (no literal U+2581 in the input, which decodes to a space) and stream
-// identically through IncrementalDetokenizer; invalid UTF-8 must raise ug::Error, never crash.
-#include <nlohmann/json.hpp>
-
+// UTF-8 must round-trip exactly (no literal U+2581 in the input, which decodes to a space) and
+// stream identically through IncrementalDetokenizer; invalid UTF-8 must raise ug::Error, never
+// crash.
 #include <cstdint>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -26,18 +26,39 @@ std::string synthetic_tokenizer_json() {
   for (const char* s : {"<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", "<t>", "<t>>"})
     vocab[s] = id++;
   for (int b = 0; b < 256; ++b) vocab[fmt::format("<0x{:02X}>", b)] = id++;
-  const std::string pieces[] = {"a", "b", "c", "e", "t", "h", kSpace, "\n", "é", "日",
-                                "ab", "bc", "abc", "th", "the", std::string(kSpace) + "the",
-                                std::string(kSpace) + kSpace, "\n\n", "ee"};
+  const std::string pieces[] = {"a",
+                                "b",
+                                "c",
+                                "e",
+                                "t",
+                                "h",
+                                kSpace,
+                                "\n",
+                                "é",
+                                "日",
+                                "ab",
+                                "bc",
+                                "abc",
+                                "th",
+                                "the",
+                                std::string(kSpace) + "the",
+                                std::string(kSpace) + kSpace,
+                                "\n\n",
+                                "ee"};
   for (const std::string& p : pieces) vocab[p] = id++;
-  json merges = json::array({json::array({"b", "c"}), json::array({"a", "b"}), "ab c", "t h",
-                             "th e", json::array({kSpace, "the"}), json::array({kSpace, kSpace}),
-                             "\n \n", "e e"});
+  json merges =
+      json::array({json::array({"b", "c"}), json::array({"a", "b"}), "ab c", "t h", "th e",
+                   json::array({kSpace, "the"}), json::array({kSpace, kSpace}), "\n \n", "e e"});
   json added = json::array();
   int i = 0;
   for (const char* s : {"<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", "<t>", "<t>>"}) {
-    added.push_back({{"id", i}, {"content", s}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", i < 6}});
+    added.push_back({{"id", i},
+                     {"content", s},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", i < 6}});
     ++i;
   }
   json j = {
@@ -45,17 +66,23 @@ std::string synthetic_tokenizer_json() {
       {"added_tokens", added},
       {"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}},
       {"pre_tokenizer",
-       {{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "MergedWithPrevious"},
+       {{"type", "Split"},
+        {"pattern", {{"String", " "}}},
+        {"behavior", "MergedWithPrevious"},
         {"invert", false}}},
       {"decoder",
        {{"type", "Sequence"},
-        {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", kSpace}}},
-                                   {"content", " "}},
-                                  {{"type", "ByteFallback"}},
-                                  {{"type", "Fuse"}}})}}},
+        {"decoders",
+         json::array({{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
+                      {{"type", "ByteFallback"}},
+                      {{"type", "Fuse"}}})}}},
       {"model",
-       {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true},
-        {"vocab", vocab}, {"merges", merges}}},
+       {{"type", "BPE"},
+        {"unk_token", "<unk>"},
+        {"fuse_unk", true},
+        {"byte_fallback", true},
+        {"vocab", vocab},
+        {"merges", merges}}},
   };
   return j.dump();
 }
