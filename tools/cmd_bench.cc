@@ -19,7 +19,7 @@ namespace ug::cli {
 namespace {
 
 struct BenchArgs {
-  std::string model, dtype;
+  std::string model, dtype, load = "auto";
   int64_t prompt = 512, gen = 128, reps = 5;
   bool skip_bandwidth = false;
 };
@@ -56,7 +56,7 @@ double seconds(std::chrono::steady_clock::time_point t0) {
 }
 
 int run_bench(const BenchArgs& a) {
-  auto model = load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)});
+  auto model = load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
   const auto& cfg = model->config.text;
   ThreadPool& pool = ThreadPool::global();
   Decoder decoder(model->config, *model->weights, pool);
@@ -65,9 +65,10 @@ int run_bench(const BenchArgs& a) {
   std::vector<int32_t> prompt(size_t(std::max<int64_t>(a.prompt, 1)));
   for (auto& t : prompt) t = tok(rng);
 
-  std::printf("model: %s\n%s\nthreads: %d, isa: %s, weights: %s\n", a.model.c_str(), describe(model->config).c_str(),
-              pool.size(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
-              std::string(dtype_name(model->weights->matrix_dtype)).c_str());
+  std::printf("model: %s\n%s\nthreads: %d, isa: %s, weights: %s, %s\n", a.model.c_str(),
+              describe(model->config).c_str(), pool.size(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
+              std::string(dtype_name(model->weights->matrix_dtype)).c_str(),
+              model->weights->residency == WeightResidency::Copied ? "copied to huge pages" : "memory-mapped");
   std::vector<double> pp, tg;
   std::vector<float> logits;
   for (int64_t r = 0; r < a.reps + 1; ++r) {  // the first repetition warms up (pages the weights in)
@@ -112,6 +113,7 @@ RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-benc
   sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")->check(CLI::PositiveNumber);
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
   sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
+  sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
   return [a] { return run_bench(*a); };
 });
 

@@ -26,7 +26,7 @@ extern "C" void on_sigint(int) {
 }
 
 struct RunArgs {
-  std::string model, prompt, system, tokenizer, dtype;
+  std::string model, prompt, system, tokenizer, dtype, load = "auto";
   std::vector<std::string> stops;
   bool think = false, raw = false, greedy = false, stats = false;
   int64_t max_tokens = 512;
@@ -60,7 +60,9 @@ void print_stats(const GenerationResult& r) {
 }
 
 int run(const RunArgs& a) {
-  EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)}, .tokenizer_path = a.tokenizer};
+  EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)},
+                     .load_mode = parse_load_mode(a.load),
+                     .tokenizer_path = a.tokenizer};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
   ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,
@@ -124,6 +126,7 @@ RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", 
   sub.add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
   sub.add_flag("--stats", a->stats, "Print token counts and speed after each reply");
+  sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
   return [a] { return run(*a); };
 });
 

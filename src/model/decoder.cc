@@ -162,7 +162,10 @@ void Decoder::mlp_block(int64_t li, const float* x, int64_t n, float* out) {
 void Decoder::compute_logits(const float* h, int64_t n, float* logits) {
   const int64_t V = config_.text.vocab_size;
   cpu::matmul(h, n, weights_.lm_head, logits, pool_);
-  if (config_.text.final_logit_softcap) cpu::softcap(logits, n * V, float(*config_.text.final_logit_softcap));
+  if (!config_.text.final_logit_softcap) return;
+  const float cap = float(*config_.text.final_logit_softcap);
+  // 262k tanh per token is a few ms on one core: split it over the pool.
+  pool_.parallel_for(n * V, 1 << 15, [&](int64_t b, int64_t e) { cpu::softcap(logits + b, e - b, cap); });
 }
 
 }  // namespace ug

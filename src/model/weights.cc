@@ -134,8 +134,12 @@ class WeightBinder {
  private:
   MatrixRef as_matrix(const TensorInfo& t, int64_t rows, int64_t cols) {
     bool want_bf16 = opt_.weight_dtype == DType::BF16;
-    if (t.dtype == DType::BF16) return {t.data, DType::BF16, rows, cols};
-    if (t.dtype == DType::F32 && !want_bf16) return {t.data, DType::F32, rows, cols};
+    if (t.dtype == DType::BF16 || (t.dtype == DType::F32 && !want_bf16)) {
+      if (opt_.residency == WeightResidency::Mapped) return {t.data, t.dtype, rows, cols};
+      void* copy = w_.arena_.allocate(t.nbytes);
+      std::memcpy(copy, t.data, t.nbytes);
+      return {copy, t.dtype, rows, cols};
+    }
     std::vector<float> f = to_f32(t);  // F16 (widened) or F32 rounded to bf16 values
     size_t n = f.size();
     if (want_bf16) {
@@ -210,6 +214,7 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const Checkpoint& ckpt, const M
   w->lm_head = t.tie_word_embeddings ? w->embed_tokens : b.matrix("lm_head.weight", t.vocab_size, t.hidden_size);
   w->final_norm = b.vector(kText + "norm.weight", t.hidden_size);
   w->matrix_dtype = w->embed_tokens.dtype;
+  w->residency = options.residency;
   for (int64_t i = 0; i < t.n_layers(); ++i) w->layers.push_back(bind_layer(b, t, i));
   if (config.vision) w->vision = bind_vision(b, *config.vision, t.hidden_size);
   if (config.audio)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_page_arena.h"
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
@@ -50,11 +51,18 @@ struct AudioEmbedderWeights {
   MatrixRef projection;  // [hidden, audio_embed_dim]
 };
 
+// Where the big matrices live while the model runs.
+enum class WeightResidency {
+  Mapped,  // used in place from the memory-mapped checkpoint: no copy, instant start, least memory
+  Copied,  // copied once into huge-page-backed memory: faster CPU decode (docs/perf.md)
+};
+
 struct WeightLoadOptions {
   // Precision the matrices are used at: nullopt = as stored (F16 is widened to F32). BF16 rounds an F32
   // checkpoint's weights (matrices and vectors) to bf16 values, like HF's bf16-weight model.
   std::optional<DType> weight_dtype;
   bool warn_unused = true;  // print tensors of the checkpoint that the model does not use
+  WeightResidency residency = WeightResidency::Mapped;
 };
 
 class ModelWeights {
@@ -69,10 +77,12 @@ class ModelWeights {
   std::optional<VisionEmbedderWeights> vision;
   std::optional<AudioEmbedderWeights> audio;
   DType matrix_dtype = DType::BF16;  // dtype of the big matrices as used
+  WeightResidency residency = WeightResidency::Mapped;
 
  private:
   friend class WeightBinder;
   std::vector<std::unique_ptr<std::byte[]>> owned_;  // converted copies (f16 -> f32, f32 -> bf16)
+  HugePageArena arena_;                              // private copies (WeightResidency::Copied)
 };
 
 // Every tensor name (published spelling) and shape the config implies, in checkpoint order.

@@ -27,7 +27,7 @@ std::string shipped_template(const std::filesystem::path& dir) {
 std::unique_ptr<Engine> load_engine(const std::string& dir, const EngineOptions& options, bool require_tokenizer) {
   namespace fs = std::filesystem;
   auto e = std::make_unique<Engine>();
-  e->model = load_model(dir, options.weights);
+  e->model = load_model(dir, options.weights, options.load_mode);
   std::string tok_path = options.tokenizer_path.empty() ? (fs::path(dir) / "tokenizer.json").string()
                                                         : options.tokenizer_path;
   if (fs::exists(tok_path)) {

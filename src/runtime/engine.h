@@ -14,6 +14,7 @@ namespace ug {
 
 struct EngineOptions {
   WeightLoadOptions weights;
+  LoadMode load_mode = LoadMode::Auto;
   std::string tokenizer_path;  // default: DIR/tokenizer.json
   DecoderOptions decoder;
 };

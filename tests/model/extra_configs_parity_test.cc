@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
@@ -79,6 +80,25 @@ TEST(ConfigForms, FlatKeysEqualPerLayerConfig) {
   std::filesystem::create_symlink(src + "/model.safetensors", tmp.file("model.safetensors"));
   auto ids = ids_of(test::data_path("tiny_kv_eq/text_short/input_ids.npy"));
   EXPECT_EQ(run_logits(tmp.path(), ids), run_logits(src, ids));
+}
+
+}  // namespace
+}  // namespace ug
+
+namespace ug {
+namespace {
+
+// Weights copied into huge-page memory compute exactly what the mapped weights compute.
+TEST(WeightResidency, CopiedEqualsMapped) {
+  for (const char* model : {"tiny_kv_eq/model-bf16", "tiny_kv_eq/model-f32"}) {
+    std::string dir = test::data_path(model);
+    auto ids = ids_of(test::data_path("tiny_kv_eq/text_short/input_ids.npy"));
+    EXPECT_EQ(run_logits(dir, ids, {.residency = WeightResidency::Copied}), run_logits(dir, ids)) << model;
+  }
+  EXPECT_EQ(resolve_residency(LoadMode::Mmap, 1), WeightResidency::Mapped);
+  EXPECT_EQ(resolve_residency(LoadMode::Copy, size_t(1) << 50), WeightResidency::Copied);
+  EXPECT_EQ(resolve_residency(LoadMode::Auto, size_t(1) << 50), WeightResidency::Mapped);  // 1 PB never fits
+  EXPECT_THROW(parse_load_mode("swap"), Error);
 }
 
 }  // namespace
