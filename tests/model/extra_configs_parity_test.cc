@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "core/bf16.h"
 #include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/safetensors_writer.h"
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
@@ -99,6 +103,46 @@ TEST(WeightResidency, CopiedEqualsMapped) {
   EXPECT_EQ(resolve_residency(LoadMode::Copy, size_t(1) << 50), WeightResidency::Copied);
   EXPECT_EQ(resolve_residency(LoadMode::Auto, size_t(1) << 50), WeightResidency::Mapped);  // 1 PB never fits
   EXPECT_THROW(parse_load_mode("swap"), Error);
+}
+
+}  // namespace
+}  // namespace ug
+
+namespace ug {
+namespace {
+
+// An F16 checkpoint (the f32 fixture rounded to half) loads, is widened to f32, and lands much closer to
+// the f32 reference than bf16 weights do (11 vs 8 mantissa bits).
+TEST(CheckpointDtypes, F16WeightsAreWidenedExactly) {
+  std::string src = test::data_path("tiny_kv_eq/model-f32");
+  Checkpoint ckpt(src);
+  std::vector<TensorToWrite> tensors;
+  for (const auto& name : ckpt.names()) {
+    const TensorInfo& t = ckpt.get(name);
+    ASSERT_EQ(t.dtype, DType::F32);
+    tensors.push_back({name, DType::F16, t.shape, [&t](size_t offset, std::span<std::byte> out) {
+                         for (size_t i = 0; i < out.size() / 2; ++i) {
+                           float f;
+                           std::memcpy(&f, t.data + (offset / 2 + i) * 4, 4);
+                           uint16_t h = f32_to_f16(f);
+                           std::memcpy(out.data() + i * 2, &h, 2);
+                         }
+                       }});
+  }
+  test::TempDir tmp;
+  std::filesystem::copy_file(src + "/config.json", tmp.file("config.json"));
+  write_safetensors(tmp.file("model.safetensors"), tensors);
+  auto ids = ids_of(test::data_path("tiny_kv_eq/text_short/input_ids.npy"));
+  auto f16 = run_logits(tmp.path(), ids);
+  auto ref = npy_as_f32(read_npy(test::data_path("tiny_kv_eq/text_short/logits_f32.npy")));
+  auto bf16 = npy_as_f32(read_npy(test::data_path("tiny_kv_eq/text_short/logits_bf16w_f32.npy")));
+  float d16 = 0, dbf = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    d16 = std::max(d16, std::fabs(f16[i] - ref[i]));
+    dbf = std::max(dbf, std::fabs(bf16[i] - ref[i]));
+  }
+  EXPECT_LT(d16, dbf / 2) << "f16 " << d16 << " bf16 " << dbf;
+  EXPECT_LT(d16, 0.05f);
 }
 
 }  // namespace
