@@ -23,6 +23,20 @@ void rms_norm_to(const float* x, float* out, int64_t rows, int64_t n, const floa
   }
 }
 
+void layer_norm_to(const float* x, float* out, int64_t rows, int64_t n, const float* w, const float* b,
+                   double eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = out + r * n;
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) mean += xr[i];
+    mean /= double(n);
+    for (int64_t i = 0; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    float inv = float(1.0 / std::sqrt(var / double(n) + eps));
+    for (int64_t i = 0; i < n; ++i) yr[i] = float(xr[i] - mean) * inv * w[i] + b[i];
+  }
+}
+
 void rms_norm(float* x, int64_t rows, int64_t n, const float* w, double eps) {
   rms_norm_to(x, x, rows, n, w, eps);
 }

@@ -15,6 +15,9 @@ void rms_norm(float* x, int64_t rows, int64_t n, const float* w, double eps);
 // out = rms_norm(x) (not in place).
 void rms_norm_to(const float* x, float* out, int64_t rows, int64_t n, const float* w, double eps);
 
+// x[rows, n] -> LayerNorm(x) * w + b (biased variance, as torch.nn.LayerNorm); statistics in double.
+void layer_norm_to(const float* x, float* out, int64_t rows, int64_t n, const float* w, const float* b, double eps);
+
 // Rotate-half RoPE on x[n_tokens, n_heads, head_dim] with per-token positions. inv_freq has head_dim/2
 // entries (zeros for pairs that do not rotate, as in "proportional" RoPE).
 void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, std::span<const int64_t> positions,
