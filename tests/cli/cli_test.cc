@@ -143,3 +143,23 @@ TEST(CliInitRandom, UnknownPresetIsAnError) {
 
 }  // namespace
 }  // namespace ug
+
+namespace ug {
+namespace {
+
+// `unigemma template` on the §2.6 conversation (messages + tools in one file) prints the exact prompt.
+TEST(CliTemplate, RendersTheReferenceConversation) {
+  std::string chat = test::data_path("chat/");
+  auto r = test::run_command(test::binary_path() + " template --messages " + chat + "weather_conversation.json" +
+                             " --generation-prompt 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(chat + "weather_full.expected.txt", std::ios::binary);
+  std::string expected((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(r.out, expected);
+  auto bad = test::run_command(test::binary_path() + " template --messages " + chat + "goldens.json");
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("goldens.json"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace ug
