@@ -105,18 +105,31 @@ TEST_F(CliRun, BadSamplingOptionsAreRejected) {
 
 TEST_F(CliRun, CtrlCStopsTheReplyButNotTheChat) {
   test::TempDir tmp;
-  // The script drives the interactive chat through a fifo: a reply interrupted by SIGINT, then another turn.
+  // The script drives the interactive chat through a fifo: a reply interrupted by SIGINT, then another
+  // turn, interrupted too. It waits for evidence (output growing, "[stopped]") instead of fixed sleeps, so
+  // slow builds (ASan) behave the same; every wait gives up after 60 s.
+  const std::string out = tmp.file("out");
   std::string script =
       "set -u\n"
+      "size() { stat -c %s " + out + "; }\n"
+      "count() { grep -o \"$1\" " + out + " | wc -l; }\n"
+      "wait_until() { for i in $(seq 1 600); do eval \"$1\" && return 0; sleep 0.1; done; echo \"timeout: $1\"; }\n"
       "mkfifo " + tmp.file("in") + "\n" +
-      bin() + " run -m " + model() + " -n 1000000 < " + tmp.file("in") + " > " + tmp.file("out") + " 2>&1 &\n"
+      bin() + " run -m " + model() + " -n 1000000 < " + tmp.file("in") + " > " + out + " 2>&1 &\n"
       "pid=$!\n"
       "exec 3>" + tmp.file("in") + "\n"
-      "echo 'tell me a long story' >&3; sleep 2; kill -INT $pid; sleep 1\n"
-      "echo 'second turn' >&3; sleep 1; kill -INT $pid; sleep 1\n"
+      "echo 'tell me a long story' >&3\n"
+      "wait_until '[ $(count \"Interactive chat\") -ge 1 ]'\n"
+      "s=$(size); wait_until '[ $(size) -gt $((s + 40)) ]'\n"
+      "kill -INT $pid\n"
+      "wait_until '[ $(count \"\\[stopped\\]\") -ge 1 ]'\n"
+      "s=$(size); echo 'second turn' >&3\n"
+      "wait_until '[ $(size) -gt $((s + 40)) ]'\n"
+      "kill -INT $pid\n"
+      "wait_until '[ $(count \"\\[stopped\\]\") -ge 2 ]'\n"
       "echo /exit >&3; exec 3>&-\n"
-      "( sleep 20; kill -KILL $pid ) >/dev/null 2>&1 & guard=$!\n"
-      "wait $pid; echo rc=$?; kill $guard 2>/dev/null; cat " + tmp.file("out") + "\n";
+      "( sleep 60; kill -KILL $pid ) >/dev/null 2>&1 & guard=$!\n"
+      "wait $pid; echo rc=$?; kill $guard 2>/dev/null; cat " + out + "\n";
   test::write_file(tmp.file("drive.sh"), script);
   auto r = run_command("bash " + tmp.file("drive.sh"));
   EXPECT_NE(r.out.find("rc=0"), std::string::npos) << r.out;
