@@ -32,13 +32,8 @@ int run_logits(const LogitsArgs& a) {
   if (!a.hidden_out.empty()) {
     hidden.resize(size_t((L + 1) * n * D));
     tap = [&](std::string_view name, int64_t first, int64_t count, const float* data) {
-      int64_t slot = -1;
-      if (name == "embeddings") slot = 0;
-      else if (name == "final_norm") slot = L;
-      else if (name.substr(0, 6) == "layer.") slot = std::stoll(std::string(name.substr(6))) + 1;
-      if (slot < 0 || slot == L) {
-        if (name != "final_norm") return;
-      }
+      int64_t slot = hf_hidden_state_index(name, L);
+      if (slot < 0) return;
       std::copy(data, data + count * D, hidden.begin() + (slot * n + first) * D);
     };
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/ops.h"
@@ -19,6 +20,14 @@ std::vector<float> rope_inv_freq(const LayerConfig& layer) {
     f[size_t(i)] = float(1.0 / std::pow(layer.rope.theta, double(exponent)));
   }
   return f;
+}
+
+int64_t hf_hidden_state_index(std::string_view name, int64_t n_layers) {
+  if (name == "embeddings") return 0;
+  if (name == "final_norm") return n_layers;
+  if (name.substr(0, 6) != "layer.") return -1;
+  int64_t layer = std::stoll(std::string(name.substr(6)));
+  return layer + 1 < n_layers ? layer + 1 : -1;  // HF's last entry is the final-normed output instead
 }
 
 Decoder::Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, DecoderOptions options)

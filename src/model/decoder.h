@@ -64,6 +64,10 @@ class Decoder {
   std::vector<std::vector<float>> inv_freq_;  // per layer, head_dim / 2
 };
 
+// Index of a tap name in HF's output_hidden_states list ([layers + 1] entries: 0 = "embeddings",
+// N + 1 = "layer.N" for all but the last layer, n_layers = "final_norm"); -1 for taps HF does not list.
+int64_t hf_hidden_state_index(std::string_view name, int64_t n_layers);
+
 // RoPE frequencies of one layer: default (all pairs) or proportional (first p*d/2 pairs, exponent over d).
 std::vector<float> rope_inv_freq(const LayerConfig& layer);
 

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/mapped_file.h"
 
 namespace ug {
 namespace {
@@ -13,15 +12,6 @@ std::string describe(const nlohmann::json& v) {
   return std::string(v.type_name()) + " " + s;
 }
 }  // namespace
-
-nlohmann::json parse_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON: {}", path, e.what());
-  }
-}
 
 std::string JsonReader::where(const std::string& key) const {
   return source_ + ": " + (path_.empty() ? key : path_ + "." + key);

@@ -41,7 +41,4 @@ class JsonReader {
   std::string path_;
 };
 
-// Parses a JSON file with a located error on syntax problems.
-nlohmann::json parse_json_file(const std::string& path);
-
 }  // namespace ug

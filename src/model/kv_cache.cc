@@ -5,26 +5,13 @@
 
 namespace ug {
 
-KvCache::KvCache(const TextConfig& config, int64_t rollback_slack)
-    : window_(config.sliding_window), ring_capacity_(config.sliding_window + rollback_slack) {
+KvCache::KvCache(const TextConfig& config) {
   for (const auto& l : config.layers) {
     LayerKvCache c;
     c.row_size = l.n_kv_heads * l.head_dim;
-    c.ring_capacity = l.kind == LayerKind::Sliding ? ring_capacity_ : 0;
+    c.ring_capacity = l.kind == LayerKind::Sliding ? config.sliding_window : 0;
     layers_.push_back(std::move(c));
   }
-}
-
-bool KvCache::truncate(int64_t n) {
-  if (n >= n_tokens_) return true;
-  if (n < 0) return false;
-  // The ring holds positions [size - capacity, size); position n needs [n - window + 1, n).
-  bool has_sliding = std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l.ring_capacity > 0; });
-  int64_t oldest_needed = std::max<int64_t>(0, n - window_ + 1);
-  int64_t oldest_held = std::max<int64_t>(0, n_tokens_ - ring_capacity_);
-  if (has_sliding && n > 0 && oldest_needed < oldest_held) return false;
-  n_tokens_ = n;
-  return true;
 }
 
 size_t KvCache::bytes() const {

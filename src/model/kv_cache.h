@@ -1,5 +1,6 @@
 // Per-sequence KV cache for the CPU decoder. Sliding layers keep only the last `window` positions in a
-// ring buffer (slot = position % window); full layers keep every position. Rows hold post-norm,
+// ring buffer (slot = position % window); full layers keep every position. (Rollback for speculative
+// decoding will need a few slack slots in the ring; it is not needed yet.) Rows hold post-norm,
 // post-RoPE K and post-v_norm V as f32: [slot, n_kv_heads, head_dim].
 #pragma once
 
@@ -18,15 +19,10 @@ struct LayerKvCache {
 
 class KvCache {
  public:
-  // rollback_slack: extra ring slots on sliding layers so the last `rollback_slack` positions can be
-  // dropped again (speculative drafts, edited tails) without recomputing the window.
-  explicit KvCache(const TextConfig& config, int64_t rollback_slack = 0);
+  explicit KvCache(const TextConfig& config);
 
   int64_t size() const { return n_tokens_; }  // positions already processed
   void clear() { n_tokens_ = 0; }
-  // Drops positions >= n (rollback after a rejected draft or an edited prompt). Returns false (and keeps
-  // everything) when a sliding ring no longer holds the window that position n would need.
-  bool truncate(int64_t n);
   size_t bytes() const;  // memory held now
 
   LayerKvCache& layer(int64_t i) { return layers_[size_t(i)]; }
@@ -39,8 +35,6 @@ class KvCache {
  private:
   std::vector<LayerKvCache> layers_;
   int64_t n_tokens_ = 0;
-  int64_t window_ = 0;
-  int64_t ring_capacity_ = 0;
 };
 
 }  // namespace ug

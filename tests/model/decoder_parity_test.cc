@@ -73,9 +73,8 @@ TEST(HiddenStates, EveryLayerMatchesHF) {
   std::vector<float> logits;
   decoder.forward({.token_ids = ids}, cache, LogitsMode::None, logits,
                   [&](std::string_view name, int64_t first, int64_t count, const float* data) {
-                    int64_t slot = name == "embeddings" ? 0 : name == "final_norm" ? L : -1;
-                    if (name.substr(0, 6) == "layer.") slot = std::stoll(std::string(name.substr(6))) + 1;
-                    if (slot == L && name != "final_norm") return;  // HF's last entry is final-normed
+                    int64_t slot = hf_hidden_state_index(name, L);
+                    if (slot < 0) return;
                     float m = 0, scale = 0;
                     for (int64_t i = 0; i < count * D; ++i) {
                       float r = refv[size_t((slot * n + first) * D + i)];
