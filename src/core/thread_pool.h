@@ -20,7 +20,9 @@ class ThreadPool {
   int size() const { return int(workers_.size()) + 1; }
 
   // Calls fn(task_index) for task_index in [0, n_tasks); returns when all are done.
-  // Tasks are claimed dynamically, so uneven tasks balance themselves.
+  // Tasks are claimed dynamically, so uneven tasks balance themselves. Safe to call from several threads
+  // (jobs run one after another: the server embeds media while the scheduler decodes); a call from inside
+  // a task runs inline on the calling thread.
   void run(int64_t n_tasks, const std::function<void(int64_t)>& fn);
 
   // Splits [0, n) into contiguous ranges of at least `grain` items: fn(begin, end).
@@ -33,6 +35,7 @@ class ThreadPool {
   void work_on_current();
 
   std::vector<std::thread> workers_;
+  std::mutex run_mu_;  // one job at a time
   std::mutex mu_;
   std::condition_variable cv_start_, cv_done_;
   const std::function<void(int64_t)>* job_ = nullptr;

@@ -1,8 +1,10 @@
-// Encoded image -> RGB u8 pixels, the way HF's processor sees a PIL image (spec §4.1 step 1): grayscale and
-// palette images are expanded, an alpha channel is composited over opaque white with PIL's integer
-// alpha_composite arithmetic, 16-bit samples keep their high byte (as PIL reads them), and the JPEG EXIF
-// orientation is applied (as transformers' load_image does). Codecs: libpng, libjpeg-turbo, libwebp,
-// giflib (first frame), BMP through FFmpeg.
+// Encoded image -> RGB u8 pixels, the way HF's processor sees a PIL image (spec §4.1 step 1): each codec
+// reads the file into the mode Pillow would (L, LA, RGB, RGBA, P, CMYK, 16-bit gray as I;16), then Pillow's
+// convert("RGB") rules apply, which is what current transformers' convert_to_rgb does: alpha is dropped,
+// not composited (the alpha.png fixtures prove it; rgb_convert.h keeps the older composite-over-white rule),
+// 16-bit RGB/RGBA/LA keep their high byte and 16-bit gray clips at 255, as Pillow reads them; the EXIF (or
+// XMP) orientation is applied (as transformers' load_image does with exif_transpose). Codecs: libpng,
+// libjpeg-turbo, libwebp, giflib (first frame), BMP through FFmpeg.
 #pragma once
 
 #include <cstdint>

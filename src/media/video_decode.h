@@ -30,12 +30,25 @@ struct VideoFrames {
 };
 
 // Throws ug::Error naming `what` for corrupt data, no video stream, zero frames, or limits exceeded.
+// T is the header's frame count when it has one (MP4/MOV), else the packets of the stream counted in a first
+// demux pass (MKV/WebM; a file that ends before the container's declared duration is an error there).
+// Frames are decoded in order up to the last sampled one and converted to RGB24 as PyAV's
+// frame.to_ndarray(format="rgb24") does (libswscale, SWS_BILINEAR, swscale's default BT.601 YUV matrix), so
+// lossless RGB sources (FFV1, PNG-in-MKV) come out bit-exact. A stream that decodes to fewer frames than T
+// claims, so that a sampled index is never reached, is an error.
 VideoFrames decode_video(std::span<const uint8_t> bytes, const VideoSampling& sampling, const MediaLimits& limits,
                          std::string_view what);
 VideoFrames decode_video_file(const std::string& path, const VideoSampling& sampling,
                               const MediaLimits& limits = {});
 
-// The source frame indices the sampling picks from a stream of `total_frames` at `stream_fps`.
+// The source frame indices the sampling picks from a stream of T = `total_frames` at `stream_fps`:
+//  - uniform mode (fps == 0): floor(i * T / num_frames) for i in [0, num_frames) (HF's formula); all T
+//    frames when T <= num_frames. More than limits.max_video_frames kept frames is an error.
+//  - fps mode (fps = F > 0): floor(k * stream_fps / F) for k = 0, 1, ... while below T, i.e. one frame every
+//    1/F s from the first frame (F above stream_fps keeps every frame once). When that is more than the cap
+//    (max_frames, or limits.max_video_frames when 0 or smaller), it is floor(i * T / cap) for i in [0, cap)
+//    instead: cap frames spread uniformly over the whole video.
+// Throws ug::Error for T <= 0, num_frames <= 0 or an unusable stream_fps in fps mode.
 std::vector<int64_t> sample_frame_indices(int64_t total_frames, double stream_fps, const VideoSampling& sampling,
                                           const MediaLimits& limits);
 

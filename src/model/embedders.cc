@@ -16,6 +16,12 @@ std::vector<float> rescale_u8(std::span<const uint8_t> u8) {
   return out;
 }
 
+std::vector<float> rescale_u8_divide(std::span<const uint8_t> u8) {
+  std::vector<float> out(u8.size());
+  for (size_t i = 0; i < u8.size(); ++i) out[i] = (float(u8[i]) - 0.0f) / 255.0f;
+  return out;
+}
+
 std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& weights, const ImagePatches& image,
                                ThreadPool& pool) {
   UG_CHECK(config.vision && weights.vision, "this model has no vision embedder (config.json has no vision_config)");

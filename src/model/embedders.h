@@ -19,8 +19,11 @@ struct ImagePatches {
   int64_t count() const { return int64_t(xs.size()); }
 };
 
-// Pixel values as HF rescales them: float(u8) * float(1/255).
+// Pixel values as HF's image processor rescales them: float(u8) * float(1/255).
 std::vector<float> rescale_u8(std::span<const uint8_t> u8);
+// As HF's video processor does: its rescale is fused into normalize((x - 0) / 255), a division, which can
+// differ from the image path by one ulp.
+std::vector<float> rescale_u8_divide(std::span<const uint8_t> u8);
 
 // [n, patch_values] -> [n, hidden]: LN(eps 1e-5) -> dense + bias -> LN -> + x/y position rows -> LN ->
 // weightless RMSNorm -> projection.

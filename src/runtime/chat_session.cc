@@ -4,6 +4,13 @@
 #include "tokenizer/chat_template.h"
 
 namespace ug {
+namespace {
+int64_t soft_token_count(const PromptInput& input) {
+  int64_t n = 0;
+  for (const MediaSpan& s : input.media) n += s.count;
+  return n;
+}
+}  // namespace
 
 ChatSession::ChatSession(Engine& engine, ChatOptions options)
     : engine_(engine), options_(std::move(options)), cache_(engine.model->config.text) {
@@ -18,12 +25,21 @@ void ChatSession::reset() {
   last_finish_ = FinishReason::Stop;
 }
 
-std::string ChatSession::turn_text(const std::string& user_text) const {
-  if (options_.raw) return user_text;
+std::string ChatSession::turn_text(const std::string& user_text, std::span<const MediaSource> media) const {
+  if (options_.raw) {
+    UG_CHECK(media.empty(), "--raw prompts cannot carry media (the chat template places them)");
+    return user_text;
+  }
   nlohmann::json messages = nlohmann::json::array();
   bool first = history_.empty();
   if (first && !options_.system.empty()) messages.push_back({{"role", "system"}, {"content", options_.system}});
-  messages.push_back({{"role", "user"}, {"content", user_text}});
+  nlohmann::json content = user_text;
+  if (!media.empty()) {
+    content = nlohmann::json::array();
+    for (const MediaSource& m : media) content.push_back({{"type", std::string(media_kind_name(m.kind))}});
+    if (!user_text.empty()) content.push_back({{"type", "text"}, {"text", user_text}});
+  }
+  messages.push_back({{"role", "user"}, {"content", content}});
   // Later turns are rendered alone with thinking off (so no system block is emitted); with thinking on,
   // the pre-closed empty thought channel that thinking-off adds to the generation prompt is removed.
   ChatTemplateOptions t{.add_generation_prompt = true, .enable_thinking = first && options_.enable_thinking};
@@ -39,10 +55,22 @@ std::string ChatSession::turn_text(const std::string& user_text) const {
   return (ended_by_turn_end ? "\n" : "<turn|>\n") + text;
 }
 
-GenerationResult ChatSession::send(const std::string& user_text, const GenerationCallbacks& callbacks) {
+GenerationResult ChatSession::send(const std::string& user_text, const GenerationCallbacks& callbacks,
+                                   std::span<const MediaSource> media) {
   const Tokenizer& tok = *engine_.tokenizer;
   GenerationRequest req;
-  req.prompt = tok.encode(turn_text(user_text));
+  PromptInput input = engine_.media->assemble_text(turn_text(user_text, media), media);
+  const int64_t context = engine_.model->config.text.max_position_embeddings;
+  UG_CHECK(cache_.size() + input.size() < context,
+           "this turn needs {} tokens ({} of them for media) after {} in the conversation, but the context holds {}; "
+           "use fewer or shorter media (e.g. --image-tokens, --video-fps) or /reset",
+           input.size(), soft_token_count(input), cache_.size(), context);
+  const std::vector<const float*> rows = input.override_rows(0, input.size(), engine_.model->config.text.hidden_size);
+  req.prompt = input.tokens;
+  if (input.has_media()) {
+    req.embeddings_override = rows;
+    req.block_ids = input.block_ids;
+  }
   if (options_.raw && history_.empty() && tok.add_bos() && tok.bos_id() >= 0)
     req.prompt.insert(req.prompt.begin(), tok.bos_id());
   req.sampling = options_.sampling;

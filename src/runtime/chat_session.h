@@ -24,12 +24,14 @@ class ChatSession {
  public:
   ChatSession(Engine& engine, ChatOptions options);
 
-  GenerationResult send(const std::string& user_text, const GenerationCallbacks& callbacks = {});
+  // Media are placed before the text, in order (a /image in the terminal chat, --image on the command line).
+  GenerationResult send(const std::string& user_text, const GenerationCallbacks& callbacks = {},
+                        std::span<const MediaSource> media = {});
   void reset();
   const std::vector<int32_t>& history() const { return history_; }
 
   // The text appended for a user turn (exposed for tests).
-  std::string turn_text(const std::string& user_text) const;
+  std::string turn_text(const std::string& user_text, std::span<const MediaSource> media = {}) const;
 
  private:
   Engine& engine_;

@@ -7,6 +7,7 @@
 
 #include "model/decoder.h"
 #include "model/loaded_model.h"
+#include "runtime/multimodal_prompt.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,12 +18,14 @@ struct EngineOptions {
   LoadMode load_mode = LoadMode::Auto;
   std::string tokenizer_path;  // default: DIR/tokenizer.json
   DecoderOptions decoder;
+  MediaOptions media;
 };
 
 struct Engine {
   std::unique_ptr<LoadedModel> model;
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Decoder> decoder;
+  std::unique_ptr<MediaEncoder> media;  // images / audio / video -> prompt pieces (with its embedding cache)
   std::string template_warning;  // non-empty when the checkpoint's chat template differs from ours
 };
 
