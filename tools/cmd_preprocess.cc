@@ -21,6 +21,7 @@ namespace {
 struct PreprocessArgs {
   std::string image, audio, video, out, positions_out;
   int64_t repeat = 1;
+  int64_t audio_rate = 0;  // --audio FILE.npy: the array's sample rate
 };
 
 std::string positions_path(const PreprocessArgs& a) {
@@ -66,10 +67,30 @@ int preprocess_image_file(const PreprocessArgs& a, const MediaArgs& m) {
   return 0;
 }
 
+// A raw float array [samples] or [channels, samples] at --audio-rate: the same path minus decoding (what HF's
+// processor gets when handed an array; used to compare with it where no decoder is installed).
+AudioClip raw_audio(const PreprocessArgs& a, Resampler resampler) {
+  UG_CHECK(a.audio_rate > 0, "{}: a .npy audio input needs --audio-rate", a.audio);
+  NpyArray arr = read_npy(a.audio);
+  std::vector<float> x = npy_as_f32(arr);
+  UG_CHECK(arr.shape.size() == 1 || arr.shape.size() == 2, "{}: expected [samples] or [channels, samples], got {} dims",
+           a.audio, arr.shape.size());
+  const int64_t channels = arr.shape.size() == 2 ? arr.shape[0] : 1, n = arr.shape.back();
+  std::vector<float> mono(size_t(n), 0.0f);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < n; ++i) mono[size_t(i)] += x[size_t(c * n + i)];
+  for (float& v : mono) v /= float(channels);
+  AudioClip clip{.source_rate = a.audio_rate, .source_channels = channels, .codec = "raw npy"};
+  clip.samples = resample_to_16k(mono, a.audio_rate, resampler, a.audio);
+  return clip;
+}
+
 int preprocess_audio_file(const PreprocessArgs& a, const MediaArgs& m) {
   AudioClip clip;
-  std::vector<float> frames = timed(a, "decode + resample + frame", [&] {
-    clip = decode_audio_file(a.audio, m.options().limits);
+  const bool raw = a.audio.size() > 4 && a.audio.substr(a.audio.size() - 4) == ".npy";
+  std::vector<float> frames = timed(a, raw ? "downmix + resample + frame" : "decode + resample + frame", [&] {
+    clip = raw ? raw_audio(a, m.options().resampler)
+               : decode_audio_file(a.audio, m.options().limits, {.resampler = m.options().resampler});
     return audio_frames(clip.samples);
   });
   const int64_t t = int64_t(frames.size()) / kAudioFrameSamples;
@@ -115,7 +136,10 @@ RegisterCommand reg("preprocess", "Decode and preprocess one image, audio or vid
                       auto a = std::make_shared<PreprocessArgs>();
                       auto m = std::make_shared<MediaArgs>();
                       sub.add_option("--image", a->image, "Image file")->type_name("PATH");
-                      sub.add_option("--audio", a->audio, "Audio file")->type_name("PATH");
+                      sub.add_option("--audio", a->audio, "Audio file, or a float .npy [channels, samples]")
+                          ->type_name("PATH");
+                      sub.add_option("--audio-rate", a->audio_rate, "Sample rate of a .npy --audio")
+                          ->check(CLI::PositiveNumber);
                       sub.add_option("--video", a->video, "Video file")->type_name("PATH");
                       sub.add_option("--out,-o", a->out, "Output .npy (patches or frames)")->required();
                       sub.add_option("--positions-out", a->positions_out,

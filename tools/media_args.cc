@@ -10,6 +10,9 @@ MediaOptions MediaArgs::options() const {
   o.video_frame_tokens = video_frame_tokens;
   o.video = {.num_frames = video_frames, .fps = video_fps, .max_frames = video_max_frames};
   o.video_audio = video_audio;
+  auto r = parse_resampler(resampler);
+  UG_CHECK(r.has_value(), "--resampler: expected sinc or soxr, got '{}'", resampler);
+  o.resampler = *r;
   o.limits.max_image_pixels = max_image_pixels;
   return o;
 }
@@ -40,6 +43,8 @@ void add_media_options(CLI::App& sub, const std::shared_ptr<MediaArgs>& a, bool 
       ->check(CLI::PositiveNumber);
   sub.add_flag("--video-audio", a->video_audio,
                "Include a video's soundtrack: after each frame, the audio until the next frame (docs/media.md)");
+  sub.add_option("--resampler", a->resampler,
+                 "Audio to 16 kHz: sinc (torchaudio's default, matches HF; default) or soxr (libsoxr VHQ, sharper)");
   sub.add_option("--max-image-pixels", a->max_image_pixels, "Reject images / frames larger than this")
       ->check(CLI::PositiveNumber);
 }

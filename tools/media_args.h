@@ -20,6 +20,7 @@ struct MediaArgs {
   int64_t video_max_frames = 0;
   int64_t video_frame_tokens = 70;
   bool video_audio = false;
+  std::string resampler = "sinc";
   int64_t max_image_pixels = MediaLimits{}.max_image_pixels;
 
   MediaOptions options() const;

@@ -1,13 +1,12 @@
 """HF transformers' side of the media preprocessing benchmark (docs/perf.md), one CPU thread.
 
-    python3 scripts/bench/media_hf.py make-jpeg OUT.jpg          # the 1920x1080 JPEG both sides read
+    python3 scripts/bench/media_hf.py make-inputs DIR             # DIR/bench.jpg (1920x1080), DIR/bench_60s_44k.npy
     python3 scripts/bench/media_hf.py image IN.jpg REPEATS       # PIL decode + Gemma4Unified image processor, 280 tokens
-    python3 scripts/bench/media_hf.py audio IN_44k.wav REPEATS   # mono downmix + torchaudio resample + HF audio framing
+    python3 scripts/bench/media_hf.py audio IN_44k.npy REPEATS   # mono downmix + torchaudio resample + HF audio framing
 
-Prints one line "NAME: X.XX ms per run (mean of N, one thread)". The audio input is the 44.1 kHz stereo
-16-bit WAV of the same signal as the MP3, read once outside the timing (HF cannot decode MP3 on the GPU
-machine: no FFmpeg, torchcodec or soundfile there), so HF's audio time excludes decoding; ours is reported
-both ways (MP3 and WAV).
+Prints one line "NAME: X.XX ms per run (mean of N, one thread)". The audio input is 60 s of 44.1 kHz stereo
+float32 [2, samples] (HF cannot decode MP3 on the GPU machine: no FFmpeg, torchcodec or soundfile there), so
+both sides are timed from the decoded array; unigemma's MP3 decoding is timed separately (docs/perf.md).
 """
 import sys
 import time
@@ -35,13 +34,17 @@ def timed(name, repeats, fn):
     print(f"{name}: {ms:.2f} ms per run (mean of {repeats}, one thread)", flush=True)
 
 
-def make_jpeg(path):
+def make_inputs(out_dir):
     from PIL import Image
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:1080, 0:1920]
     base = np.stack([x * 255 // 1919, y * 255 // 1079, (x + y) * 255 // 2998], axis=-1)
     img = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-    Image.fromarray(img).save(path, quality=90)
+    Image.fromarray(img).save(f"{out_dir}/bench.jpg", quality=90)
+    t = np.arange(44100 * 60) / 44100.0
+    music = sum(0.08 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.18, 329.63, 440.0, 659.25))
+    stereo = np.stack([music, 0.8 * music]) + rng.normal(0, 0.01, (2, t.size))
+    np.save(f"{out_dir}/bench_60s_44k.npy", stereo.astype(np.float32))
 
 
 def bench_image(path, repeats):
@@ -60,11 +63,7 @@ def bench_image(path, repeats):
 
 def bench_audio(path, repeats):
     import torchaudio
-    import wave as wavmod
-    with wavmod.open(path) as w:
-        assert w.getframerate() == 44100 and w.getsampwidth() == 2, "expects 44.1 kHz 16-bit PCM"
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())
-    wave = torch.from_numpy(pcm.T.astype(np.float32) / 32768.0)  # [channels, samples]
+    wave = torch.from_numpy(np.load(path))  # [channels, samples] at 44.1 kHz
     fe_cls = find_class("FeatureExtractor")
     fe = fe_cls()
     print(f"HF audio feature extractor: {fe_cls.__name__}", flush=True)
@@ -78,8 +77,8 @@ def bench_audio(path, repeats):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    if cmd == "make-jpeg":
-        make_jpeg(sys.argv[2])
+    if cmd == "make-inputs":
+        make_inputs(sys.argv[2])
     elif cmd == "image":
         bench_image(sys.argv[2], int(sys.argv[3]))
     elif cmd == "audio":

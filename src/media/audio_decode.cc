@@ -8,11 +8,11 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "media/audio_resampler.h"
+#include "media/sinc_resampler.h"
 
 #if UG_HAVE_FFMPEG
-#include "media/audio_resampler.h"
 #include "media/av_input.h"
-#include "media/sinc_resampler.h"
 #endif
 
 namespace ug {
@@ -41,6 +41,13 @@ AudioClip decode_audio_file(const std::string& path, const MediaLimits& limits,
   return decode_audio({reinterpret_cast<const uint8_t*>(file.data()), file.size()}, limits, path,
                       options);
 }
+
+namespace {
+std::unique_ptr<AudioResampler> make_resampler(int64_t rate, Resampler kind, std::string_view what) {
+  if (kind == Resampler::Soxr) return std::make_unique<SoxrResampler>(double(rate), double(kAudioSampleRate), what);
+  return std::make_unique<SincResampler>(rate, kAudioSampleRate, what);
+}
+}  // namespace
 
 #if UG_HAVE_FFMPEG
 namespace {
@@ -123,10 +130,7 @@ class ClipBuilder {
     UG_CHECK(rate > 0, "{}: the audio stream has no sample rate", what_);
     clip_.source_rate = rate;
     if (rate == kAudioSampleRate) return;
-    if (kind_ == Resampler::Soxr)
-      resampler_ = std::make_unique<SoxrResampler>(double(rate), double(kAudioSampleRate), what_);
-    else
-      resampler_ = std::make_unique<SincResampler>(rate, kAudioSampleRate, what_);
+    resampler_ = make_resampler(rate, kind_, what_);
   }
 
   AudioClip& clip_;
@@ -240,5 +244,15 @@ AudioClip decode_audio(std::span<const uint8_t>, const MediaLimits&, std::string
 }
 
 #endif  // UG_HAVE_FFMPEG
+
+std::vector<float> resample_to_16k(std::span<const float> mono, int64_t rate, Resampler kind, std::string_view what) {
+  UG_CHECK(rate > 0, "{}: the sample rate must be positive, got {}", what, rate);
+  if (rate == kAudioSampleRate) return {mono.begin(), mono.end()};
+  auto resampler = make_resampler(rate, kind, what);
+  std::vector<float> out;
+  resampler->push(mono, out);
+  resampler->flush(out);
+  return out;
+}
 
 }  // namespace ug

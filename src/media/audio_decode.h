@@ -52,6 +52,9 @@ AudioClip decode_audio(std::span<const uint8_t> bytes, const MediaLimits& limits
 AudioClip decode_audio_file(const std::string& path, const MediaLimits& limits = {},
                             const AudioDecodeOptions& options = {});
 
+// Mono samples already decoded (e.g. a raw array) at `rate` -> 16 kHz with the chosen resampler.
+std::vector<float> resample_to_16k(std::span<const float> mono, int64_t rate, Resampler kind, std::string_view what);
+
 // Mono 16 kHz samples -> frames [ceil(n / 640), 640], the tail zero-padded (every frame is valid).
 std::vector<float> audio_frames(std::span<const float> samples);
 

@@ -179,6 +179,7 @@ PilImage decode_bmp(std::span<const uint8_t> bytes, const MediaLimits& limits,
                     std::string_view what) {
   const BmpHeader h = read_bmp_header(bytes, what);
   check_image_size(h.width, h.height, limits, what, "BMP");
+  av::quiet_ffmpeg_log();  // FFmpeg's complaints become our located errors, not stderr noise
   const AVCodec* codec = avcodec_find_decoder(AV_CODEC_ID_BMP);
   UG_CHECK(codec != nullptr, "{}: this FFmpeg build has no BMP decoder", what);
   av::CodecContext ctx(avcodec_alloc_context3(codec));

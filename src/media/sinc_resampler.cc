@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <numeric>
 
@@ -12,7 +13,7 @@ namespace {
 
 constexpr int kLowpassFilterWidth = 6;  // torchaudio's defaults
 constexpr double kRolloff = 0.99;
-constexpr int64_t kLanes = 8;           // taps per phase are padded to a multiple of this
+constexpr int64_t kLanes = 8;           // taps per phase are padded to a multiple of this (dot())
 constexpr int64_t kMaxKernelFloats = int64_t(16) << 20;
 
 // One tap of torchaudio's _get_sinc_resample_kernel for a float32 waveform (resample() passes the
@@ -34,34 +35,50 @@ bool kernel_tap(int64_t i, int64_t j, int64_t orig, int64_t new_rate, int64_t wi
   return true;
 }
 
-// sum_j k[j] * x[j] over n (a multiple of kLanes) in float32: kLanes partial sums, combined in a
-// fixed order at the end. The compiler vectorizes the lanes; the result does not depend on how.
-inline float combine(const float* acc) {
-  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+// sum_j k[j] * x[j] over n (a multiple of kLanes = 8) in float32: 8 partial sums (lane l takes j = l
+// mod 8), combined in a fixed order at the end. Written with GCC/Clang vector types so that every
+// build (SSE2 baseline or wider) does the same float operations in the same order.
+typedef float V4 __attribute__((vector_size(16)));
+
+inline V4 load4(const float* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
-inline float dot(const float* __restrict k, const float* __restrict x, int64_t n) {
-  float acc[kLanes] = {};
-  for (int64_t j = 0; j < n; j += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) acc[l] += k[j + l] * x[j + l];
-  return combine(acc);
+inline float combine(V4 lo, V4 hi) {  // lanes 0..3 and 4..7
+  const V4 s = lo + hi;
+  return (s[0] + s[2]) + (s[1] + s[3]);
+}
+
+inline float dot(const float* k, const float* x, int64_t n) {
+  V4 lo = {}, hi = {};
+  for (int64_t j = 0; j < n; j += kLanes) {
+    lo += load4(k + j) * load4(x + j);
+    hi += load4(k + j + 4) * load4(x + j + 4);
+  }
+  return combine(lo, hi);
 }
 
 // Four dots at once, each summed exactly as dot() sums it: independent chains hide the add latency.
 inline void dot4(const float* const* k, const float* const* x, int64_t n, float* out) {
-  float a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
+  V4 lo0 = {}, hi0 = {}, lo1 = {}, hi1 = {}, lo2 = {}, hi2 = {}, lo3 = {}, hi3 = {};
   const float *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
   const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
   for (int64_t j = 0; j < n; j += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) a0[l] += k0[j + l] * x0[j + l];
-    for (int64_t l = 0; l < kLanes; ++l) a1[l] += k1[j + l] * x1[j + l];
-    for (int64_t l = 0; l < kLanes; ++l) a2[l] += k2[j + l] * x2[j + l];
-    for (int64_t l = 0; l < kLanes; ++l) a3[l] += k3[j + l] * x3[j + l];
+    lo0 += load4(k0 + j) * load4(x0 + j);
+    hi0 += load4(k0 + j + 4) * load4(x0 + j + 4);
+    lo1 += load4(k1 + j) * load4(x1 + j);
+    hi1 += load4(k1 + j + 4) * load4(x1 + j + 4);
+    lo2 += load4(k2 + j) * load4(x2 + j);
+    hi2 += load4(k2 + j + 4) * load4(x2 + j + 4);
+    lo3 += load4(k3 + j) * load4(x3 + j);
+    hi3 += load4(k3 + j + 4) * load4(x3 + j + 4);
   }
-  out[0] = combine(a0);
-  out[1] = combine(a1);
-  out[2] = combine(a2);
-  out[3] = combine(a3);
+  out[0] = combine(lo0, hi0);
+  out[1] = combine(lo1, hi1);
+  out[2] = combine(lo2, hi2);
+  out[3] = combine(lo3, hi3);
 }
 
 }  // namespace
@@ -93,6 +110,10 @@ SincResampler::SincResampler(int64_t in_rate, int64_t out_rate, std::string_view
 
   // Phase i's taps with |t| < 6 lie within orig * 6 / base of j = width + orig * i / new.
   const double half = double(orig_) * kLowpassFilterWidth / base;
+  const int64_t estimate = (int64_t(2 * half) + 2 + kLanes - 1) / kLanes * kLanes;  // >= taps_
+  UG_CHECK(new_ * estimate <= kMaxKernelFloats,
+           "{}: cannot resample {} Hz to {} Hz: the reduced ratio {}:{} needs a {} x {} filter table",
+           what_, in_rate, out_rate, orig_, new_, new_, estimate);
   std::vector<int64_t> first(static_cast<size_t>(new_)), last(static_cast<size_t>(new_));
   int64_t longest = 1;
   auto scan = [&](int64_t i, auto&& on_tap) {
@@ -116,9 +137,6 @@ SincResampler::SincResampler(int64_t in_rate, int64_t out_rate, std::string_view
     longest = std::max(longest, l - f + 1);
   }
   taps_ = (longest + kLanes - 1) / kLanes * kLanes;
-  UG_CHECK(new_ * taps_ <= kMaxKernelFloats,
-           "{}: cannot resample {} Hz to {} Hz: the reduced ratio {}:{} needs a {} x {} filter table",
-           what_, in_rate, out_rate, orig_, new_, new_, taps_);
   kernel_.assign(size_t(new_ * taps_), 0.0f);
   offset_.resize(size_t(new_));
   for (int64_t i = 0; i < new_; ++i) {

@@ -31,6 +31,19 @@ struct ForwardInput {
 
 enum class LogitsMode { None, Last, All };
 
+// One sequence's part of a batched forward step: a prefill chunk or a single decode token.
+struct BatchItem {
+  ForwardInput input;          // tokens at positions cache->size() ..; must not split a bidirectional block
+  KvCache* cache = nullptr;    // this sequence's cache (distinct per item); the tokens are appended to it
+  LogitsMode mode = LogitsMode::Last;
+  float* logits = nullptr;     // out, caller-sized: Last -> [vocab], All -> [n, vocab]; unused for None
+};
+
+// Chunking rule shared by the decoder and the scheduler (spec §3.6: a bidirectional block is never split
+// across forward calls): true if a chunk may end right before token `end` (tokens end-1 and end are not in
+// one block). block_ids empty = no blocks.
+bool is_chunk_boundary(std::span<const int32_t> block_ids, int64_t end);
+
 struct DecoderOptions {
   int64_t max_chunk = 256;  // prefill chunk size (a bidirectional block is never split)
 };
@@ -44,16 +57,25 @@ class Decoder {
   void forward(const ForwardInput& input, KvCache& cache, LogitsMode mode, std::vector<float>& logits,
                const HiddenTap& tap = nullptr);
 
+  // One step over several sequences: every matmul runs once over all items' rows (each weight is read
+  // once per step), attention runs per item against its own cache. Each item is processed whole (no
+  // max_chunk splitting; the caller sizes chunks). Results are bitwise what forward() gives for each item
+  // alone: every op is row-wise and cpu::matmul's per-row result does not depend on the other rows.
+  // The tap (if any) is called per item with that item's rows.
+  void forward_batch(std::span<const BatchItem> items, const HiddenTap& tap = nullptr);
+
   const ModelConfig& config() const { return config_; }
   float embed_scale() const { return embed_scale_; }
 
  private:
-  void forward_chunk(const ForwardInput& input, int64_t begin, int64_t n, KvCache& cache, LogitsMode mode,
-                     float* logits, const HiddenTap& tap);
-  void embed(const ForwardInput& input, int64_t begin, int64_t n, float* h);
-  void attention_block(int64_t layer, const float* x, int64_t n, int64_t start, const int32_t* block_ids,
-                       KvCache& cache, float* out);
+  struct BatchLayout;  // row offsets and positions of a batch (decoder.cc)
+
+  void validate(const ForwardInput& input) const;
+  void embed(const ForwardInput& input, float* h);
+  void attention_block(int64_t layer, const float* x, std::span<const BatchItem> items, const BatchLayout& b,
+                       float* out);
   void mlp_block(int64_t layer, const float* x, int64_t n, float* out);
+  void batch_logits(std::span<const BatchItem> items, const BatchLayout& b, const float* h);
   void compute_logits(const float* h, int64_t n, float* logits);
 
   const ModelConfig& config_;

@@ -97,9 +97,10 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode(const MediaSource& sour
   const int64_t image_tokens = source.image_tokens.value_or(options_.image_tokens);
   Sha256 h;
   const VideoSampling& v = options_.video;
-  h.update(fmt::format("unigemma-media-v1 kind={} image_tokens={} frame_tokens={} frames={} fps={} max={} audio={}\n",
+  h.update(fmt::format("unigemma-media-v1 kind={} image_tokens={} frame_tokens={} frames={} fps={} max={} audio={} "
+                       "resampler={}\n",
                        media_kind_name(source.kind), image_tokens, options_.video_frame_tokens, v.num_frames, v.fps,
-                       v.max_frames, options_.video_audio));
+                       v.max_frames, options_.video_audio, resampler_name(options_.resampler)));
   h.update(b.span);
   const std::string key = h.digest();
   {
@@ -161,7 +162,7 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode_image(const MediaSource
 std::shared_ptr<const EncodedMedia> MediaEncoder::encode_audio(const MediaSource& source,
                                                                std::span<const uint8_t> bytes) {
   UG_CHECK(model_.config.audio, "this model has no audio embedder (config.json has no audio_config)");
-  AudioClip clip = decode_audio(bytes, options_.limits, source.name);
+  AudioClip clip = decode_audio(bytes, options_.limits, source.name, {.resampler = options_.resampler});
   UG_CHECK(!clip.samples.empty(), "{}: the audio has no samples", source.name);
   std::vector<float> frames = audio_frames(clip.samples);
   auto out = std::make_shared<EncodedMedia>();
@@ -197,7 +198,7 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode_video(const MediaSource
   std::vector<int64_t> audio_tokens(size_t(n_frames), 0);
   if (options_.video_audio) {
     UG_CHECK(model_.config.audio, "--video-audio: this model has no audio embedder");
-    AudioClip clip = decode_audio(bytes, options_.limits, source.name);
+    AudioClip clip = decode_audio(bytes, options_.limits, source.name, {.resampler = options_.resampler});
     std::vector<float> frames;
     for (int64_t i = 0; i < n_frames; ++i) {
       auto at = [&](double t) { return std::min<int64_t>(int64_t(clip.samples.size()), std::llround(t * kAudioSampleRate)); };

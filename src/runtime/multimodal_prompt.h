@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "media/audio_decode.h"
 #include "media/media_limits.h"
 #include "media/video_decode.h"
 #include "model/loaded_model.h"
@@ -45,6 +46,7 @@ struct MediaOptions {
   // Soundtrack of a video as audio tokens: after each frame's block, the audio from that frame's timestamp
   // to the next frame's (the last frame: to the end), as boa + T x audio + eoa (omitted when empty).
   bool video_audio = false;
+  Resampler resampler = Resampler::Sinc;  // to 16 kHz: torchaudio's default (HF's reference) or libsoxr VHQ
   MediaLimits limits;
   int64_t cache_bytes = int64_t(1) << 30;  // embedding cache size (LRU)
 };

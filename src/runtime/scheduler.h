@@ -1,7 +1,10 @@
 // Continuous batching over many sequences (docs/DESIGN.md, vLLM v1 style): every step spends a token budget
 // on decode tokens of running sequences first, then on prefill chunks of waiting/prefilling ones, all in one
 // batched decoder call; no separate prefill and decode phases. A prefix cache keyed by hashes of token blocks
-// (media content hashes included) lets a request that repeats an earlier conversation skip its prefill.
+// (media content hashes included) lets a request that repeats an earlier conversation skip its prefill
+// (runtime/prefix_cache.h: rollback within the ring slack, entries taken over by the next turn or cloned for
+// other branches; a request can also clone the KV of a running sequence that shares its beginning).
+// Batched results are bitwise those of the same sequence run alone (Decoder::forward_batch).
 // One background thread runs the steps; callbacks are called on it and must return quickly.
 #pragma once
 
@@ -23,24 +26,38 @@ namespace ug {
 struct Engine;
 
 struct SchedulerOptions {
-  int64_t max_step_tokens = 512;   // token budget of one step (decode tokens + prefill chunk tokens)
+  int64_t max_step_tokens = 512;   // token budget of one step (decode tokens + prefill chunk tokens); prefill
+                                   // gets at least min(64, this) and the first chunk of a step may exceed it
+                                   // to take a whole bidirectional block
   int64_t max_running = 64;        // sequences admitted at once
   int64_t max_waiting = 256;       // queued requests beyond which submit() throws QueueFull
   int64_t max_context = 0;         // per sequence; 0 = the model's max_position_embeddings
-  int64_t kv_budget_bytes = 0;     // KV memory for all sequences + the prefix cache; 0 = automatic
+  int64_t kv_budget_bytes = 0;     // KV memory for all sequences + the prefix cache; 0 = automatic (half of
+                                   // the memory available when the scheduler starts)
   bool prefix_cache = true;
+  // Extra sliding-window ring slots per sequence (KvCache): how far a cached conversation can roll back
+  // (e.g. a reply that the chat template re-renders differently) and still be reused. Memory: slack x
+  // the sliding layers' per-token KV (12B, f32: 640 KiB/token over 40 layers, so 1024 slack = 640 MiB
+  // per sequence of more than `window` tokens). 0 disables rollback beyond one token.
+  int64_t ring_slack = 1024;
 };
 
+// A sequence holds reserved KV for min(prompt + max_new_tokens, max_context) tokens (KvCache::bytes_for)
+// from admission to its end; a request whose reservation exceeds the whole budget is rejected by submit().
 struct SequenceParams {
   PromptInput prompt;
   SamplingParams sampling;
   int64_t max_new_tokens = 256;
   std::vector<int32_t> stop_ids;
   std::vector<std::string> stop_strings;
-  int32_t top_logprobs = -1;  // -1: no logprobs; 0..20: chosen token's logprob plus that many alternatives
+  // -1: no logprobs; 0..20: chosen token's logprob plus that many alternatives. Log-probabilities are the
+  // log-softmax of the model's final logits (after the final softcap) before any sampling step (penalties,
+  // temperature, top-k/p, min-p), as OpenAI reports them.
+  int32_t top_logprobs = -1;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
+// One per sampled token, including a stop id (whose text is empty).
 struct TokenEvent {
   int32_t id = -1;
   std::string text;  // UTF-8-complete text delta (may be empty; text that might start a stop string is held)

@@ -325,6 +325,8 @@ TEST(SincResampler, LengthsAndIdentity) {
   auto x = tones_and_noise(16000, 999);
   EXPECT_EQ(sinc_resample(x, 16000, 16000, std::vector<size_t>{10}), x);  // equal rates: unchanged
   EXPECT_THROW(SincResampler(0, 16000, "x"), Error);
+  EXPECT_THROW(SincResampler(2'000'003, 16000, "x"), Error);  // a 16000 x 1520 table: refused
+  EXPECT_NO_THROW(SincResampler(96'001, 16000, "x"));         // 16000 x 80
 }
 
 // 60 s of 44.1 kHz mono: the time it takes (the test only prints it).
@@ -431,7 +433,8 @@ TEST_F(AudioDecode, ResamplesToSixteenKilohertz) {
         const double snr =
             snr_db(ideal, clip.samples, edge, std::min(ideal.size(), clip.samples.size()) - edge);
         std::printf("%s: %d Hz, %.2f s -> 16 kHz: SNR %.1f dB\n", resampler_name(r), rate, seconds, snr);
-        EXPECT_GE(snr, 70.0) << resampler_name(r) << " " << rate << " Hz";
+        // torchaudio's short filter has ~1e-4 passband ripple: ~70 dB on these tones.
+        EXPECT_GE(snr, r == Resampler::Sinc ? 65.0 : 85.0) << resampler_name(r) << " " << rate << " Hz";
       }
     }
     std::vector<float> x = two_tones(16000, 0.5);

@@ -122,10 +122,12 @@ void matmul(const float* x, int64_t n, const MatrixRef& w, float* y, ThreadPool&
     prepare_activations(x, n, w.cols, ker.step, w.dtype == DType::BF16, job.kp, prepared.data());
     job.xp = prepared.data();
   }
-  // Few tokens: stream each weight row once, whole. Many: k-blocks keep a weight slice cached
-  // while every token uses it. Depends on n only, so the result never depends on the pool size.
+  // Few tokens: stream each weight row front to back. Many: k-blocks keep a weight slice cached
+  // while every token uses it. The k-block size is the same for every n, so a token's result
+  // depends neither on the pool size nor on the other tokens of the call (bitwise): batched
+  // decoding gives each sequence exactly what it gets alone.
   const bool decode = n <= ker.max_decode_n;
-  job.kc = decode ? job.kp : std::min(ker.kc_prefill, job.kp);
+  job.kc = std::min(ker.kc_prefill, job.kp);
 
   // Tasks: row chunks (≥ 64 rows; decode: ~4 per thread so the dynamic claiming in pool.run evens
   // out a slow thread) × token chunks (≥ 32 tokens) when rows alone give too few tasks.

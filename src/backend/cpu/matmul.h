@@ -38,8 +38,8 @@ struct MatmulJob {
 // One ISA's kernel set.
 struct MatmulKernels {
   int64_t step;          // columns per vector step (x layout block); 1 = no preparation
-  int64_t kc_prefill;    // k-block for many tokens (keeps a weight slice in L2)
-  int64_t max_decode_n;  // up to this many tokens the whole row is one k-block (streaming)
+  int64_t kc_prefill;    // k-block (keeps a weight slice in L2 for many tokens; same for every n)
+  int64_t max_decode_n;  // up to this many tokens: decode-style task split (row chunks only)
   // Computes y[t0:t1, r0:r1] for the job.
   void (*compute)(const MatmulJob& job, int64_t r0, int64_t r1, int64_t t0, int64_t t1);
 };

@@ -162,27 +162,30 @@ void compute(const MatmulJob& job, int64_t r0, int64_t r1, int64_t t0, int64_t t
   const int64_t rows_per_tile =
       stream ? stream_rows(int(std::min<int64_t>(kMaxT, t1 - t0))) : kBlockR;
   const TileFn* table = stream ? stream_table.data() : block_table.data();
-  for (int64_t kb = 0; kb < cols; kb += job.kc) {
-    TileArgs a{.ldw = cols,
+  // Every output's k-blocks are summed in order kb = 0, kc, 2kc, ... whichever loop nest runs, so a
+  // token's result does not depend on which other tokens share the call (batched decoding relies on it).
+  auto run = [&](int64_t r, int64_t t, int64_t kb) {
+    TileArgs a{.w = w + r * cols,
+               .ldw = cols,
+               .xp = job.xp + t * job.kp,
                .ldx = job.kp,
                .k0 = kb,
                .k1 = std::min(cols, kb + job.kc),
+               .y = job.y + t * ldy + r,
                .ldy = ldy,
                .accumulate = kb > 0};
-    auto run = [&](int64_t r, int64_t t) {
-      int64_t nr = std::min(rows_per_tile, r1 - r), nt = std::min<int64_t>(kMaxT, t1 - t);
-      a.w = w + r * cols;
-      a.xp = job.xp + t * job.kp;
-      a.y = job.y + t * ldy + r;
-      table[(nr - 1) * kMaxT + (nt - 1)](a);
-    };
-    if (stream) {
-      for (int64_t r = r0; r < r1; r += rows_per_tile)
-        for (int64_t t = t0; t < t1; t += kMaxT) run(r, t);
-    } else {
+    int64_t nr = std::min(rows_per_tile, r1 - r), nt = std::min<int64_t>(kMaxT, t1 - t);
+    table[(nr - 1) * kMaxT + (nt - 1)](a);
+  };
+  if (stream) {
+    // k-blocks innermost: a row group is still read front to back once, like one long k-block.
+    for (int64_t r = r0; r < r1; r += rows_per_tile)
       for (int64_t t = t0; t < t1; t += kMaxT)
-        for (int64_t r = r0; r < r1; r += rows_per_tile) run(r, t);
-    }
+        for (int64_t kb = 0; kb < cols; kb += job.kc) run(r, t, kb);
+  } else {
+    for (int64_t kb = 0; kb < cols; kb += job.kc)
+      for (int64_t t = t0; t < t1; t += kMaxT)
+        for (int64_t r = r0; r < r1; r += rows_per_tile) run(r, t, kb);
   }
 }
 

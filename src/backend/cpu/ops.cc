@@ -155,10 +155,20 @@ void attend_one(const AttentionParams& p, int64_t qi, int64_t h, std::vector<flo
 
 }  // namespace
 
-void attention(const AttentionParams& p, ThreadPool& pool) {
-  pool.parallel_for(p.n_q * p.n_heads, 4, [&](int64_t begin, int64_t end) {
+void attention(const AttentionParams& p, ThreadPool& pool) { attention_batch({&p, 1}, pool); }
+
+void attention_batch(std::span<const AttentionParams> calls, ThreadPool& pool) {
+  std::vector<int64_t> first(calls.size() + 1, 0);  // first task of each call
+  for (size_t i = 0; i < calls.size(); ++i) first[i + 1] = first[i] + calls[i].n_q * calls[i].n_heads;
+  pool.parallel_for(first.back(), 4, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
-    for (int64_t task = begin; task < end; ++task) attend_one(p, task / p.n_heads, task % p.n_heads, scores);
+    size_t c = size_t(std::upper_bound(first.begin(), first.end(), begin) - first.begin()) - 1;
+    for (int64_t task = begin; task < end; ++task) {
+      while (task >= first[c + 1]) ++c;
+      const AttentionParams& p = calls[c];
+      int64_t local = task - first[c];
+      attend_one(p, local / p.n_heads, local % p.n_heads, scores);
+    }
   });
 }
 

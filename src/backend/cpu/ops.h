@@ -54,5 +54,8 @@ struct AttentionParams {
 };
 // Causal (+ window, + bidirectional blocks) softmax attention, softmax in f32 with max subtraction.
 void attention(const AttentionParams& p, ThreadPool& pool);
+// Several independent attention calls (one per sequence of a batch) in one parallel loop over all their
+// (query, head) pairs; each result is bitwise what attention() gives for it alone.
+void attention_batch(std::span<const AttentionParams> calls, ThreadPool& pool);
 
 }  // namespace ug::cpu
