@@ -18,6 +18,7 @@
 #include "io/npy.h"
 #include "media/audio_resampler.h"
 #include "media/av_test_encode.h"
+#include "media/media_test_util.h"
 #include "media/sinc_resampler.h"
 #include "test_util.h"
 
@@ -26,23 +27,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A build without FFmpeg (UNIGEMMA_MEDIA_REQUIRED=OFF on a machine without it) skips the decoding
-// tests.
-bool decoders_built_in() {
-  try {
-    decode_audio(std::vector<uint8_t>{0}, {}, "probe");
-  } catch (const Error& e) {
-    return std::string_view(e.what()).find("no FFmpeg support") == std::string_view::npos;
-  }
-  return true;
-}
-
-class AudioDecode : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!decoders_built_in()) GTEST_SKIP() << "built without FFmpeg";
-  }
-};
+class AudioDecode : public test::FfmpegTest {};
 
 // A build without libsoxr skips the Resampler::Soxr checks.
 bool soxr_built_in() {
@@ -55,18 +40,8 @@ bool soxr_built_in() {
 }
 
 template <typename Param>
-class DecoderTestWithParam : public ::testing::TestWithParam<Param> {
- protected:
-  void SetUp() override {
-    if (!decoders_built_in()) GTEST_SKIP() << "built without FFmpeg";
-  }
-};
-
-std::vector<uint8_t> file_bytes(const std::string& rel) {
-  MappedFile f(test::data_path(rel));
-  const auto* p = reinterpret_cast<const uint8_t*>(f.data());
-  return {p, p + f.size()};
-}
+using DecoderTestWithParam = test::FfmpegTestWithParam<Param>;
+using test::file_bytes;
 
 // 10 * log10(|ref|^2 / |ref - x|^2) over ref's samples [from, to).
 double snr_db(std::span<const float> ref, std::span<const float> x, size_t from, size_t to) {

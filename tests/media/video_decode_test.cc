@@ -13,6 +13,7 @@
 #include "core/mapped_file.h"
 #include "io/npy.h"
 #include "media/av_test_encode.h"
+#include "media/media_test_util.h"
 #include "media/image_preprocess.h"
 #include "test_util.h"
 
@@ -22,37 +23,11 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-// A build without FFmpeg (UNIGEMMA_MEDIA_REQUIRED=OFF on a machine without it) skips the decoding
-// tests.
-bool decoders_built_in() {
-  try {
-    decode_video(std::vector<uint8_t>{0}, {}, {}, "probe");
-  } catch (const Error& e) {
-    return std::string_view(e.what()).find("no FFmpeg support") == std::string_view::npos;
-  }
-  return true;
-}
-
-class VideoDecode : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!decoders_built_in()) GTEST_SKIP() << "built without FFmpeg";
-  }
-};
+class VideoDecode : public test::FfmpegTest {};
 
 template <typename Param>
-class DecoderTestWithParam : public ::testing::TestWithParam<Param> {
- protected:
-  void SetUp() override {
-    if (!decoders_built_in()) GTEST_SKIP() << "built without FFmpeg";
-  }
-};
-
-std::vector<uint8_t> file_bytes(const std::string& rel) {
-  MappedFile f(test::data_path(rel));
-  const auto* p = reinterpret_cast<const uint8_t*>(f.data());
-  return {p, p + f.size()};
-}
+using DecoderTestWithParam = test::FfmpegTestWithParam<Param>;
+using test::file_bytes;
 
 constexpr size_t kFixtureFrameBytes = 96 * 128 * 3;
 

@@ -8,35 +8,19 @@
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
 #include "test_util.h"
+#include "tiny_engine.h"
 
 namespace ug {
 namespace {
 
-class ChatSessionTest : public ::testing::Test {
+class ChatSessionTest : public test::TinyEngineSuite<ChatSessionTest, 5> {
  protected:
-  static void SetUpTestSuite() {
-    std::string tok = test::asset_path("tokenizer/tokenizer.json");
-    ASSERT_TRUE(std::filesystem::exists(tok)) << tok << " missing: run scripts/fetch_tokenizer.sh";
-    dir_ = new test::TempDir();
-    const ModelPreset& p = find_preset("tiny");
-    write_random_checkpoint(dir_->path(), p.config, p.generation_config, {.seed = 5}, ThreadPool::global());
-    std::filesystem::copy_file(tok, dir_->file("tokenizer.json"));
-    engine_ = load_engine(dir_->path(), {}, true).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    delete dir_;
-  }
   static ChatOptions greedy(int64_t max_tokens, bool think = false) {
     SamplingParams s;
     s.temperature = 0;
     return {.enable_thinking = think, .max_new_tokens = max_tokens, .sampling = s};
   }
-  static test::TempDir* dir_;
-  static Engine* engine_;
 };
-test::TempDir* ChatSessionTest::dir_ = nullptr;
-Engine* ChatSessionTest::engine_ = nullptr;
 
 TEST_F(ChatSessionTest, TurnsAreAppendedToTheGeneratedTokens) {
   ChatSession chat(*engine_, greedy(5));

@@ -19,6 +19,7 @@
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
 #include "test_util.h"
+#include "tiny_engine.h"
 
 namespace ug {
 namespace {
@@ -150,27 +151,13 @@ TEST(MediaCache, SameContentIsEmbeddedOnce) {
 }
 
 // Prompt layout with the real tokenizer and token ids (tiny random model of the 12B's vocabulary).
-class MediaLayout : public ::testing::Test {
+class MediaLayout : public test::TinyEngineSuite<MediaLayout, 7> {
+ public:
+  static EngineOptions engine_options() { return {.media = {.image_tokens = 70}}; }
+
  protected:
-  static void SetUpTestSuite() {
-    std::string tok = test::asset_path("tokenizer/tokenizer.json");
-    ASSERT_TRUE(std::filesystem::exists(tok)) << tok << " missing: run scripts/fetch_tokenizer.sh";
-    dir_ = new test::TempDir();
-    const ModelPreset& p = find_preset("tiny");
-    write_random_checkpoint(dir_->path(), p.config, p.generation_config, {.seed = 7}, ThreadPool::global());
-    std::filesystem::copy_file(tok, dir_->file("tokenizer.json"));
-    engine_ = load_engine(dir_->path(), {.media = {.image_tokens = 70}}, true).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    delete dir_;
-  }
   static int64_t count(const std::vector<int32_t>& ids, int64_t id) { return std::count(ids.begin(), ids.end(), id); }
-  static test::TempDir* dir_;
-  static Engine* engine_;
 };
-test::TempDir* MediaLayout::dir_ = nullptr;
-Engine* MediaLayout::engine_ = nullptr;
 
 TEST_F(MediaLayout, ImageAndAudioPlaceholdersExpandLikeHF) {
   const Tokenizer& tok = *engine_->tokenizer;

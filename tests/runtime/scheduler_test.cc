@@ -15,6 +15,7 @@
 #include "model/random_checkpoint.h"
 #include "runtime/engine.h"
 #include "test_util.h"
+#include "tiny_engine.h"
 
 namespace ug {
 namespace {
@@ -552,26 +553,8 @@ TEST_F(SchedulerTest, BlockLargerThanStepBudget) {
 }
 
 // With the real tokenizer (tiny random model): streamed text and stop strings match the Generator.
-class SchedulerTextTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    std::string tok = test::asset_path("tokenizer/tokenizer.json");
-    if (!std::filesystem::exists(tok)) return;
-    dir_ = new test::TempDir();
-    const ModelPreset& p = find_preset("tiny");
-    write_random_checkpoint(dir_->path(), p.config, p.generation_config, {.seed = 5}, ThreadPool::global());
-    std::filesystem::copy_file(tok, dir_->file("tokenizer.json"));
-    engine_ = load_engine(dir_->path(), {}, true).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    delete dir_;
-  }
-  static test::TempDir* dir_;
-  static Engine* engine_;
+class SchedulerTextTest : public test::TinyEngineSuite<SchedulerTextTest, 5> {
 };
-test::TempDir* SchedulerTextTest::dir_ = nullptr;
-Engine* SchedulerTextTest::engine_ = nullptr;
 
 TEST_F(SchedulerTextTest, StreamedTextAndStopStringsMatchGenerator) {
   ASSERT_NE(engine_, nullptr) << "tokenizer missing: run scripts/fetch_tokenizer.sh";

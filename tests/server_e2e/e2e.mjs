@@ -224,6 +224,31 @@ const tests = {
     assert(ok.choices.length === 1, "server keeps serving");
   },
 
+  // The agent loop: every turn re-sends the whole history. The prefix cache must hand each turn the previous
+  // turn's KV, so only the new tokens are computed (the re-rendered last reply may roll back a little,
+  // bounded by one sliding window), visible in usage.prompt_tokens_details.cached_tokens and /metrics.
+  async agentLoopPrefixCache() {
+    const window = JSON.parse(readFileSync(join(work, "tiny", "config.json"), "utf8")).text_config.sliding_window;
+    const messages = [{ role: "system", content: "You are a terse assistant." }];
+    let previousPrompt = 0;
+    for (let turn = 1; turn <= 10; turn++) {
+      messages.push({ role: "user", content: `Turn ${turn}: what comes next after ${turn * 7}?` });
+      const r = await client().chat.completions.create({ model: MODEL, messages, max_tokens: 6, temperature: 0 });
+      const cached = r.usage.prompt_tokens_details?.cached_tokens ?? 0;
+      const computed = r.usage.prompt_tokens - cached;
+      if (turn > 1) {
+        const newTokens = r.usage.prompt_tokens - previousPrompt;
+        assert(computed <= newTokens + window,
+               `turn ${turn}: computed ${computed} prompt tokens, new ${newTokens}, window ${window}`);
+        assert(cached >= previousPrompt - window, `turn ${turn}: only ${cached} of ${previousPrompt} cached`);
+      }
+      previousPrompt = r.usage.prompt_tokens;
+      messages.push({ role: "assistant", content: r.choices[0].message.content ?? "" });
+    }
+    const m = await (await fetch(baseURL.replace(/\/v1$/, "/metrics"), { headers: { Authorization: `Bearer ${API_KEY}` } })).text();
+    assert(Number(m.match(/^unigemma_prompt_tokens_cached_total (\d+)/m)?.[1] ?? 0) > 0, "metrics count cached tokens");
+  },
+
   async clientDisconnectsMidStream() {
     const controller = new AbortController();
     const stream = await client().chat.completions.create(

@@ -1,0 +1,32 @@
+// Host-side error helpers (a .cc: core/error.h pulls in fmt, which nvcc cannot compile).
+#include "backend/cuda/cuda_check.h"
+
+#include "core/error.h"
+
+namespace ug::cuda {
+
+void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
+              cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
+}
+
+void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: cuBLAS status " +
+              std::to_string(int(status)) + " (" + cublasLtGetStatusName(status) + ": " +
+              cublasLtGetStatusString(status) + ")");
+}
+
+void throw_unsupported(const char* op, const std::string& what) {
+  throw Error(std::string("cuda ") + op + ": " + what);
+}
+
+bool device_available() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return false;
+  }
+  return n > 0;
+}
+
+}  // namespace ug::cuda

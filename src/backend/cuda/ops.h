@@ -1,0 +1,70 @@
+// CUDA element-wise / normalisation ops of the Gemma 4 decoder (f32 activations in device memory). Each op
+// mirrors the CPU op of the same name in backend/cpu/ops.h, which is its oracle (tests/cuda). Every
+// entry point validates its params and throws ug::Error naming the op and the bad field; launches are
+// asynchronous on `stream` (nullptr = the legacy default stream).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace ug::cuda {
+
+// Element type of an optional weight vector.
+enum class WeightType : uint8_t { None, F32, BF16 };
+
+// out[r] = (residual ? residual[r] : 0) + x[r] * (mean(x[r]^2) + eps)^-1/2 * (w ? w : 1), for r < rows.
+// The fused residual add is Gemma's "h = r + RMSNorm_post(a)". Sum of squares in double, like the CPU.
+struct RmsNormParams {
+  const float* x = nullptr;         // [rows, dim] input
+  float* out = nullptr;             // [rows, dim] output; may equal x or residual (each element is read
+                                    //   before it is written, by the same thread)
+  const void* weight = nullptr;     // [dim] scale, element type weight_type; nullptr iff weight_type None
+  WeightType weight_type = WeightType::None;  // None: no scale (Gemma's v_norm)
+  const float* residual = nullptr;  // [rows, dim] added to the normalised value, or nullptr
+  int64_t rows = 0;                 // >= 1 (rows of dim elements; e.g. tokens, or tokens x heads)
+  int64_t dim = 0;                  // >= 1, length normalised over
+  double eps = 1e-6;                // added to mean(x^2); > 0
+};
+void rms_norm(const RmsNormParams& p, cudaStream_t stream = nullptr);
+
+// Rotate-half RoPE in place: for each token t, head h and pair i < head_dim/2 the dims (i, i + head_dim/2)
+// rotate by angle float(positions[t]) * inv_freq[i] (f32 product; cos/sin in double, rounded to f32, as the
+// CPU). inv_freq comes from ug::rope_inv_freq: both "default" and "proportional" (zeros for pairs that do
+// not rotate; those dims pass through bit-exactly).
+struct RopeParams {
+  float* x = nullptr;                 // [n_tokens, n_heads, head_dim], rotated in place
+  const int64_t* positions = nullptr; // [n_tokens] absolute positions (device memory)
+  const float* inv_freq = nullptr;    // [head_dim / 2] (device memory)
+  int64_t n_tokens = 0;               // >= 1
+  int64_t n_heads = 0;                // >= 1
+  int64_t head_dim = 0;               // even, >= 2
+};
+void rope(const RopeParams& p, cudaStream_t stream = nullptr);
+
+// GeGLU: out[i] = gelu_tanh(gate[i]) * up[i], gelu_tanh(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))).
+struct GeluTanhMulParams {
+  const float* gate = nullptr;  // [n]
+  const float* up = nullptr;    // [n]
+  float* out = nullptr;         // [n]; may equal gate or up
+  int64_t n = 0;                // >= 1
+};
+void gelu_tanh_mul(const GeluTanhMulParams& p, cudaStream_t stream = nullptr);
+
+// Final logit softcap in place: x <- cap * tanh(x / cap).
+struct SoftcapParams {
+  float* x = nullptr;  // [n]
+  int64_t n = 0;       // >= 1
+  float cap = 0;       // > 0 (a model without softcap does not call this)
+};
+void softcap(const SoftcapParams& p, cudaStream_t stream = nullptr);
+
+// dst[i] = bf16(src[i]), round to nearest even; bitwise ug::f32_to_bf16 for every non-NaN value (NaN stays NaN).
+struct ToBf16Params {
+  const float* src = nullptr;  // [n]
+  uint16_t* dst = nullptr;     // [n] bf16 bit patterns
+  int64_t n = 0;               // >= 1
+};
+void to_bf16(const ToBf16Params& p, cudaStream_t stream = nullptr);
+
+}  // namespace ug::cuda
