@@ -133,17 +133,16 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode_uncached(const MediaSou
                                                                   std::span<const uint8_t> bytes, uint64_t hash) {
   std::shared_ptr<EncodedMedia> out;
   switch (source.kind) {
-    case MediaKind::Image: out = std::const_pointer_cast<EncodedMedia>(encode_image(source, bytes)); break;
-    case MediaKind::Audio: out = std::const_pointer_cast<EncodedMedia>(encode_audio(source, bytes)); break;
-    case MediaKind::Video: out = std::const_pointer_cast<EncodedMedia>(encode_video(source, bytes)); break;
+    case MediaKind::Image: out = encode_image(source, bytes); break;
+    case MediaKind::Audio: out = encode_audio(source, bytes); break;
+    case MediaKind::Video: out = encode_video(source, bytes); break;
   }
   out->kind = source.kind;
   out->content_hash = hash;
-  out->hidden = model_.config.text.hidden_size;
   return out;
 }
 
-std::shared_ptr<const EncodedMedia> MediaEncoder::encode_image(const MediaSource& source,
+std::shared_ptr<EncodedMedia> MediaEncoder::encode_image(const MediaSource& source,
                                                                std::span<const uint8_t> bytes) {
   UG_CHECK(model_.config.vision, "this model has no vision embedder (config.json has no vision_config)");
   RgbImage img = decode_image(bytes, options_.limits, source.name);
@@ -159,7 +158,7 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode_image(const MediaSource
   return out;
 }
 
-std::shared_ptr<const EncodedMedia> MediaEncoder::encode_audio(const MediaSource& source,
+std::shared_ptr<EncodedMedia> MediaEncoder::encode_audio(const MediaSource& source,
                                                                std::span<const uint8_t> bytes) {
   UG_CHECK(model_.config.audio, "this model has no audio embedder (config.json has no audio_config)");
   AudioClip clip = decode_audio(bytes, options_.limits, source.name, {.resampler = options_.resampler});
@@ -178,7 +177,7 @@ std::shared_ptr<const EncodedMedia> MediaEncoder::encode_audio(const MediaSource
 // Frames as separate image blocks of video soft tokens, "mm:ss " before each, joined by spaces (HF's video
 // processor). With video_audio, each frame's block is followed by the soundtrack from its timestamp to the
 // next frame's as one audio block (see MediaOptions).
-std::shared_ptr<const EncodedMedia> MediaEncoder::encode_video(const MediaSource& source,
+std::shared_ptr<EncodedMedia> MediaEncoder::encode_video(const MediaSource& source,
                                                                std::span<const uint8_t> bytes) {
   UG_CHECK(model_.config.vision, "this model has no vision embedder (config.json has no vision_config)");
   VideoFrames video = decode_video(bytes, options_.video, options_.limits, source.name);

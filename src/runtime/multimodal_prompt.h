@@ -60,8 +60,9 @@ struct EncodedMedia {
   std::shared_ptr<const std::vector<float>> audio_rows;   // [n_audio, hidden]
   int64_t n_visual = 0, n_audio = 0;
   uint64_t content_hash = 0;  // media bytes + preprocessing settings
-  int64_t bytes() const { return (n_visual + n_audio) * int64_t(sizeof(float)) * hidden; }
-  int64_t hidden = 0;
+  int64_t bytes() const {
+    return int64_t(sizeof(float)) * int64_t((visual_rows ? visual_rows->size() : 0) + (audio_rows ? audio_rows->size() : 0));
+  }
 };
 
 class MediaEncoder {
@@ -89,9 +90,9 @@ class MediaEncoder {
   PromptInput attach(std::vector<int32_t> tokens, std::span<const std::shared_ptr<const EncodedMedia>> items);
   std::shared_ptr<const EncodedMedia> encode_uncached(const MediaSource& source, std::span<const uint8_t> bytes,
                                                       uint64_t hash);
-  std::shared_ptr<const EncodedMedia> encode_image(const MediaSource& source, std::span<const uint8_t> bytes);
-  std::shared_ptr<const EncodedMedia> encode_audio(const MediaSource& source, std::span<const uint8_t> bytes);
-  std::shared_ptr<const EncodedMedia> encode_video(const MediaSource& source, std::span<const uint8_t> bytes);
+  std::shared_ptr<EncodedMedia> encode_image(const MediaSource& source, std::span<const uint8_t> bytes);
+  std::shared_ptr<EncodedMedia> encode_audio(const MediaSource& source, std::span<const uint8_t> bytes);
+  std::shared_ptr<EncodedMedia> encode_video(const MediaSource& source, std::span<const uint8_t> bytes);
   std::string piece(int64_t id) const;
 
   const LoadedModel& model_;
