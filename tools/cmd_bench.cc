@@ -72,7 +72,7 @@ int run_bench(const BenchArgs& a) {
   std::vector<double> pp, tg;
   std::vector<float> logits;
   for (int64_t r = 0; r < a.reps + 1; ++r) {  // the first repetition warms up (pages the weights in)
-    KvCache cache(cfg);
+    KvCache cache = decoder.new_cache();
     auto t0 = std::chrono::steady_clock::now();
     if (a.prompt > 0) decoder.forward({.token_ids = prompt}, cache, LogitsMode::Last, logits);
     double t_pp = seconds(t0);

@@ -28,7 +28,7 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   MediaEncoder media(*model, nullptr, ThreadPool::global(), m.options());
   PromptInput input = media.scatter(ids, m.items);
   Decoder decoder(model->config, *model->weights, ThreadPool::global(), {.max_chunk = a.chunk});
-  KvCache cache(model->config.text);
+  KvCache cache = decoder.new_cache();
   const int64_t n = int64_t(ids.size()), D = model->config.text.hidden_size, L = model->config.text.n_layers();
   // Hidden states in HF's output_hidden_states layout: [layers + 1, n, hidden]; index 0 = embeddings,
   // 1..L-1 = layer outputs, L = final-normed output of the last layer.

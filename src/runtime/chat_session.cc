@@ -13,7 +13,7 @@ int64_t soft_token_count(const PromptInput& input) {
 }  // namespace
 
 ChatSession::ChatSession(Engine& engine, ChatOptions options)
-    : engine_(engine), options_(std::move(options)), cache_(engine.model->config.text) {
+    : engine_(engine), options_(std::move(options)), cache_(engine.decoder->new_cache()) {
   UG_CHECK(engine_.tokenizer.has_value(), "chat needs a tokenizer");
   turn_end_id_ = engine_.tokenizer->token_to_id("<turn|>").value_or(-1);
   options_.sampling.validate();

@@ -306,7 +306,7 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
   } else {
     p = 0;
     if (!make_room(KvCache::bytes_for(cfg, opt.ring_slack, s.reserved_tokens))) return false;
-    cache = std::make_unique<KvCache>(cfg, opt.ring_slack);
+    cache = std::make_unique<KvCache>(decoder.new_cache(opt.ring_slack));
     cache->reserve(s.reserved_tokens);
   }
   s.cache = std::move(cache);

@@ -1,0 +1,200 @@
+#include "model/cpu_decoder_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/ops.h"
+#include "core/error.h"
+#include "model/decoder.h"
+
+namespace ug {
+
+CpuDecoderBackend::CpuDecoderBackend(const ModelConfig& config, const ModelWeights& weights,
+                                     ThreadPool& pool)
+    : config_(config), weights_(weights), pool_(pool) {
+  for (const auto& l : config.text.layers) inv_freq_.push_back(rope_inv_freq(l));
+}
+
+float* CpuDecoderBackend::scratch(Scratch s, int64_t floats) {
+  auto& buf = scratch_[size_t(s)];
+  if (int64_t(buf.size()) < floats) buf.resize(size_t(floats));
+  return buf.data();
+}
+
+void CpuDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& layout) {
+  for (size_t i = 0; i < items.size(); ++i)
+    UG_CHECK(items[i].cache->storage() == nullptr,
+             "forward_batch: item {}'s KV cache was made by another backend (its rows are not in "
+             "host memory)",
+             i);
+  items_ = items;
+  layout_ = &layout;
+}
+
+void CpuDecoderBackend::embed(std::span<const BatchItem> items, float scale, float* h) {
+  const int64_t D = config_.text.hidden_size;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ForwardInput& input = items[i].input;
+    float* rows = h + layout_->row0[i] * D;
+    for (size_t t = 0; t < input.token_ids.size(); ++t) {
+      const float* row = input.embeddings_override.empty() ? nullptr : input.embeddings_override[t];
+      if (row) {
+        std::copy(row, row + D, rows + int64_t(t) * D);
+      } else {
+        cpu::embedding_row(weights_.embed_tokens, input.token_ids[t], scale, rows + int64_t(t) * D);
+      }
+    }
+  }
+}
+
+const float* CpuDecoderBackend::norm_weight(NormWeight w, int64_t layer) const {
+  if (w == NormWeight::None) return nullptr;
+  if (w == NormWeight::Final) return weights_.final_norm.data();
+  const auto& l = weights_.layers[size_t(layer)];
+  switch (w) {
+    case NormWeight::Input:
+      return l.input_layernorm.data();
+    case NormWeight::PostAttention:
+      return l.post_attention_layernorm.data();
+    case NormWeight::PreFeedforward:
+      return l.pre_feedforward_layernorm.data();
+    case NormWeight::PostFeedforward:
+      return l.post_feedforward_layernorm.data();
+    case NormWeight::QNorm:
+      return l.attn.q_norm.data();
+    case NormWeight::KNorm:
+      return l.attn.k_norm.data();
+    default:
+      fail("rms_norm: unknown norm weight {}", int(w));
+  }
+}
+
+void CpuDecoderBackend::rms_norm(NormWeight w, int64_t layer, const float* x, float* out,
+                                 int64_t rows, int64_t dim) {
+  const float* weight = norm_weight(w, layer);
+  if (x == out) return cpu::rms_norm(out, rows, dim, weight, config_.text.rms_norm_eps);
+  cpu::rms_norm_to(x, out, rows, dim, weight, config_.text.rms_norm_eps);
+}
+
+void CpuDecoderBackend::add_scaled(float* h, const float* branch, float scale, int64_t n) {
+  if (scale == 1.0f) {
+    for (int64_t i = 0; i < n; ++i) h[i] += branch[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) h[i] = (h[i] + branch[i]) * scale;
+  }
+}
+
+const MatrixRef& CpuDecoderBackend::matrix(LayerMatrix m, int64_t layer) const {
+  const auto& l = weights_.layers[size_t(layer)];
+  switch (m) {
+    case LayerMatrix::Q:
+      return l.attn.q_proj;
+    case LayerMatrix::K:
+      return l.attn.k_proj;
+    case LayerMatrix::V:
+      return l.attn.v_proj;
+    case LayerMatrix::O:
+      return l.attn.o_proj;
+    case LayerMatrix::Gate:
+      return l.mlp.gate_proj;
+    case LayerMatrix::Up:
+      return l.mlp.up_proj;
+    case LayerMatrix::Down:
+      return l.mlp.down_proj;
+  }
+  fail("matmul: unknown layer matrix {}", int(m));
+}
+
+void CpuDecoderBackend::matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows,
+                               float* y) {
+  cpu::matmul(x, rows, matrix(m, layer), y, pool_);
+}
+
+void CpuDecoderBackend::copy(const float* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, size_t(n) * 4);
+}
+
+void CpuDecoderBackend::rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) {
+  cpu::rope(x, layout_->total, heads, head_dim, layout_->positions, inv_freq_[size_t(layer)]);
+}
+
+void CpuDecoderBackend::gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  cpu::gelu_tanh_mul(gate, up, out, n);
+}
+
+void CpuDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v,
+                                  float* out) {
+  const auto& t = config_.text;
+  const auto& l = t.layers[size_t(li)];
+  const int64_t d = l.head_dim, H = t.n_heads, Hkv = l.n_kv_heads;
+  const bool sliding = l.kind == LayerKind::Sliding;
+  const StepLayout& b = *layout_;
+  std::vector<cpu::AttentionParams> calls;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (b.n[i] == 0) continue;
+    const LayerKvCache& c = items_[i].cache->layer(li);
+    const int64_t r0 = b.row0[i];
+    const auto& block_ids = items_[i].input.block_ids;
+    calls.push_back({.q = q + r0 * H * d,
+                     .out = out + r0 * H * d,
+                     .n_q = b.n[i],
+                     .chunk_start = b.start[i],
+                     .n_heads = H,
+                     .n_kv_heads = Hkv,
+                     .head_dim = d,
+                     .window = sliding ? t.sliding_window : 0,
+                     .cache_k = c.k.data(),
+                     .cache_v = c.v.data(),
+                     .ring_capacity = c.ring_capacity,
+                     .chunk_k = k + r0 * Hkv * d,
+                     .chunk_v = v + r0 * Hkv * d,
+                     // variant A: full layers stay causal
+                     .block_ids = sliding && !block_ids.empty() ? block_ids.data() : nullptr,
+                     .scale = 1.0f});
+  }
+  cpu::attention_batch(calls, pool_);
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (b.n[i] == 0) continue;
+    const int64_t r0 = b.row0[i];
+    items_[i].cache->store(li, b.start[i], b.n[i], k + r0 * Hkv * d, v + r0 * Hkv * d);
+  }
+}
+
+// Gathers the requested rows so that the lm_head matmul reads the [vocab, hidden] table once per
+// step.
+void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
+  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  if (requests.empty()) return;
+  // Fast path: one request writes straight into its buffer.
+  if (requests.size() == 1)
+    return compute_logits(h + requests[0].row * D, requests[0].count, requests[0].out);
+  int64_t rows = 0;
+  for (const auto& r : requests) rows += r.count;
+  gathered_.resize(size_t(rows * D));
+  gathered_logits_.resize(size_t(rows * V));
+  int64_t at = 0;
+  for (const auto& r : requests) {
+    std::copy(h + r.row * D, h + (r.row + r.count) * D, gathered_.begin() + at * D);
+    at += r.count;
+  }
+  compute_logits(gathered_.data(), rows, gathered_logits_.data());
+  at = 0;
+  for (const auto& r : requests) {
+    std::copy(gathered_logits_.begin() + at * V, gathered_logits_.begin() + (at + r.count) * V,
+              r.out);
+    at += r.count;
+  }
+}
+
+void CpuDecoderBackend::compute_logits(const float* h, int64_t n, float* out) {
+  const int64_t V = config_.text.vocab_size;
+  cpu::matmul(h, n, weights_.lm_head, out, pool_);
+  if (!config_.text.final_logit_softcap) return;
+  const float cap = float(*config_.text.final_logit_softcap);
+  // 262k tanh per token is a few ms on one core: split it over the pool.
+  pool_.parallel_for(n * V, 1 << 15,
+                     [&](int64_t b, int64_t e) { cpu::softcap(out + b, e - b, cap); });
+}
+
+}  // namespace ug
