@@ -1,5 +1,9 @@
-// unigemma bench: llama-bench style prompt-processing (pp) and token-generation (tg) speed, mean ± sd over
-// repetitions, with decode's weight-read bandwidth as a fraction of the machine's measured ceiling.
+// unigemma bench: llama-bench style prompt processing (pp) and token generation (tg) speed, mean ±
+// sd over repetitions, each printed with its fraction of the machine's ceilings: decode's bytes
+// read per step (weights + KV) against the memory bandwidth, prefill's matmul FLOP/s against the
+// compute ceiling. Decode can run batched (-b 1,8,32,64) at a given context (--ctx): every sequence
+// starts from a clone of one prefilled KV cache, so a batch of 64 at 16k context costs one 16k
+// prefill.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,13 +18,16 @@
 #include "core/thread_pool.h"
 #include "model/decoder.h"
 #include "model/loaded_model.h"
+#include "runtime/decoder_factory.h"
 
 namespace ug::cli {
 namespace {
 
 struct BenchArgs {
-  std::string model, dtype, load = "auto";
-  int64_t prompt = 512, gen = 128, reps = 5;
+  std::string model, dtype, load = "auto", device = "cpu", precision = "faithful";
+  std::vector<int64_t> prompts{512}, batches{1}, contexts{0};
+  int64_t gen = 128, reps = 5, chunk = 0;
+  double bandwidth_gbs = 0, tflops = 0;  // ceilings; 0 = measure (CPU bandwidth) or leave out
   bool skip_bandwidth = false;
 };
 
@@ -38,84 +45,199 @@ Stat stats(const std::vector<double>& v) {
   return s;
 }
 
-size_t matrix_bytes(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) * dtype_size(m.dtype) : 0; }
+size_t matrix_bytes(const MatrixRef& m) {
+  return m.data ? size_t(m.rows * m.cols) * dtype_size(m.dtype) : 0;
+}
+size_t matrix_params(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) : 0; }
 
-// Bytes of weights one decode step reads: every layer matrix plus the LM head (the tied embedding
-// table is read in full for the logits; the single embedding row is negligible).
-size_t decode_weight_bytes(const ModelWeights& w) {
+// Weights one decode step reads: every layer matrix plus the LM head (the tied embedding table is
+// read in full for the logits; the single embedding row is negligible). params: the same matrices'
+// element count.
+size_t decode_weight_bytes(const ModelWeights& w, size_t* params) {
   size_t b = matrix_bytes(w.lm_head);
+  *params = matrix_params(w.lm_head);
   for (const auto& l : w.layers)
-    for (const MatrixRef* m : {&l.attn.q_proj, &l.attn.k_proj, &l.attn.v_proj, &l.attn.o_proj, &l.mlp.gate_proj,
-                               &l.mlp.up_proj, &l.mlp.down_proj})
+    for (const MatrixRef* m : {&l.attn.q_proj, &l.attn.k_proj, &l.attn.v_proj, &l.attn.o_proj,
+                               &l.mlp.gate_proj, &l.mlp.up_proj, &l.mlp.down_proj}) {
       b += matrix_bytes(*m);
+      *params += matrix_params(*m);
+    }
   return b;
 }
 
-double seconds(std::chrono::steady_clock::time_point t0) {
+// KV bytes one sequence's decode step reads at context n (f32 rows; sliding layers see at most the
+// window).
+size_t kv_read_bytes(const TextConfig& t, int64_t n) {
+  size_t b = 0;
+  for (const auto& l : t.layers) {
+    const int64_t keys = l.kind == LayerKind::Sliding ? std::min(n, t.sliding_window) : n;
+    b += size_t(2 * keys * l.n_kv_heads * l.head_dim) * sizeof(float);
+  }
+  return b;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+struct Bench {
+  const BenchArgs& a;
+  const ModelConfig& config;
+  Decoder& decoder;
+  std::vector<int32_t> tokens;  // random ids, long enough for any prompt / context
+  std::vector<float> logits;
+
+  std::span<const int32_t> prompt(int64_t n) const { return {tokens.data(), size_t(n)}; }
+
+  // Prefill of n tokens from an empty cache, tokens/s over the repetitions (after one warm-up).
+  Stat prefill(int64_t n) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < a.reps + 1; ++r) {
+      KvCache cache = decoder.new_cache();
+      auto t0 = std::chrono::steady_clock::now();
+      decoder.forward({.token_ids = prompt(n)}, cache, LogitsMode::Last, logits);
+      if (r > 0) v.push_back(double(n) / seconds_since(t0));
+    }
+    return stats(v);
+  }
+
+  // Aggregate decode tokens/s of `batch` sequences at context `ctx` (greedy: each feeds back its
+  // argmax).
+  Stat decode(int64_t batch, int64_t ctx) {
+    const int64_t V = config.text.vocab_size;
+    KvCache base = decoder.new_cache();
+    decoder.forward({.token_ids = prompt(std::max<int64_t>(ctx, 1))}, base, LogitsMode::Last,
+                    logits);
+    std::vector<double> v;
+    for (int64_t r = 0; r < a.reps + 1; ++r) {
+      std::vector<KvCache> caches(size_t(batch), base);
+      std::vector<float> out(size_t(batch * V));
+      std::vector<int32_t> next(
+          size_t(batch), int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      std::vector<BatchItem> items(static_cast<size_t>(batch));
+      auto t0 = std::chrono::steady_clock::now();
+      for (int64_t step = 0; step < a.gen; ++step) {
+        for (int64_t i = 0; i < batch; ++i)
+          items[size_t(i)] = {.input = {.token_ids = {&next[size_t(i)], 1}},
+                              .cache = &caches[size_t(i)],
+                              .mode = LogitsMode::Last,
+                              .logits = out.data() + i * V};
+        decoder.forward_batch(items);
+        for (int64_t i = 0; i < batch; ++i) {
+          const float* row = out.data() + i * V;
+          next[size_t(i)] = int32_t(std::max_element(row, row + V) - row);
+        }
+      }
+      if (r > 0) v.push_back(double(batch * a.gen) / seconds_since(t0));
+    }
+    return stats(v);
+  }
+};
+
 int run_bench(const BenchArgs& a) {
-  auto model = load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
+  DeviceSpec device = parse_device(a.device);
+  device.precision = a.precision;
+  auto model =
+      load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
   const auto& cfg = model->config.text;
   ThreadPool& pool = ThreadPool::global();
-  Decoder decoder(model->config, *model->weights, pool);
+  const bool cpu = device.kind == DeviceSpec::Kind::Cpu;
+  const int64_t chunk = a.chunk > 0 ? a.chunk : (cpu ? 256 : 2048);
+  auto decoder = make_decoder(device, model->config, *model->weights, pool, {.max_chunk = chunk});
+  int64_t longest = 1;
+  for (int64_t p : a.prompts) longest = std::max(longest, p);
+  for (int64_t c : a.contexts) longest = std::max(longest, c + 1);
+  Bench b{.a = a, .config = model->config, .decoder = *decoder};
   std::mt19937 rng(42);
-  std::uniform_int_distribution<int32_t> tok(10, int32_t(std::min<int64_t>(cfg.vocab_size, 200000)) - 1);
-  std::vector<int32_t> prompt(size_t(std::max<int64_t>(a.prompt, 1)));
-  for (auto& t : prompt) t = tok(rng);
+  std::uniform_int_distribution<int32_t> tok(
+      10, int32_t(std::min<int64_t>(cfg.vocab_size, 200000)) - 1);
+  b.tokens.resize(size_t(longest));
+  for (auto& t : b.tokens) t = tok(rng);
 
-  std::printf("model: %s\n%s\nthreads: %d, isa: %s, weights: %s, %s\n", a.model.c_str(),
-              describe(model->config).c_str(), pool.size(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
-              std::string(dtype_name(model->weights->matrix_dtype)).c_str(),
-              model->weights->residency == WeightResidency::Copied ? "copied to huge pages" : "memory-mapped");
-  std::vector<double> pp, tg;
-  std::vector<float> logits;
-  for (int64_t r = 0; r < a.reps + 1; ++r) {  // the first repetition warms up (pages the weights in)
-    KvCache cache = decoder.new_cache();
-    auto t0 = std::chrono::steady_clock::now();
-    if (a.prompt > 0) decoder.forward({.token_ids = prompt}, cache, LogitsMode::Last, logits);
-    double t_pp = seconds(t0);
-    if (a.prompt == 0) {
-      int32_t first[1] = {prompt[0]};
-      decoder.forward({.token_ids = first}, cache, LogitsMode::Last, logits);
-    }
-    auto t1 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < a.gen; ++i) {
-      int32_t next[1] = {int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin())};
-      decoder.forward({.token_ids = next}, cache, LogitsMode::Last, logits);
-    }
-    double t_tg = seconds(t1);
-    if (r == 0) continue;
-    if (a.prompt > 0) pp.push_back(double(a.prompt) / t_pp);
-    if (a.gen > 0) tg.push_back(double(a.gen) / t_tg);
+  size_t params = 0;
+  const size_t weight_bytes = decode_weight_bytes(*model->weights, &params);
+  std::printf("model: %s\n%s\ndevice: %s, weights: %s, prefill chunk %lld", a.model.c_str(),
+              describe(model->config).c_str(), to_string(device).c_str(),
+              cpu ? std::string(dtype_name(model->weights->matrix_dtype)).c_str() : "bf16",
+              (long long)chunk);
+  if (cpu)
+    std::printf(", threads: %d, isa: %s, %s", pool.size(),
+                std::string(cpu::isa_name(cpu::active_isa())).c_str(),
+                model->weights->residency == WeightResidency::Copied ? "copied to huge pages"
+                                                                     : "memory-mapped");
+  if (!cpu) std::printf(", precision %s", device.precision.c_str());
+  std::printf("\ndecode reads %.3f GB of weights per step; matmul work %.2f GFLOP per token\n",
+              double(weight_bytes) / 1e9, 2.0 * double(params) / 1e9);
+  double bandwidth = a.bandwidth_gbs * 1e9;
+  if (bandwidth == 0 && cpu && !a.skip_bandwidth && a.gen > 0)
+    bandwidth = cpu::measure_read_bandwidth(pool);
+  if (bandwidth > 0) std::printf("bandwidth ceiling: %.1f GB/s\n", bandwidth / 1e9);
+  if (a.tflops > 0) std::printf("compute ceiling: %.1f TFLOP/s\n", a.tflops);
+
+  std::printf(
+      "\n| test                 |              t/s | of ceiling                  |\n"
+      "|----------------------|------------------|-----------------------------|\n");
+  for (int64_t p : a.prompts) {
+    if (p <= 0) continue;
+    Stat s = b.prefill(p);
+    char frac[64] = "";
+    if (a.tflops > 0)
+      std::snprintf(frac, sizeof frac, "%.1f%% of compute (matmuls)",
+                    100.0 * 2.0 * double(params) * s.mean / (a.tflops * 1e12));
+    std::printf("| pp%-18lld | %8.1f ± %6.1f | %-27s |\n", (long long)p, s.mean, s.sd, frac);
+    std::fflush(stdout);
   }
-  Stat spp = stats(pp), stg = stats(tg);
-  std::printf("\n| test   |            t/s |\n|--------|----------------|\n");
-  if (a.prompt > 0) std::printf("| pp%-4lld | %7.2f ± %5.2f |\n", (long long)a.prompt, spp.mean, spp.sd);
-  if (a.gen > 0) std::printf("| tg%-4lld | %7.2f ± %5.2f |\n", (long long)a.gen, stg.mean, stg.sd);
-  size_t bytes = decode_weight_bytes(*model->weights);
-  double achieved = double(bytes) * stg.mean;
-  std::printf("\ndecode reads %.3f GB of weights per token -> %.2f GB/s\n", double(bytes) / 1e9, achieved / 1e9);
-  if (!a.skip_bandwidth && a.gen > 0) {
-    double ceiling = cpu::measure_read_bandwidth(pool);
-    std::printf("measured memory read bandwidth: %.2f GB/s -> decode achieves %.1f%% of it\n", ceiling / 1e9,
-                100.0 * achieved / ceiling);
+  if (a.gen > 0) {
+    for (int64_t ctx : a.contexts) {
+      for (int64_t batch : a.batches) {
+        Stat s = b.decode(batch, ctx);
+        const double steps = s.mean / double(batch);
+        const double bytes = double(weight_bytes) + double(batch) * double(kv_read_bytes(cfg, ctx));
+        char name[64], frac[64] = "";
+        std::snprintf(name, sizeof name, "tg%lld b%lld ctx%lld", (long long)a.gen, (long long)batch,
+                      (long long)ctx);
+        if (bandwidth > 0)
+          std::snprintf(frac, sizeof frac, "%.1f%% of bandwidth",
+                        100.0 * bytes * steps / bandwidth);
+        std::printf("| %-20s | %8.1f ± %6.1f | %-27s |\n", name, s.mean, s.sd, frac);
+        std::fflush(stdout);
+      }
+    }
   }
+  const int64_t free = decoder->backend().free_memory_bytes();
+  if (free >= 0) std::printf("\ndevice memory free at the end: %.2f GB\n", double(free) / 1e9);
   return 0;
 }
 
-RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-bench style)", [](CLI::App& sub) {
-  auto a = std::make_shared<BenchArgs>();
-  sub.add_option("--model,-m", a->model, "Checkpoint folder")->required();
-  sub.add_option("-p,--n-prompt", a->prompt, "Prompt tokens (0 = skip pp)")->check(CLI::NonNegativeNumber);
-  sub.add_option("-n,--n-gen", a->gen, "Generated tokens (0 = skip tg)")->check(CLI::NonNegativeNumber);
-  sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")->check(CLI::PositiveNumber);
-  sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-  sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
-  sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
-  return [a] { return run_bench(*a); };
-});
+RegisterCommand reg(
+    "bench", "Prompt-processing and generation speed (llama-bench style)", [](CLI::App& sub) {
+      auto a = std::make_shared<BenchArgs>();
+      sub.add_option("--model,-m", a->model, "Checkpoint folder")->required();
+      sub.add_option("-p,--n-prompt", a->prompts, "Prompt lengths, e.g. 512,2048 (0 = skip pp)")
+          ->delimiter(',');
+      sub.add_option("-n,--n-gen", a->gen, "Generated tokens per decode run (0 = skip tg)")
+          ->check(CLI::NonNegativeNumber);
+      sub.add_option("-b,--batch", a->batches, "Decode batch sizes, e.g. 1,8,32,64")
+          ->delimiter(',');
+      sub.add_option("--ctx", a->contexts, "Decode context lengths, e.g. 1024,16384 (default 0)")
+          ->delimiter(',');
+      sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
+      sub.add_option("--device", a->device,
+                     "Where the decoder runs: cpu (default), cuda or cuda:N");
+      sub.add_option("--precision", a->precision,
+                     "CUDA matmul precision: faithful (default), balanced, fast");
+      sub.add_option("--chunk", a->chunk, "Prefill chunk size (default 256 on cpu, 2048 on cuda)");
+      sub.add_option("--bandwidth-ceiling", a->bandwidth_gbs,
+                     "Memory bandwidth ceiling in GB/s (cpu: measured)");
+      sub.add_option("--compute-ceiling", a->tflops,
+                     "Compute ceiling in TFLOP/s (prints prefill's fraction)");
+      sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
+      sub.add_option("--load", a->load,
+                     "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
+      return [a] { return run_bench(*a); };
+    });
 
 }  // namespace
 }  // namespace ug::cli

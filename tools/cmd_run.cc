@@ -27,7 +27,7 @@ extern "C" void on_sigint(int) {
 }
 
 struct RunArgs {
-  std::string model, prompt, system, tokenizer, dtype, load = "auto";
+  std::string model, prompt, system, tokenizer, dtype, load = "auto", device = "cpu";
   std::vector<std::string> stops;
   bool think = false, raw = false, greedy = false, stats = false;
   int64_t max_tokens = 512;
@@ -64,6 +64,7 @@ int run(const RunArgs& a, const MediaArgs& m) {
   EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)},
                      .load_mode = parse_load_mode(a.load),
                      .tokenizer_path = a.tokenizer,
+                     .device = parse_device(a.device),
                      .media = m.options()};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
@@ -148,6 +149,7 @@ RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", 
   sub.add_option("--stop", a->stops, "Stop string (repeatable)");
   sub.add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
+  sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
   sub.add_flag("--stats", a->stats, "Print token counts and speed after each reply");
   sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
   return [a, m] { return run(*a, *m); };

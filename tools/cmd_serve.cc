@@ -19,7 +19,7 @@ namespace ug::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, tokenizer, dtype, load = "auto", allow_local_media;
+  std::string model, tokenizer, dtype, load = "auto", allow_local_media, device = "cpu";
   server::ServerOptions server;
   SchedulerOptions scheduler;
   int64_t max_media_mb = 32;
@@ -62,7 +62,8 @@ int serve(ServeArgs& a) {
   a.server.limits.media.max_item_bytes = a.max_media_mb << 20;
   EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)},
                      .load_mode = parse_load_mode(a.load),
-                     .tokenizer_path = a.tokenizer};
+                     .tokenizer_path = a.tokenizer,
+                     .device = parse_device(a.device)};
   opts.media.limits.max_file_bytes = a.server.limits.media.max_item_bytes;
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty())
@@ -138,6 +139,7 @@ RegisterCommand reg("serve", "OpenAI-compatible HTTP server (docs/server.md)", [
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
+  sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
   sub.add_option("--load", a->load, "Weights: auto, mmap, copy");
   return [a] { return serve(*a); };
 });

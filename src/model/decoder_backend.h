@@ -65,6 +65,9 @@ class DecoderBackend {
   // which is what the CPU backend reads).
   virtual std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) = 0;
 
+  // Free memory where this backend keeps KV caches (device memory), or -1 when that is host memory.
+  virtual int64_t free_memory_bytes() const { return -1; }
+
   // A buffer of at least `floats` elements for slot s, valid until the same slot is requested
   // again.
   virtual float* scratch(Scratch s, int64_t floats) = 0;

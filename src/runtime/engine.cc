@@ -41,7 +41,7 @@ std::unique_ptr<Engine> load_engine(const std::string& dir, const EngineOptions&
   }
   std::string jinja = shipped_template(fs::path(dir));
   if (!jinja.empty()) e->template_warning = check_checkpoint_template(jinja);
-  e->decoder = std::make_unique<Decoder>(e->model->config, *e->model->weights, ThreadPool::global(), options.decoder);
+  e->decoder = make_decoder(options.device, e->model->config, *e->model->weights, ThreadPool::global(), options.decoder);
   e->media = std::make_unique<MediaEncoder>(*e->model, e->tokenizer ? &*e->tokenizer : nullptr, ThreadPool::global(),
                                             options.media);
   return e;

@@ -7,6 +7,7 @@
 
 #include "model/decoder.h"
 #include "model/loaded_model.h"
+#include "runtime/decoder_factory.h"
 #include "runtime/multimodal_prompt.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -18,6 +19,7 @@ struct EngineOptions {
   LoadMode load_mode = LoadMode::Auto;
   std::string tokenizer_path;  // default: DIR/tokenizer.json
   DecoderOptions decoder;
+  DeviceSpec device;  // where the decoder computes
   MediaOptions media;
 };
 

@@ -72,7 +72,11 @@ struct Scheduler::Impl {
              opt.max_step_tokens, opt.max_running, opt.max_waiting, opt.ring_slack);
     max_context = opt.max_context > 0 ? std::min(opt.max_context, cfg.max_position_embeddings)
                                       : cfg.max_position_embeddings;
-    budget = opt.kv_budget_bytes > 0 ? opt.kv_budget_bytes : automatic_budget();
+    // Automatic: half the free host memory, or 3/4 of the free device memory (the rest for step scratch).
+    const int64_t device_free = decoder.backend().free_memory_bytes();
+    budget = opt.kv_budget_bytes > 0 ? opt.kv_budget_bytes
+             : device_free >= 0      ? device_free / 4 * 3
+                                     : automatic_budget();
     publish_stats();
     thread = std::thread([this] { loop(); });
     loop_id = thread.get_id();

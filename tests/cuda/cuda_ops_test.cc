@@ -244,6 +244,41 @@ TEST_F(CudaOps, ToBf16IsBitwiseRoundNearestEven) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(b[i], f32_to_bf16(x[i])) << "element " << i << " = " << x[i];
 }
 
+// ---------------------------------------------------------------- split GEMM
+// The two-term split against the CPU's f32 x bf16 matmul on the *unrounded* activations: hi + lo carries 16
+// significant bits of x, so the product's error is ~2^-17 relative per term plus f32 summation
+// (k * 2^-23 * sum|x w|): allowed 2^-15 * sum|x w| + k * 2^-23 * sum|x w|.
+TEST_F(CudaOps, SplitGemmIsF32Faithful) {
+  Gemm gemm;
+  uint32_t seed = 900;
+  for (int64_t m : {9, 64}) {
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{33, 1000}, {3840, 3840}}) {
+      SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+      auto x = random_floats(size_t(m * k), seed++);
+      auto wb = to_bf16_host(random_floats(size_t(n * k), seed++, -0.1f, 0.1f));
+      std::vector<float> ref(size_t(m * n));
+      cpu::matmul_reference(x.data(), m, MatrixRef{wb.data(), DType::BF16, n, k}, ref.data());
+      auto dx = upload(x);
+      auto dw = upload(wb);
+      DeviceBuffer<float> dy(size_t(m * n));
+      poison(dy);
+      gemm.run_f32({.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .split = true});
+      auto y = dy.to_host();
+      int bad = 0;
+      for (int64_t t = 0; t < m; ++t) {
+        for (int64_t o = 0; o < n; o += 7) {
+          double mag = 0;
+          for (int64_t i = 0; i < k; ++i) mag += std::fabs(double(x[size_t(t * k + i)]) * bf16_to_f32(wb[size_t(o * k + i)]));
+          const size_t e = size_t(t * n + o);
+          const double d = std::fabs(double(y[e]) - ref[e]);
+          if (!(d <= (std::ldexp(1.0, -15) + double(k) * std::ldexp(1.0, -23)) * mag) && bad++ < 5)
+            ADD_FAILURE() << "y[" << t << ", " << o << "]: cuda " << y[e] << " cpu " << ref[e] << " (sum|xw| " << mag << ")";
+        }
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- GEMM
 // Oracle: cpu::matmul_reference (double accumulation) on the bf16-rounded activations and the bf16 weight.
 // A product of two bf16 values is exact in f32, so the GPU's only error is f32 summation (in whatever order

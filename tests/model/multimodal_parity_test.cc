@@ -1,7 +1,7 @@
 // Vision and audio embedders + sequence assembly + variant-A attention vs HF transformers 5.17
-// (fixture case image_audio: two images of 60 and 63 patches and 33 audio frames in one prompt). The
-// patches and frames are HF's own preprocessing outputs (tests/data/preprocess), so this checks everything
-// after preprocessing.
+// (fixture case image_audio: two images of 60 and 63 patches and 33 audio frames in one prompt).
+// The patches and frames are HF's own preprocessing outputs (tests/data/preprocess), so this checks
+// everything after preprocessing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,60 +11,15 @@
 #include "io/npy.h"
 #include "model/decoder.h"
 #include "model/embedders.h"
+#include "model/image_audio_fixture.h"
 #include "model/loaded_model.h"
 #include "test_util.h"
 
 namespace ug {
 namespace {
 
-ImagePatches load_patches(const std::string& name) {
-  auto u8 = read_npy(test::data_path("preprocess/" + name + ".patches_u8.npy"));
-  auto pos = npy_as_i64(read_npy(test::data_path("preprocess/" + name + ".positions.npy")));
-  ImagePatches p;
-  p.pixels = rescale_u8({reinterpret_cast<const uint8_t*>(u8.bytes.data()), u8.bytes.size()});
-  for (size_t i = 0; i + 1 < pos.size(); i += 2) {
-    p.xs.push_back(int32_t(pos[i]));
-    p.ys.push_back(int32_t(pos[i + 1]));
-  }
-  return p;
-}
-
-struct Assembled {
-  std::vector<int32_t> ids, block_ids;
-  std::vector<float> image_features, audio_features;
-  std::vector<const float*> rows;
-  std::vector<int64_t> types;
-};
-
-// Embeds both images and the audio clip and points every placeholder token at its feature row, in order.
-Assembled assemble(const LoadedModel& m) {
-  Assembled a;
-  const std::string dir = "tiny_kv_eq/image_audio/";
-  for (int64_t v : npy_as_i64(read_npy(test::data_path(dir + "input_ids.npy")))) a.ids.push_back(int32_t(v));
-  a.types = npy_as_i64(read_npy(test::data_path(dir + "mm_token_type_ids.npy")));
-  ThreadPool& pool = ThreadPool::global();
-  for (const char* name : {"gradient.png.70", "noise.jpg.70"}) {
-    auto f = embed_image(m.config, *m.weights, load_patches(name), pool);
-    a.image_features.insert(a.image_features.end(), f.begin(), f.end());
-  }
-  auto frames = npy_as_f32(read_npy(test::data_path("preprocess/tone_16k.frames.npy")));
-  a.audio_features = embed_audio(m.config, *m.weights, frames, pool);
-  const int64_t D = m.config.text.hidden_size;
-  size_t next_image = 0, next_audio = 0;
-  for (int32_t id : a.ids) {
-    if (id == m.config.tokens.image) {
-      a.rows.push_back(a.image_features.data() + next_image++ * size_t(D));
-    } else if (id == m.config.tokens.audio) {
-      a.rows.push_back(a.audio_features.data() + next_audio++ * size_t(D));
-    } else {
-      a.rows.push_back(nullptr);
-    }
-  }
-  EXPECT_EQ(next_image * size_t(D), a.image_features.size());
-  EXPECT_EQ(next_audio * size_t(D), a.audio_features.size());
-  a.block_ids = block_ids_for(a.ids, m.config.tokens);
-  return a;
-}
+using test::assemble;
+using test::Assembled;
 
 TEST(Multimodal, BlockIdsFollowImageRuns) {
   MultimodalTokens t{.image = 7, .video = 8, .audio = 9};
@@ -81,8 +36,9 @@ TEST(Multimodal, EmbeddingsAfterScatterMatchHF) {
   KvCache cache(m->config.text);
   std::vector<float> logits;
   float max_diff = -1;
-  decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
-                  LogitsMode::None, logits, [&](std::string_view name, int64_t first, int64_t count, const float* h) {
+  decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids},
+                  cache, LogitsMode::None, logits,
+                  [&](std::string_view name, int64_t first, int64_t count, const float* h) {
                     if (name != "embeddings") return;
                     for (int64_t i = 0; i < count * D; ++i)
                       max_diff = std::max(max_diff, std::fabs(h[i] - ref[size_t(first * D + i)]));
@@ -107,18 +63,20 @@ TEST_P(MultimodalLogits, MatchHF) {
   Assembled a = assemble(*m);
   auto ref = npy_as_f32(read_npy(test::data_path(std::string("tiny_kv_eq/image_audio/") + c.ref)));
   const int64_t V = m->config.text.vocab_size;
-  for (int64_t chunk : {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
+  for (int64_t chunk :
+       {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
     Decoder decoder(m->config, *m->weights, ThreadPool::global(), {.max_chunk = chunk});
     KvCache cache(m->config.text);
     std::vector<float> logits;
-    decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
-                    LogitsMode::All, logits);
+    decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids},
+                    cache, LogitsMode::All, logits);
     ASSERT_EQ(logits.size(), ref.size());
     float max_diff = 0;
     for (size_t t = 0; t < a.ids.size(); ++t) {
       if (c.text_only && a.types[t] != 0) continue;
       for (int64_t v = 0; v < V; ++v)
-        max_diff = std::max(max_diff, std::fabs(logits[t * size_t(V) + size_t(v)] - ref[t * size_t(V) + size_t(v)]));
+        max_diff = std::max(max_diff, std::fabs(logits[t * size_t(V) + size_t(v)] -
+                                                ref[t * size_t(V) + size_t(v)]));
     }
     EXPECT_LE(max_diff, c.tolerance) << c.model << " chunk " << chunk;
   }
@@ -126,7 +84,8 @@ TEST_P(MultimodalLogits, MatchHF) {
 
 INSTANTIATE_TEST_SUITE_P(ImageAudio, MultimodalLogits,
                          ::testing::Values(Case{"model-f32", "logits_f32.npy", 1e-3f, false},
-                                           Case{"model-bf16", "logits_bf16w_f32.npy", 1e-2f, true}));
+                                           Case{"model-bf16", "logits_bf16w_f32.npy", 1e-2f,
+                                                true}));
 
 }  // namespace
 }  // namespace ug

@@ -1,4 +1,4 @@
-// Element-wise ops: GeGLU (gelu_tanh_mul), logit softcap, f32 -> bf16. Grid-stride loops.
+// Element-wise ops: GeGLU (gelu_tanh_mul), logit softcap, f32 -> bf16 (plain and two-term split). Grid-stride loops.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -36,7 +36,34 @@ __global__ void to_bf16_kernel(ToBf16Params p) {
     p.dst[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p.src[i]));
 }
 
+__global__ void to_bf16_split_kernel(ToBf16SplitParams p) {
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads) {
+    const __nv_bfloat16 hi = __float2bfloat16_rn(p.src[i]);
+    p.hi[i] = __bfloat16_as_ushort(hi);
+    p.lo[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p.src[i] - __bfloat162float(hi)));
+  }
+}
+
+__global__ void add_halves_kernel(AddHalvesParams p) {
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads)
+    p.dst[i] = p.src[i] + p.src[p.n + i];
+}
+
 }  // namespace
+
+void to_bf16_split(const ToBf16SplitParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.src && p.hi && p.lo, "to_bf16_split", "src, hi and lo must be set");
+  UG_CUDA_REQUIRE(p.n >= 1, "to_bf16_split", "n " + std::to_string(p.n) + " must be >= 1");
+  to_bf16_split_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("to_bf16_split_kernel");
+}
+
+void add_halves(const AddHalvesParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.src && p.dst, "add_halves", "src and dst must be set");
+  UG_CUDA_REQUIRE(p.n >= 1, "add_halves", "n " + std::to_string(p.n) + " must be >= 1");
+  add_halves_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("add_halves_kernel");
+}
 
 void gelu_tanh_mul(const GeluTanhMulParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.gate && p.up && p.out, "gelu_tanh_mul", "gate, up and out must be set");

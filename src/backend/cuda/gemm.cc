@@ -43,7 +43,8 @@ bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment
 struct Gemm::Impl {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer<uint8_t> workspace;
-  DeviceBuffer<uint16_t> scratch;  // bf16 activations of run_f32
+  DeviceBuffer<uint16_t> scratch;  // bf16 activations of run_f32 ([2m, k] when split)
+  DeviceBuffer<float> split_out;   // [2m, n] of a split run
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans;
 
   const Plan& plan(int64_t m, int64_t n, int64_t k) {
@@ -107,13 +108,22 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x, "gemm", "x must be set");
   UG_CUDA_REQUIRE(p.m >= 1 && p.k >= 1, "gemm", "empty shape " + shape_name(p.m, p.n, p.k));
-  const size_t need = size_t(p.m) * size_t(p.k);
-  if (impl_->scratch.size() < need) {
+  const size_t need = size_t(p.m) * size_t(p.k) * (p.split ? 2 : 1);
+  const size_t out_need = p.split ? size_t(2 * p.m) * size_t(p.n) : 0;
+  if (impl_->scratch.size() < need || impl_->split_out.size() < out_need) {
     UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old scratch may still be read by queued work
-    impl_->scratch = DeviceBuffer<uint16_t>(need);
+    if (impl_->scratch.size() < need) impl_->scratch = DeviceBuffer<uint16_t>(need);
+    if (impl_->split_out.size() < out_need) impl_->split_out = DeviceBuffer<float>(out_need);
   }
-  to_bf16({.src = p.x, .dst = impl_->scratch.data(), .n = int64_t(need)}, stream);
-  run({.w = p.w, .x = impl_->scratch.data(), .y = p.y, .m = p.m, .n = p.n, .k = p.k}, stream);
+  if (!p.split) {
+    to_bf16({.src = p.x, .dst = impl_->scratch.data(), .n = int64_t(need)}, stream);
+    run({.w = p.w, .x = impl_->scratch.data(), .y = p.y, .m = p.m, .n = p.n, .k = p.k}, stream);
+    return;
+  }
+  const int64_t mk = p.m * p.k, mn = p.m * p.n;
+  to_bf16_split({.src = p.x, .hi = impl_->scratch.data(), .lo = impl_->scratch.data() + mk, .n = mk}, stream);
+  run({.w = p.w, .x = impl_->scratch.data(), .y = impl_->split_out.data(), .m = 2 * p.m, .n = p.n, .k = p.k}, stream);
+  add_halves({.src = impl_->split_out.data(), .dst = p.y, .n = mn}, stream);
 }
 
 }  // namespace ug::cuda

@@ -1,14 +1,15 @@
-// The CUDA matmul entry: y[m, n] = x[m, k] · wᵀ with w a bf16 weight [n, k] stored row-major exactly as the
-// CPU's MatrixRef holds it (PyTorch Linear [out, in]), through cuBLASLt with bf16 operands and f32
-// accumulation / f32 output.
+// The CUDA matmul entry: y[m, n] = x[m, k] · wᵀ with w a bf16 weight [n, k] stored row-major
+// exactly as the CPU's MatrixRef holds it (PyTorch Linear [out, in]), through cuBLASLt with bf16
+// operands and f32 accumulation / f32 output.
 //
-// Why bf16 activations: cuBLASLt's f32-compute matmul takes A and B of one type (bf16 x bf16, f16 x f16,
-// f32 x f32; only the fp8 kinds mix), so there is no f32-activation x bf16-weight tensor-core path. The
-// choices are widening the weight to f32 (twice the bytes of the one thing decode streams, and f32/tf32
-// math) or rounding the activations to bf16 once per call, which is what the HF BF16 reference does
-// anyway (spec §3: every Linear input is a BF16 tensor). run_f32() does that rounding with to_bf16 (round
-// to nearest even, like ug::f32_to_bf16). Products of two bf16 values are exact in f32, so the result differs
-// from the CPU oracle on the same bf16-rounded inputs only by f32 summation order.
+// Why bf16 activations: cuBLASLt's f32-compute matmul takes A and B of one type (bf16 x bf16, f16 x
+// f16, f32 x f32; only the fp8 kinds mix), so there is no f32-activation x bf16-weight tensor-core
+// path. The choices are widening the weight to f32 (twice the bytes of the one thing decode
+// streams, and f32/tf32 math) or rounding the activations to bf16 once per call, which is what the
+// HF BF16 reference does anyway (spec §3: every Linear input is a BF16 tensor). run_f32() does that
+// rounding with to_bf16 (round to nearest even, like ug::f32_to_bf16). Products of two bf16 values
+// are exact in f32, so the result differs from the CPU oracle on the same bf16-rounded inputs only
+// by f32 summation order.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -20,24 +21,33 @@ namespace ug::cuda {
 
 struct GemmParams {
   const uint16_t* w = nullptr;  // [n, k] bf16 weight, row-major (device memory, 16-byte aligned)
-  const uint16_t* x = nullptr;  // [m, k] bf16 activations, row-major (device memory, 16-byte aligned)
-  float* y = nullptr;           // [m, n] f32 output, row-major, overwritten (device, 16-byte aligned)
-  int64_t m = 0;                // tokens, >= 1
-  int64_t n = 0;                // output features (weight rows), >= 1
-  int64_t k = 0;                // input features, >= 8 and a multiple of 8 (16-byte bf16 rows)
+  const uint16_t* x =
+      nullptr;         // [m, k] bf16 activations, row-major (device memory, 16-byte aligned)
+  float* y = nullptr;  // [m, n] f32 output, row-major, overwritten (device, 16-byte aligned)
+  int64_t m = 0;       // tokens, >= 1
+  int64_t n = 0;       // output features (weight rows), >= 1
+  int64_t k = 0;       // input features, >= 8 and a multiple of 8 (16-byte bf16 rows)
 };
 
 struct GemmF32Params {
   const uint16_t* w = nullptr;  // [n, k] bf16 weight, row-major (as GemmParams)
-  const float* x = nullptr;     // [m, k] f32 activations; rounded to bf16 (scratch) before the product
-  float* y = nullptr;           // [m, n] f32 output, must not overlap x
-  int64_t m = 0;                // as GemmParams
+  const float* x = nullptr;  // [m, k] f32 activations; rounded to bf16 (scratch) before the product
+  float* y = nullptr;        // [m, n] f32 output, must not overlap x
+  int64_t m = 0;             // as GemmParams
   int64_t n = 0;
   int64_t k = 0;
+  // false: x rounded to bf16 (relative error 2^-9 per activation). true: x split into two bf16
+  // terms hi = bf16(x), lo = bf16(x - hi) run as one GEMM over 2m rows and summed, so the product
+  // is f32-faithful
+  // (~2^-17 relative) at twice the FLOPs but the same weight traffic: free where the GEMM is
+  // memory-bound (decode batches), and what the logits need (HF computes them from f32 hidden
+  // states).
+  bool split = false;
 };
 
-// Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's first
-// algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream / thread.
+// Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
+// first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
+// thread.
 class Gemm {
  public:
   Gemm();  // on the current device

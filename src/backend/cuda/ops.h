@@ -67,4 +67,54 @@ struct ToBf16Params {
 };
 void to_bf16(const ToBf16Params& p, cudaStream_t stream = nullptr);
 
+// Two-term bf16 split: hi[i] = bf16(src[i]), lo[i] = bf16(src[i] - hi[i]) (round to nearest even).
+struct ToBf16SplitParams {
+  const float* src = nullptr;  // [n]
+  uint16_t* hi = nullptr;      // [n]
+  uint16_t* lo = nullptr;      // [n]
+  int64_t n = 0;               // >= 1
+};
+void to_bf16_split(const ToBf16SplitParams& p, cudaStream_t stream = nullptr);
+
+// dst[i] = src[i] + src[n + i]: the two halves of a split GEMM's output summed.
+struct AddHalvesParams {
+  const float* src = nullptr;  // [2, n]
+  float* dst = nullptr;        // [n]
+  int64_t n = 0;               // >= 1
+};
+void add_halves(const AddHalvesParams& p, cudaStream_t stream = nullptr);
+
+// h[i] = (h[i] + branch[i]) * scale (scale 1: a plain residual add, bitwise h + branch).
+struct AddScaledParams {
+  float* h = nullptr;             // [n]
+  const float* branch = nullptr;  // [n]
+  float scale = 1.0f;
+  int64_t n = 0;                  // >= 1
+};
+void add_scaled(const AddScaledParams& p, cudaStream_t stream = nullptr);
+
+// Token embedding rows: out[r] = bf16 table[tokens[r]] * scale, or overrides[override_index[r]] unscaled when
+// that index is >= 0 (multimodal soft tokens, HF masked_scatter). Mirrors cpu::embedding_row.
+struct EmbedParams {
+  const uint16_t* table = nullptr;         // [vocab, dim] bf16 (device)
+  const int32_t* tokens = nullptr;         // [rows] ids in [0, vocab) (device; checked by the caller)
+  const int32_t* override_index = nullptr; // [rows] -1 or a row of overrides (device); nullptr = none
+  const float* overrides = nullptr;        // [*, dim] (device)
+  float* out = nullptr;                    // [rows, dim]
+  int64_t rows = 0;                        // >= 1
+  int64_t dim = 0;                         // >= 1
+  float scale = 1.0f;
+};
+void embed(const EmbedParams& p, cudaStream_t stream = nullptr);
+
+// dst[j] = src[index[j]] for rows of `dim` floats (gathers the rows that need logits).
+struct GatherRowsParams {
+  const float* src = nullptr;    // [*, dim]
+  const int32_t* index = nullptr;  // [count] (device)
+  float* dst = nullptr;          // [count, dim]
+  int64_t count = 0;             // >= 1
+  int64_t dim = 0;               // >= 1
+};
+void gather_rows(const GatherRowsParams& p, cudaStream_t stream = nullptr);
+
 }  // namespace ug::cuda

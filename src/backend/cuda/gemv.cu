@@ -1,0 +1,90 @@
+// See gemv.h. One warp per output feature (weight row), 8 warps per block, 4 independent 16-byte weight loads
+// in flight per lane.
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv.h"
+
+namespace ug::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kUnroll = 4;
+
+__device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
+
+template <int M>
+__device__ __forceinline__ void fma8(float (&acc)[M], const uint4& wv, const float* x, int64_t k, int64_t at) {
+  const float w[8] = {bf16_lo(wv.x), bf16_hi(wv.x), bf16_lo(wv.y), bf16_hi(wv.y),
+                      bf16_lo(wv.z), bf16_hi(wv.z), bf16_lo(wv.w), bf16_hi(wv.w)};
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    const float4 a = *reinterpret_cast<const float4*>(x + r * k + at);
+    const float4 b = *reinterpret_cast<const float4*>(x + r * k + at + 4);
+    acc[r] += w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * b.x + w[5] * b.y + w[6] * b.z + w[7] * b.w;
+  }
+}
+
+template <int M>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
+  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int lane = int(threadIdx.x % 32);
+  if (row >= p.n) return;
+  const uint4* w = reinterpret_cast<const uint4*>(p.w + row * p.k);
+  const int64_t vecs = p.k / 8;
+  float acc[M];
+#pragma unroll
+  for (int r = 0; r < M; ++r) acc[r] = 0.0f;
+  for (int64_t base = lane; base < vecs; base += 32 * kUnroll) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + 32 * u;
+      wv[u] = i < vecs ? __ldcs(w + i) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + 32 * u;
+      if (i < vecs) fma8<M>(acc, wv[u], p.x, p.k, i * 8);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    float v = acc[r];
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    if (lane == 0) p.y[r * p.n + row] = v;
+  }
+}
+
+template <int M>
+void launch(const GemvParams& p, cudaStream_t stream) {
+  gemv_kernel<M><<<unsigned((p.n + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("gemv_kernel");
+}
+
+}  // namespace
+
+void gemv(const GemvParams& p, cudaStream_t stream) {
+  const char* op = "gemv";
+  UG_CUDA_REQUIRE(p.w && p.x && p.y, op, "w, x and y must be set");
+  UG_CUDA_REQUIRE(p.m >= 1 && p.m <= kGemvMaxRows, op,
+                  "m " + std::to_string(p.m) + " outside 1.." + std::to_string(kGemvMaxRows));
+  UG_CUDA_REQUIRE(p.n >= 1 && p.n / kWarps < 0x7fffffff, op, "n " + std::to_string(p.n) + " out of range");
+  UG_CUDA_REQUIRE(p.k >= 8 && p.k % 8 == 0, op, "k " + std::to_string(p.k) + " must be a positive multiple of 8");
+  UG_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
+                  "w and x must be 16-byte aligned");
+  switch (p.m) {
+    case 1: launch<1>(p, stream); break;
+    case 2: launch<2>(p, stream); break;
+    case 3: launch<3>(p, stream); break;
+    case 4: launch<4>(p, stream); break;
+    case 5: launch<5>(p, stream); break;
+    case 6: launch<6>(p, stream); break;
+    case 7: launch<7>(p, stream); break;
+    default: launch<8>(p, stream); break;
+  }
+}
+
+}  // namespace ug::cuda

@@ -1,0 +1,88 @@
+// Row-wise data movement of a decoder step: token embeddings (+ multimodal overrides), KV appends, gathers.
+#include <algorithm>
+#include <string>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/ops.h"
+
+namespace ug::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t n) { return unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 32)); }
+
+__global__ void embed_kernel(EmbedParams p) {
+  const int64_t total = p.rows * p.dim;
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
+    const int64_t r = i / p.dim, c = i % p.dim;
+    const int32_t o = p.override_index ? p.override_index[r] : -1;
+    if (o >= 0) {
+      p.out[i] = p.overrides[o * p.dim + c];
+    } else {
+      const uint32_t bits = uint32_t(p.table[int64_t(p.tokens[r]) * p.dim + c]) << 16;
+      p.out[i] = __uint_as_float(bits) * p.scale;
+    }
+  }
+}
+
+__global__ void kv_store_kernel(KvStoreParams p) {
+  const int64_t total = p.rows * p.row_size;
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
+    const int64_t r = i / p.row_size, c = i % p.row_size;
+    const AttentionSeq& s = p.seqs[p.row_seq[r]];
+    const int64_t t = r - s.row0, pos = s.chunk_start + t;
+    int64_t slot = pos;
+    if (s.ring_capacity > 0) {
+      if (t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the same chunk
+      slot = pos % s.ring_capacity;
+    }
+    s.cache_k[slot * p.row_size + c] = p.k[i];
+    s.cache_v[slot * p.row_size + c] = p.v[i];
+  }
+}
+
+__global__ void gather_rows_kernel(GatherRowsParams p) {
+  const int64_t total = p.count * p.dim;
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads)
+    p.dst[i] = p.src[int64_t(p.index[i / p.dim]) * p.dim + i % p.dim];
+}
+
+__global__ void add_scaled_kernel(AddScaledParams p) {
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads)
+    p.h[i] = p.scale == 1.0f ? p.h[i] + p.branch[i] : (p.h[i] + p.branch[i]) * p.scale;
+}
+
+}  // namespace
+
+void embed(const EmbedParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.table && p.tokens && p.out, "embed", "table, tokens and out must be set");
+  UG_CUDA_REQUIRE(!p.override_index || p.overrides, "embed", "override_index needs overrides");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.dim >= 1, "embed", "rows and dim must be >= 1");
+  embed_kernel<<<blocks_for(p.rows * p.dim), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("embed_kernel");
+}
+
+void kv_store(const KvStoreParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.k && p.v && p.seqs && p.row_seq, "kv_store", "k, v, seqs and row_seq must be set");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.row_size >= 1, "kv_store", "rows and row_size must be >= 1");
+  kv_store_kernel<<<blocks_for(p.rows * p.row_size), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("kv_store_kernel");
+}
+
+void gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.src && p.index && p.dst, "gather_rows", "src, index and dst must be set");
+  UG_CUDA_REQUIRE(p.count >= 1 && p.dim >= 1, "gather_rows", "count and dim must be >= 1");
+  gather_rows_kernel<<<blocks_for(p.count * p.dim), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+}
+
+void add_scaled(const AddScaledParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.h && p.branch, "add_scaled", "h and branch must be set");
+  UG_CUDA_REQUIRE(p.n >= 1, "add_scaled", "n " + std::to_string(p.n) + " must be >= 1");
+  add_scaled_kernel<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("add_scaled_kernel");
+}
+
+}  // namespace ug::cuda

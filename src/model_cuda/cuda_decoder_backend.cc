@@ -1,0 +1,329 @@
+#include "model_cuda/cuda_decoder_backend.h"
+
+#include <array>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/gemv.h"
+#include "backend/cuda/ops.h"
+#include "core/error.h"
+#include "model/decoder.h"
+#include "model_cuda/device_kv_storage.h"
+#include "model_cuda/device_weights.h"
+
+namespace ug {
+namespace {
+
+using cuda::DeviceBuffer;
+
+// Grows a device buffer to at least n elements (contents not kept).
+template <typename T>
+T* ensure(DeviceBuffer<T>& b, int64_t n) {
+  if (int64_t(b.size()) < n) b = DeviceBuffer<T>(size_t(n));
+  return b.data();
+}
+
+template <typename T>
+void upload_async(DeviceBuffer<T>& dst, const std::vector<T>& src, cudaStream_t stream) {
+  if (src.empty()) return;
+  ensure(dst, int64_t(src.size()));
+  UG_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T),
+                                cudaMemcpyHostToDevice, stream));
+}
+
+class CudaDecoderBackend final : public DecoderBackend {
+ public:
+  CudaDecoderBackend(const ModelConfig& config, const ModelWeights& weights,
+                     const CudaBackendOptions& options)
+      : config_(config), options_(options) {
+    UG_CHECK(cuda::device_available(), "cuda backend: no usable CUDA device");
+    UG_CUDA_CHECK(cudaSetDevice(options.device));
+    UG_CUDA_CHECK(cudaStreamCreate(&stream_));
+    weights_ = std::make_unique<cuda::DeviceWeights>(config, weights);
+    gemm_ = std::make_unique<cuda::Gemm>();
+  }
+  ~CudaDecoderBackend() override {
+    cudaStreamSynchronize(stream_);
+    if (pinned_) cudaFreeHost(pinned_);
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string_view name() const override { return "cuda"; }
+
+  std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) override {
+    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack);
+  }
+
+  int64_t free_memory_bytes() const override {
+    size_t free = 0, total = 0;
+    UG_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    return int64_t(free);
+  }
+
+  float* scratch(Scratch s, int64_t floats) override { return ensure(scratch_[size_t(s)], floats); }
+
+  void begin_step(std::span<const BatchItem> items, const StepLayout& layout) override;
+  void embed(std::span<const BatchItem> items, float scale, float* h) override;
+
+  void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows,
+                int64_t dim) override {
+    const float* weight = weights_->norm(w, layer);
+    cuda::rms_norm({.x = x,
+                    .out = out,
+                    .weight = weight,
+                    .weight_type = weight ? cuda::WeightType::F32 : cuda::WeightType::None,
+                    .rows = rows,
+                    .dim = dim,
+                    .eps = config_.text.rms_norm_eps},
+                   stream_);
+  }
+
+  void add_scaled(float* h, const float* branch, float scale, int64_t n) override {
+    cuda::add_scaled({.h = h, .branch = branch, .scale = scale, .n = n}, stream_);
+  }
+
+  void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override {
+    const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
+    UG_CHECK(w.data.data() != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
+    const bool split =
+        options_.precision == MatmulPrecision::Faithful ||
+        (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
+    run_matmul(w, x, rows, y, split);
+  }
+
+  void copy(const float* src, float* dst, int64_t n) override {
+    UG_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override {
+    cuda::rope({.x = x,
+                .positions = positions_.data(),
+                .inv_freq = weights_->inv_freq(layer),
+                .n_tokens = rows_,
+                .n_heads = heads,
+                .head_dim = head_dim},
+               stream_);
+  }
+
+  void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
+    cuda::gelu_tanh_mul({.gate = gate, .up = up, .out = out, .n = n}, stream_);
+  }
+
+  void attention(int64_t layer, const float* q, const float* k, const float* v,
+                 float* out) override;
+  void logits(const float* h, std::span<const LogitsRequest> requests) override;
+
+  const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
+    buffer.resize(size_t(n));
+    UG_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), x, size_t(n) * sizeof(float),
+                                  cudaMemcpyDeviceToHost, stream_));
+    UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return buffer.data();
+  }
+
+ private:
+  void run_matmul(const cuda::DeviceMatrix& w, const float* x, int64_t rows, float* y, bool split) {
+    if (rows <= cuda::kGemvMaxRows) {
+      cuda::gemv({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols},
+                 stream_);
+    } else {
+      gemm_->run_f32(
+          {.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
+          stream_);
+    }
+  }
+  float* pinned(size_t floats);
+
+  const ModelConfig& config_;
+  CudaBackendOptions options_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::DeviceWeights> weights_;
+  std::unique_ptr<cuda::Gemm> gemm_;
+  std::array<DeviceBuffer<float>, size_t(Scratch::Count)> scratch_;
+
+  // The current step, uploaded by begin_step.
+  int64_t rows_ = 0, n_seqs_ = 0, max_keys_full_ = 0, max_keys_sliding_ = 0;
+  bool has_blocks_ = false;
+  std::vector<int64_t> host_positions_;
+  DeviceBuffer<int64_t> positions_;
+  DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_;
+  DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
+  DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
+  float* pinned_ = nullptr;
+  size_t pinned_floats_ = 0;
+};
+
+void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& b) {
+  const auto& t = config_.text;
+  rows_ = b.total;
+  n_seqs_ = int64_t(items.size());
+  std::vector<int32_t> row_seq(size_t(b.total)), block_last(size_t(b.total), -1);
+  std::vector<cuda::AttentionSeq> seqs(size_t(t.n_layers() * n_seqs_));
+  has_blocks_ = false;
+  max_keys_full_ = max_keys_sliding_ = 1;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto* storage = dynamic_cast<cuda::DeviceKvStorage*>(items[i].cache->storage());
+    UG_CHECK(storage != nullptr,
+             "forward_batch: item {}'s KV cache was not made by the CUDA backend (use "
+             "Decoder::new_cache)",
+             i);
+    storage->grow(b.start[i] + b.n[i]);
+    for (int64_t r = 0; r < b.n[i]; ++r) row_seq[size_t(b.row0[i] + r)] = int32_t(i);
+    const auto& ids = items[i].input.block_ids;
+    for (int64_t r = b.n[i] - 1; r >= 0 && !ids.empty();
+         --r) {  // last row of each run of one block id
+      if (ids[size_t(r)] < 0) continue;
+      has_blocks_ = true;
+      const bool run_ends = r + 1 == b.n[i] || ids[size_t(r + 1)] != ids[size_t(r)];
+      block_last[size_t(b.row0[i] + r)] =
+          run_ends ? int32_t(b.row0[i] + r) : block_last[size_t(b.row0[i] + r + 1)];
+    }
+    max_keys_full_ = std::max(max_keys_full_, b.start[i] + b.n[i]);
+    max_keys_sliding_ =
+        std::max(max_keys_sliding_, std::min(b.start[i] + b.n[i], t.sliding_window + b.n[i]));
+    for (int64_t li = 0; li < t.n_layers(); ++li)
+      seqs[size_t(li * n_seqs_) + i] = {.cache_k = storage->k(li),
+                                        .cache_v = storage->v(li),
+                                        .ring_capacity = storage->ring_capacity(li),
+                                        .row0 = b.row0[i],
+                                        .n_rows = b.n[i],
+                                        .chunk_start = b.start[i]};
+  }
+  host_positions_ = b.positions;
+  upload_async(positions_, host_positions_, stream_);
+  upload_async(row_seq_, row_seq, stream_);
+  upload_async(block_last_, block_last, stream_);
+  upload_async(seqs_, seqs, stream_);
+  // The uploads read host vectors that go away: pageable-memory copies are staged before returning,
+  // but make that explicit (and cheap: nothing else is queued yet).
+  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, float* h) {
+  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  std::vector<int32_t> tokens, override_index;
+  std::vector<float> overrides;
+  bool any_override = false;
+  for (const BatchItem& it : items) {
+    for (size_t r = 0; r < it.input.token_ids.size(); ++r) {
+      const int32_t id = it.input.token_ids[r];
+      UG_CHECK(id >= 0 && id < V, "cuda embed: token {} outside the vocabulary [0, {})", id, V);
+      tokens.push_back(id);
+      const float* row =
+          it.input.embeddings_override.empty() ? nullptr : it.input.embeddings_override[r];
+      override_index.push_back(row ? int32_t(overrides.size() / size_t(D)) : -1);
+      if (row) {
+        overrides.insert(overrides.end(), row, row + D);
+        any_override = true;
+      }
+    }
+  }
+  upload_async(tokens_, tokens, stream_);
+  if (any_override) {
+    upload_async(override_index_, override_index, stream_);
+    upload_async(overrides_, overrides, stream_);
+  }
+  cuda::embed({.table = weights_->embed_tokens().data.data(),
+               .tokens = tokens_.data(),
+               .override_index = any_override ? override_index_.data() : nullptr,
+               .overrides = any_override ? overrides_.data() : nullptr,
+               .out = h,
+               .rows = rows_,
+               .dim = D,
+               .scale = scale},
+              stream_);
+  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host vectors above go away
+}
+
+void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v,
+                                   float* out) {
+  const auto& t = config_.text;
+  const auto& l = t.layers[size_t(li)];
+  const bool sliding = l.kind == LayerKind::Sliding;
+  const int64_t H = t.n_heads, d = l.head_dim;
+  const int64_t splits = options_.max_attention_splits;
+  const cuda::AttentionSeq* seqs = seqs_.data() + li * n_seqs_;
+  float* partial =
+      ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, splits)));
+  cuda::attention(
+      {.q = q,
+       .k = k,
+       .v = v,
+       .out = out,
+       .seqs = seqs,
+       .row_seq = row_seq_.data(),
+       .block_last = sliding && has_blocks_ ? block_last_.data() : nullptr,  // variant A
+       .partial = partial,
+       .rows = rows_,
+       .n_seqs = n_seqs_,
+       .n_heads = H,
+       .n_kv_heads = l.n_kv_heads,
+       .head_dim = d,
+       .window = sliding ? t.sliding_window : 0,
+       .max_keys = sliding ? max_keys_sliding_ : max_keys_full_,
+       .max_splits = splits,
+       .scale = 1.0f},
+      stream_);
+  cuda::kv_store({.k = k,
+                  .v = v,
+                  .seqs = seqs,
+                  .row_seq = row_seq_.data(),
+                  .rows = rows_,
+                  .row_size = l.n_kv_heads * d},
+                 stream_);
+}
+
+float* CudaDecoderBackend::pinned(size_t floats) {
+  if (floats > pinned_floats_) {
+    if (pinned_) UG_CUDA_CHECK(cudaFreeHost(pinned_));
+    pinned_ = nullptr;
+    UG_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pinned_), floats * sizeof(float)));
+    pinned_floats_ = floats;
+  }
+  return pinned_;
+}
+
+void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
+  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  if (requests.empty()) return;
+  std::vector<int32_t> index;
+  for (const auto& r : requests)
+    for (int64_t j = 0; j < r.count; ++j) index.push_back(int32_t(r.row + j));
+  const int64_t rows = int64_t(index.size());
+  upload_async(logit_rows_, index, stream_);
+  float* gathered = ensure(gathered_, rows * D);
+  cuda::gather_rows(
+      {.src = h, .index = logit_rows_.data(), .dst = gathered, .count = rows, .dim = D}, stream_);
+  float* out = ensure(logits_, rows * V);
+  run_matmul(weights_->lm_head(), gathered, rows, out, /*split=*/true);
+  if (config_.text.final_logit_softcap)
+    cuda::softcap({.x = out, .n = rows * V, .cap = float(*config_.text.final_logit_softcap)},
+                  stream_);
+  float* host = pinned(size_t(rows * V));
+  UG_CUDA_CHECK(cudaMemcpyAsync(host, out, size_t(rows * V) * sizeof(float), cudaMemcpyDeviceToHost,
+                                stream_));
+  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  int64_t at = 0;
+  for (const auto& r : requests) {
+    std::memcpy(r.out, host + at * V, size_t(r.count * V) * sizeof(float));
+    at += r.count;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<DecoderBackend> make_cuda_decoder_backend(const ModelConfig& config,
+                                                          const ModelWeights& weights,
+                                                          const CudaBackendOptions& options) {
+  return std::make_unique<CudaDecoderBackend>(config, weights, options);
+}
+
+bool cuda_backend_available() { return cuda::device_available(); }
+
+}  // namespace ug

@@ -1,0 +1,41 @@
+// KV rows of one sequence in device memory (KvStorage of the CUDA backend): per layer [slots,
+// kv_heads, head_dim] f32 for K and V. Full layers grow by 1.5x as the sequence grows (grow()
+// before a step writes); sliding layers hold at most their ring capacity (window + slack) rows.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/cuda/device_buffer.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+
+namespace ug::cuda {
+
+class DeviceKvStorage final : public KvStorage {
+ public:
+  DeviceKvStorage(const TextConfig& config, int64_t ring_slack);
+
+  std::unique_ptr<KvStorage> clone() const override;
+  size_t bytes() const override;
+  void reserve(int64_t n_tokens) override;
+
+  // Makes room for positions [0, n_tokens) (capped at each ring's capacity); keeps the rows held.
+  void grow(int64_t n_tokens);
+  float* k(int64_t layer) { return layers_[size_t(layer)].k.data(); }
+  float* v(int64_t layer) { return layers_[size_t(layer)].v.data(); }
+  int64_t ring_capacity(int64_t layer) const { return layers_[size_t(layer)].ring_capacity; }
+
+ private:
+  struct Layer {
+    DeviceBuffer<float> k, v;
+    int64_t row_size = 0, ring_capacity = 0, rows = 0;  // rows allocated
+  };
+  DeviceKvStorage() = default;
+  static void resize(Layer& l, int64_t rows);
+
+  std::vector<Layer> layers_;
+};
+
+}  // namespace ug::cuda

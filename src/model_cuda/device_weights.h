@@ -1,0 +1,50 @@
+// The model's weights in device memory, in the form the CUDA backend computes with: every matrix
+// bf16 (an F32 checkpoint is rounded to nearest even at upload, as WeightLoadOptions::weight_dtype
+// BF16 does on the CPU), every norm vector f32, RoPE frequencies per layer. Uploaded once at load.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/cuda/device_buffer.h"
+#include "model/config.h"
+#include "model/decoder_backend.h"
+#include "model/weights.h"
+
+namespace ug::cuda {
+
+struct DeviceMatrix {
+  DeviceBuffer<uint16_t> data;  // [rows, cols] bf16
+  int64_t rows = 0, cols = 0;
+};
+
+struct DeviceLayer {
+  DeviceMatrix q, k, v, o, gate, up, down;  // v empty when V = raw K (k_eq_v)
+  DeviceBuffer<float> input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+  DeviceBuffer<float> q_norm, k_norm;
+  DeviceBuffer<float> inv_freq;  // [head_dim / 2]
+};
+
+class DeviceWeights {
+ public:
+  DeviceWeights(const ModelConfig& config, const ModelWeights& weights);
+
+  const DeviceMatrix& matrix(LayerMatrix m, int64_t layer) const;
+  const float* norm(NormWeight w, int64_t layer) const;  // nullptr for NormWeight::None
+  const float* inv_freq(int64_t layer) const { return layers_[size_t(layer)].inv_freq.data(); }
+  const DeviceMatrix& embed_tokens() const { return embed_; }
+  const DeviceMatrix& lm_head() const { return tied_ ? embed_ : lm_head_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  DeviceMatrix upload(const MatrixRef& m, const char* what);
+  DeviceBuffer<float> upload(const std::vector<float>& v);
+
+  std::vector<DeviceLayer> layers_;
+  DeviceMatrix embed_, lm_head_;
+  DeviceBuffer<float> final_norm_;
+  bool tied_ = true;
+  size_t bytes_ = 0;
+};
+
+}  // namespace ug::cuda

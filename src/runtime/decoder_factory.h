@@ -1,0 +1,34 @@
+// Where the decoder computes: "cpu" (default) or "cuda" / "cuda:N". The one place that knows which
+// backends this build has.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/thread_pool.h"
+#include "model/decoder.h"
+
+namespace ug {
+
+struct DeviceSpec {
+  enum class Kind { Cpu, Cuda } kind = Kind::Cpu;
+  int ordinal = 0;  // CUDA device
+  // CUDA matmul precision (model_cuda/cuda_decoder_backend.h): "faithful" (default), "balanced" or
+  // "fast".
+  std::string precision = "faithful";
+};
+
+// "cpu", "cuda", "cuda:N"; anything else is an error naming the accepted forms.
+DeviceSpec parse_device(const std::string& text);
+std::string to_string(const DeviceSpec& d);
+
+// Throws ug::Error when the build lacks the backend ("configure with -DUNIGEMMA_CUDA=ON") or no
+// device is usable.
+std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config,
+                                      const ModelWeights& weights, ThreadPool& pool,
+                                      DecoderOptions options = {});
+
+// True when this binary was built with the CUDA backend.
+bool built_with_cuda();
+
+}  // namespace ug

@@ -1,0 +1,262 @@
+// CUDA attention, KV append and gemv vs their CPU oracles (cpu::attention_batch, KvCache::store,
+// cpu::matmul) over odd shapes: head dims 16 / 256 / 512, GQA and MQA, ring caches that wrapped,
+// linear caches, bidirectional blocks, several sequences of different lengths in one call, split
+// and unsplit keys. Skips without a GPU (scripts/gpu_check.sh runs it on the H200).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/ops.h"
+#include "backend/cuda/attention.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/gemv.h"
+#include "core/bf16.h"
+#include "core/thread_pool.h"
+
+namespace ug::cuda {
+namespace {
+
+class CudaAttention : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!device_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.5f, 1.5f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+template <typename T>
+DeviceBuffer<T> up(const std::vector<T>& v) {
+  return DeviceBuffer<T>(std::span<const T>(v));
+}
+
+// One sequence of a test step: cache state and the chunk it adds.
+struct SeqSpec {
+  int64_t start;                   // tokens already in the cache
+  int64_t n;                       // rows this step
+  int64_t capacity;                // ring capacity, 0 = linear
+  std::vector<int32_t> block_ids;  // [n] or empty
+};
+
+struct AttnCase {
+  int64_t heads, kv_heads, head_dim, window;
+  std::vector<SeqSpec> seqs;
+  int64_t max_splits;
+};
+
+void run_case(const AttnCase& c, uint32_t seed) {
+  const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
+  int64_t rows = 0, max_keys = 1;
+  for (const auto& s : c.seqs) {
+    rows += s.n;
+    max_keys = std::max(max_keys, s.start + s.n);
+  }
+  auto q = random_floats(size_t(rows * H * d), seed);
+  auto k = random_floats(size_t(rows * rs), seed + 1);
+  auto v = random_floats(size_t(rows * rs), seed + 2);
+  // Caches: slot contents for every position before start (ring slots hold the newest positions).
+  std::vector<std::vector<float>> ck, cv;
+  std::vector<DeviceBuffer<float>> dk, dv;
+  std::vector<AttentionSeq> seqs;
+  std::vector<int32_t> row_seq, block_last(size_t(rows), -1);
+  std::vector<cpu::AttentionParams> calls;
+  std::vector<float> want(size_t(rows * H * d), 0.0f);
+  int64_t row0 = 0;
+  bool blocks = false;
+  for (size_t i = 0; i < c.seqs.size(); ++i) {
+    const SeqSpec& s = c.seqs[i];
+    const int64_t slots = s.capacity > 0 ? s.capacity : s.start + s.n;
+    ck.push_back(random_floats(size_t(slots * rs), seed + 10 + uint32_t(i)));
+    cv.push_back(random_floats(size_t(slots * rs), seed + 20 + uint32_t(i)));
+    dk.push_back(up(ck.back()));
+    dv.push_back(up(cv.back()));
+    seqs.push_back({.cache_k = dk.back().data(),
+                    .cache_v = dv.back().data(),
+                    .ring_capacity = s.capacity,
+                    .row0 = row0,
+                    .n_rows = s.n,
+                    .chunk_start = s.start});
+    for (int64_t r = 0; r < s.n; ++r) row_seq.push_back(int32_t(i));
+    for (int64_t r = s.n - 1; r >= 0 && !s.block_ids.empty(); --r) {
+      if (s.block_ids[size_t(r)] < 0) continue;
+      blocks = true;
+      const bool ends = r + 1 == s.n || s.block_ids[size_t(r + 1)] != s.block_ids[size_t(r)];
+      block_last[size_t(row0 + r)] = ends ? int32_t(row0 + r) : block_last[size_t(row0 + r + 1)];
+    }
+    calls.push_back({.q = q.data() + row0 * H * d,
+                     .out = want.data() + row0 * H * d,
+                     .n_q = s.n,
+                     .chunk_start = s.start,
+                     .n_heads = H,
+                     .n_kv_heads = Hkv,
+                     .head_dim = d,
+                     .window = c.window,
+                     .cache_k = ck.back().data(),
+                     .cache_v = cv.back().data(),
+                     .ring_capacity = s.capacity,
+                     .chunk_k = k.data() + row0 * rs,
+                     .chunk_v = v.data() + row0 * rs,
+                     .block_ids = s.block_ids.empty() ? nullptr : s.block_ids.data(),
+                     .scale = 1.0f});
+    row0 += s.n;
+  }
+  cpu::attention_batch(calls, ThreadPool::global());
+
+  auto dq = up(q), dkk = up(k), dvv = up(v);
+  auto dseqs = up(seqs);
+  auto drow = up(row_seq), dblock = up(block_last);
+  DeviceBuffer<float> out(size_t(rows * H * d));
+  UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
+  DeviceBuffer<float> partial(
+      size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, c.max_splits))));
+  attention({.q = dq.data(),
+             .k = dkk.data(),
+             .v = dvv.data(),
+             .out = out.data(),
+             .seqs = dseqs.data(),
+             .row_seq = drow.data(),
+             .block_last = blocks ? dblock.data() : nullptr,
+             .partial = partial.data(),
+             .rows = rows,
+             .n_seqs = int64_t(seqs.size()),
+             .n_heads = H,
+             .n_kv_heads = Hkv,
+             .head_dim = d,
+             .window = c.window,
+             .max_keys = max_keys,
+             .max_splits = c.max_splits,
+             .scale = 1.0f});
+  auto got = out.to_host();
+  // f32 online softmax vs the CPU's two-pass softmax with a double sum: outputs are convex
+  // combinations of values in [-1.5, 1.5], so the difference is a few f32 ulps of the largest
+  // terms.
+  float worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  EXPECT_LE(worst, 2e-5f) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window
+                          << " splits " << c.max_splits;
+
+  // KV append: the cache slots afterwards equal KvCache::store's.
+  kv_store({.k = dkk.data(),
+            .v = dvv.data(),
+            .seqs = dseqs.data(),
+            .row_seq = drow.data(),
+            .rows = rows,
+            .row_size = rs});
+  row0 = 0;
+  for (size_t i = 0; i < c.seqs.size(); ++i) {
+    const SeqSpec& s = c.seqs[i];
+    for (int64_t t = 0; t < s.n; ++t) {
+      if (s.capacity > 0 && t < s.n - s.capacity) continue;
+      const int64_t slot = s.capacity > 0 ? (s.start + t) % s.capacity : s.start + t;
+      std::copy(k.begin() + (row0 + t) * rs, k.begin() + (row0 + t + 1) * rs,
+                ck[i].begin() + slot * rs);
+      std::copy(v.begin() + (row0 + t) * rs, v.begin() + (row0 + t + 1) * rs,
+                cv[i].begin() + slot * rs);
+    }
+    EXPECT_EQ(dk[i].to_host(), ck[i]) << "seq " << i;
+    EXPECT_EQ(dv[i].to_host(), cv[i]) << "seq " << i;
+    row0 += s.n;
+  }
+}
+
+TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
+  for (int64_t splits : {int64_t(1), int64_t(64)}) {
+    // Sliding layer shape of the 12B (16 heads over 8 kv heads, d 256), window 40, rings that
+    // wrapped.
+    run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {49, 1, 50, {}}}, splits}, 1);
+    // Full layer shape (MQA, d 512), linear caches of different lengths.
+    run_case({16, 1, 512, 0, {{300, 1, 0, {}}, {1, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 2);
+  }
+}
+
+TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
+  std::vector<int32_t> blocks(37, -1);
+  std::fill(blocks.begin() + 5, blocks.begin() + 17, 0);   // a bidirectional block inside the chunk
+  std::fill(blocks.begin() + 20, blocks.begin() + 37, 1);  // one that ends the chunk
+  for (int64_t splits : {int64_t(1), int64_t(8)}) {
+    run_case({4, 2, 16, 8, {{13, 37, 8 + 6, blocks}, {0, 5, 14, {}}}, splits}, 3);
+    run_case({4, 2, 16, 0, {{13, 37, 0, {}}, {3, 2, 0, {}}}, splits}, 4);
+    run_case({6, 3, 48, 0, {{0, 29, 0, {}}}, splits}, 5);  // head dim not a multiple of 32
+    run_case({8,
+              8,
+              256,
+              24,
+              {{70, 33, 30,
+                blocks.size() >= 33 ? std::vector<int32_t>(blocks.begin(), blocks.begin() + 33)
+                                    : std::vector<int32_t>{}}},
+              splits},
+             6);
+  }
+}
+
+TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {
+  for (int64_t m = 1; m <= kGemvMaxRows; ++m) {
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 8}, {37, 72}, {3840, 512}, {513, 3848}}) {
+      auto wf = random_floats(size_t(n * k), uint32_t(m * 7 + n));
+      std::vector<uint16_t> w(wf.size());
+      for (size_t i = 0; i < w.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+      auto x = random_floats(size_t(m * k), uint32_t(m + k));
+      std::vector<float> want(size_t(m * n));
+      cpu::matmul(x.data(), m,
+                  MatrixRef{.data = w.data(), .dtype = DType::BF16, .rows = n, .cols = k},
+                  want.data(), ThreadPool::global());
+      auto dw = up(w);
+      auto dx = up(x);
+      DeviceBuffer<float> y(size_t(m * n));
+      UG_CUDA_CHECK(cudaMemset(y.data(), 0xff, y.bytes()));
+      gemv({.w = dw.data(), .x = dx.data(), .y = y.data(), .m = m, .n = n, .k = k});
+      auto got = y.to_host();
+      // Both accumulate exact bf16 x f32 products in f32, in different orders: |error| <= k * eps *
+      // sum|terms|.
+      float worst = 0, bound = float(k) * 1.2e-7f * 1.5f * 1.5f * 1.0f;
+      for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+      EXPECT_LE(worst, std::max(bound, 1e-5f)) << "m " << m << " n " << n << " k " << k;
+    }
+  }
+}
+
+TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
+  DeviceBuffer<float> b(64);
+  try {
+    attention({.q = b.data(),
+               .k = b.data(),
+               .v = b.data(),
+               .out = b.data(),
+               .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
+               .row_seq = reinterpret_cast<const int32_t*>(b.data()),
+               .rows = 1,
+               .n_seqs = 1,
+               .n_heads = 2,
+               .n_kv_heads = 1,
+               .head_dim = 640,
+               .max_keys = 1});
+    FAIL() << "head_dim 640 accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 640"), std::string::npos) << e.what();
+  }
+  try {
+    gemv({.w = reinterpret_cast<const uint16_t*>(b.data()),
+          .x = b.data(),
+          .y = b.data(),
+          .m = 9,
+          .n = 1,
+          .k = 8});
+    FAIL() << "m 9 accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("m 9"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ug::cuda

@@ -1,0 +1,193 @@
+// The whole decoder on the CUDA backend vs HF (fixtures, bf16 weights: the tolerances of issue 4)
+// and vs the CPU backend: text logits, multimodal logits at text positions, greedy decode ids,
+// batched steps with sequences of different lengths, KV cache clones and truncation. Skips without
+// a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "backend/cuda/cuda_check.h"
+#include "core/thread_pool.h"
+#include "io/npy.h"
+#include "model/decoder.h"
+#include "model/image_audio_fixture.h"
+#include "model/loaded_model.h"
+#include "model_cuda/cuda_decoder_backend.h"
+#include "test_util.h"
+
+namespace ug {
+namespace {
+
+class CudaDecoder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::device_available()) GTEST_SKIP() << "no CUDA device";
+  }
+  static std::unique_ptr<LoadedModel> model() {
+    return load_model(test::data_path("tiny_kv_eq/model-bf16"), {.weight_dtype = DType::BF16});
+  }
+  static std::unique_ptr<Decoder> cuda_decoder(
+      const LoadedModel& m, int64_t chunk = 256,
+      MatmulPrecision precision = MatmulPrecision::Faithful) {
+    return std::make_unique<Decoder>(
+        m.config, *m.weights,
+        make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision}),
+        DecoderOptions{.max_chunk = chunk});
+  }
+};
+
+std::vector<int32_t> load_ids(const std::string& rel) {
+  std::vector<int32_t> ids;
+  for (int64_t v : npy_as_i64(read_npy(test::data_path(rel)))) ids.push_back(int32_t(v));
+  return ids;
+}
+
+float max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+// HF bf16 weights, f32 compute (logits_bf16w_f32) <= 5e-2 at text positions (issue 4) for the
+// default (faithful) precision. Chunks of 7 exercise ring caches, several steps and both matmul
+// paths (gemv for <= 8 rows, cuBLASLt above). Balanced / fast (bf16 activations in prefill GEMMs,
+// like HF's bf16 model) drift more (0.13 measured on text_long): bounded loosely, and printed.
+TEST_F(CudaDecoder, TextLogitsMatchHF) {
+  auto m = model();
+  for (auto [precision, bound] : {std::pair{MatmulPrecision::Faithful, 5e-2f},
+                                  {MatmulPrecision::Balanced, 0.3f},
+                                  {MatmulPrecision::Fast, 0.3f}}) {
+    for (const char* name : {"text_short", "text_long"}) {
+      const std::string dir = std::string("tiny_kv_eq/") + name + "/";
+      auto ids = load_ids(dir + "input_ids.npy");
+      auto ref = npy_as_f32(read_npy(test::data_path(dir + "logits_bf16w_f32.npy")));
+      for (int64_t chunk : {int64_t(256), int64_t(7)}) {
+        auto d = cuda_decoder(*m, chunk, precision);
+        KvCache cache = d->new_cache();
+        std::vector<float> logits;
+        d->forward({.token_ids = ids}, cache, LogitsMode::All, logits);
+        const float diff = max_abs_diff(logits, ref);
+        std::printf("precision %d %s (%zu tokens) chunk %lld: max |cuda - HF| %.4f\n",
+                    int(precision), name, ids.size(), (long long)chunk, diff);
+        EXPECT_LE(diff, bound) << name << " chunk " << chunk;
+        EXPECT_EQ(cache.size(), int64_t(ids.size()));
+      }
+    }
+  }
+}
+
+TEST_F(CudaDecoder, ImageAudioLogitsMatchHFAtTextPositions) {
+  auto m = model();
+  test::Assembled a = test::assemble(*m);
+  auto ref = npy_as_f32(read_npy(test::data_path("tiny_kv_eq/image_audio/logits_bf16w_f32.npy")));
+  const size_t V = size_t(m->config.text.vocab_size);
+  for (int64_t chunk :
+       {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
+    auto d = cuda_decoder(*m, chunk);
+    KvCache cache = d->new_cache();
+    std::vector<float> logits;
+    d->forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
+               LogitsMode::All, logits);
+    ASSERT_EQ(logits.size(), ref.size());
+    float worst = 0;
+    for (size_t t = 0; t < a.ids.size(); ++t)
+      if (a.types[t] == 0)
+        worst = std::max(worst, max_abs_diff({logits.data() + t * V, V}, {ref.data() + t * V, V}));
+    EXPECT_LE(worst, 5e-2f) << "chunk " << chunk;
+  }
+}
+
+TEST_F(CudaDecoder, GreedyDecodeIdsMatchHF) {
+  auto m = model();
+  auto prompt = load_ids("tiny_kv_eq/generate/prompt.npy");
+  auto want = load_ids("tiny_kv_eq/generate/greedy_bf16w_f32.npy");
+  auto d = cuda_decoder(*m);
+  KvCache cache = d->new_cache();
+  std::vector<float> logits;
+  d->forward({.token_ids = prompt}, cache, LogitsMode::Last, logits);
+  std::vector<int32_t> got;
+  while (got.size() < want.size()) {
+    const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    got.push_back(next);
+    d->forward({.token_ids = {&got.back(), 1}}, cache, LogitsMode::Last, logits);
+  }
+  EXPECT_EQ(got, want);
+}
+
+// One batched step over sequences of different lengths (decode rows + prefill chunks) equals the
+// CPU backend's results for each sequence; clones and truncation keep the rows.
+TEST_F(CudaDecoder, BatchedStepsMatchCpuBackend) {
+  auto m = model();
+  auto ids = load_ids("tiny_kv_eq/text_long/input_ids.npy");
+  Decoder cpu(m->config, *m->weights, ThreadPool::global());
+  auto gpu = cuda_decoder(*m);
+  const size_t V = size_t(m->config.text.vocab_size);
+  const std::vector<int64_t> prefix{0, 5, 19, 40};  // tokens each sequence already holds
+  std::vector<KvCache> cpu_caches, gpu_caches;
+  std::vector<float> scratch;
+  for (int64_t p : prefix) {
+    cpu_caches.push_back(cpu.new_cache(4));
+    gpu_caches.push_back(gpu->new_cache(4));
+    if (p == 0) continue;
+    cpu.forward({.token_ids = {ids.data(), size_t(p)}}, cpu_caches.back(), LogitsMode::None,
+                scratch);
+    gpu->forward({.token_ids = {ids.data(), size_t(p)}}, gpu_caches.back(), LogitsMode::None,
+                 scratch);
+  }
+  const std::vector<int64_t> lengths{9, 1, 3, 1};
+  std::vector<float> want(prefix.size() * V * 9), got(prefix.size() * V * 9);
+  std::vector<BatchItem> cpu_items, gpu_items;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    std::span<const int32_t> tokens{ids.data() + prefix[i], size_t(lengths[i])};
+    cpu_items.push_back({.input = {.token_ids = tokens},
+                         .cache = &cpu_caches[i],
+                         .mode = LogitsMode::All,
+                         .logits = want.data() + i * V * 9});
+    gpu_items.push_back({.input = {.token_ids = tokens},
+                         .cache = &gpu_caches[i],
+                         .mode = LogitsMode::All,
+                         .logits = got.data() + i * V * 9});
+  }
+  cpu.forward_batch(cpu_items);
+  gpu->forward_batch(gpu_items);
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    const size_t n = size_t(lengths[i]) * V;
+    EXPECT_LE(max_abs_diff({got.data() + i * V * 9, n}, {want.data() + i * V * 9, n}), 5e-2f)
+        << "item " << i;
+  }
+  // A clone continues exactly like the original; truncation rolls back within the ring slack.
+  KvCache clone = gpu_caches[3];
+  KvCache& original = gpu_caches[3];
+  std::vector<float> a, b;
+  const int32_t next = ids[50];
+  gpu->forward({.token_ids = {&next, 1}}, clone, LogitsMode::Last, a);
+  gpu->forward({.token_ids = {&next, 1}}, original, LogitsMode::Last, b);
+  EXPECT_EQ(a, b);
+  // Back to 40 tokens and position 40 again: the logits of the batched step's item 3 (the CPU's, in
+  // `want`).
+  original.truncate(40);
+  gpu->forward({.token_ids = {ids.data() + 40, 1}}, original, LogitsMode::Last, b);
+  EXPECT_LE(max_abs_diff(b, {want.data() + 3 * V * 9, V}), 5e-2f);
+  EXPECT_EQ(original.size(), 41);
+}
+
+TEST_F(CudaDecoder, CacheFromAnotherBackendIsAnError) {
+  auto m = model();
+  auto gpu = cuda_decoder(*m);
+  KvCache host_cache(m->config.text);
+  std::vector<float> logits;
+  const int32_t id = 5;
+  try {
+    gpu->forward({.token_ids = {&id, 1}}, host_cache, LogitsMode::Last, logits);
+    FAIL() << "host cache accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("not made by the CUDA backend"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ug
