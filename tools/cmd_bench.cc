@@ -45,9 +45,7 @@ Stat stats(const std::vector<double>& v) {
   return s;
 }
 
-size_t matrix_bytes(const MatrixRef& m) {
-  return m.data ? size_t(m.rows * m.cols) * dtype_size(m.dtype) : 0;
-}
+size_t matrix_bytes(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) * dtype_size(m.dtype) : 0; }
 size_t matrix_params(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) : 0; }
 
 // Weights one decode step reads: every layer matrix plus the LM head (the tied embedding table is
@@ -57,8 +55,8 @@ size_t decode_weight_bytes(const ModelWeights& w, size_t* params) {
   size_t b = matrix_bytes(w.lm_head);
   *params = matrix_params(w.lm_head);
   for (const auto& l : w.layers)
-    for (const MatrixRef* m : {&l.attn.q_proj, &l.attn.k_proj, &l.attn.v_proj, &l.attn.o_proj,
-                               &l.mlp.gate_proj, &l.mlp.up_proj, &l.mlp.down_proj}) {
+    for (const MatrixRef* m : {&l.attn.q_proj, &l.attn.k_proj, &l.attn.v_proj, &l.attn.o_proj, &l.mlp.gate_proj,
+                               &l.mlp.up_proj, &l.mlp.down_proj}) {
       b += matrix_bytes(*m);
       *params += matrix_params(*m);
     }
@@ -106,14 +104,13 @@ struct Bench {
   Stat decode(int64_t batch, int64_t ctx) {
     const int64_t V = config.text.vocab_size;
     KvCache base = decoder.new_cache();
-    decoder.forward({.token_ids = prompt(std::max<int64_t>(ctx, 1))}, base, LogitsMode::Last,
-                    logits);
+    decoder.forward({.token_ids = prompt(std::max<int64_t>(ctx, 1))}, base, LogitsMode::Last, logits);
     std::vector<double> v;
     for (int64_t r = 0; r < a.reps + 1; ++r) {
       std::vector<KvCache> caches(size_t(batch), base);
       std::vector<float> out(size_t(batch * V));
-      std::vector<int32_t> next(
-          size_t(batch), int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      std::vector<int32_t> next(size_t(batch),
+                                int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
       std::vector<BatchItem> items(static_cast<size_t>(batch));
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < a.gen; ++step) {
@@ -137,8 +134,7 @@ struct Bench {
 int run_bench(const BenchArgs& a) {
   DeviceSpec device = parse_device(a.device);
   device.precision = a.precision;
-  auto model =
-      load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
+  auto model = load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
   const auto& cfg = model->config.text;
   ThreadPool& pool = ThreadPool::global();
   const bool cpu = device.kind == DeviceSpec::Kind::Cpu;
@@ -149,8 +145,7 @@ int run_bench(const BenchArgs& a) {
   for (int64_t c : a.contexts) longest = std::max(longest, c + 1);
   Bench b{.a = a, .config = model->config, .decoder = *decoder};
   std::mt19937 rng(42);
-  std::uniform_int_distribution<int32_t> tok(
-      10, int32_t(std::min<int64_t>(cfg.vocab_size, 200000)) - 1);
+  std::uniform_int_distribution<int32_t> tok(10, int32_t(std::min<int64_t>(cfg.vocab_size, 200000)) - 1);
   b.tokens.resize(size_t(longest));
   for (auto& t : b.tokens) t = tok(rng);
 
@@ -158,19 +153,15 @@ int run_bench(const BenchArgs& a) {
   const size_t weight_bytes = decode_weight_bytes(*model->weights, &params);
   std::printf("model: %s\n%s\ndevice: %s, weights: %s, prefill chunk %lld", a.model.c_str(),
               describe(model->config).c_str(), to_string(device).c_str(),
-              cpu ? std::string(dtype_name(model->weights->matrix_dtype)).c_str() : "bf16",
-              (long long)chunk);
+              cpu ? std::string(dtype_name(model->weights->matrix_dtype)).c_str() : "bf16", (long long)chunk);
   if (cpu)
-    std::printf(", threads: %d, isa: %s, %s", pool.size(),
-                std::string(cpu::isa_name(cpu::active_isa())).c_str(),
-                model->weights->residency == WeightResidency::Copied ? "copied to huge pages"
-                                                                     : "memory-mapped");
+    std::printf(", threads: %d, isa: %s, %s", pool.size(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
+                model->weights->residency == WeightResidency::Copied ? "copied to huge pages" : "memory-mapped");
   if (!cpu) std::printf(", precision %s", device.precision.c_str());
   std::printf("\ndecode reads %.3f GB of weights per step; matmul work %.2f GFLOP per token\n",
               double(weight_bytes) / 1e9, 2.0 * double(params) / 1e9);
   double bandwidth = a.bandwidth_gbs * 1e9;
-  if (bandwidth == 0 && cpu && !a.skip_bandwidth && a.gen > 0)
-    bandwidth = cpu::measure_read_bandwidth(pool);
+  if (bandwidth == 0 && cpu && !a.skip_bandwidth && a.gen > 0) bandwidth = cpu::measure_read_bandwidth(pool);
   if (bandwidth > 0) std::printf("bandwidth ceiling: %.1f GB/s\n", bandwidth / 1e9);
   if (a.tflops > 0) std::printf("compute ceiling: %.1f TFLOP/s\n", a.tflops);
 
@@ -194,11 +185,8 @@ int run_bench(const BenchArgs& a) {
         const double steps = s.mean / double(batch);
         const double bytes = double(weight_bytes) + double(batch) * double(kv_read_bytes(cfg, ctx));
         char name[64], frac[64] = "";
-        std::snprintf(name, sizeof name, "tg%lld b%lld ctx%lld", (long long)a.gen, (long long)batch,
-                      (long long)ctx);
-        if (bandwidth > 0)
-          std::snprintf(frac, sizeof frac, "%.1f%% of bandwidth",
-                        100.0 * bytes * steps / bandwidth);
+        std::snprintf(name, sizeof name, "tg%lld b%lld ctx%lld", (long long)a.gen, (long long)batch, (long long)ctx);
+        if (bandwidth > 0) std::snprintf(frac, sizeof frac, "%.1f%% of bandwidth", 100.0 * bytes * steps / bandwidth);
         std::printf("| %-20s | %8.1f ± %6.1f | %-27s |\n", name, s.mean, s.sd, frac);
         std::fflush(stdout);
       }
@@ -209,35 +197,24 @@ int run_bench(const BenchArgs& a) {
   return 0;
 }
 
-RegisterCommand reg(
-    "bench", "Prompt-processing and generation speed (llama-bench style)", [](CLI::App& sub) {
-      auto a = std::make_shared<BenchArgs>();
-      sub.add_option("--model,-m", a->model, "Checkpoint folder")->required();
-      sub.add_option("-p,--n-prompt", a->prompts, "Prompt lengths, e.g. 512,2048 (0 = skip pp)")
-          ->delimiter(',');
-      sub.add_option("-n,--n-gen", a->gen, "Generated tokens per decode run (0 = skip tg)")
-          ->check(CLI::NonNegativeNumber);
-      sub.add_option("-b,--batch", a->batches, "Decode batch sizes, e.g. 1,8,32,64")
-          ->delimiter(',');
-      sub.add_option("--ctx", a->contexts, "Decode context lengths, e.g. 1024,16384 (default 0)")
-          ->delimiter(',');
-      sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")
-          ->check(CLI::PositiveNumber);
-      sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-      sub.add_option("--device", a->device,
-                     "Where the decoder runs: cpu (default), cuda or cuda:N");
-      sub.add_option("--precision", a->precision,
-                     "CUDA matmul precision: faithful (default), balanced, fast");
-      sub.add_option("--chunk", a->chunk, "Prefill chunk size (default 256 on cpu, 2048 on cuda)");
-      sub.add_option("--bandwidth-ceiling", a->bandwidth_gbs,
-                     "Memory bandwidth ceiling in GB/s (cpu: measured)");
-      sub.add_option("--compute-ceiling", a->tflops,
-                     "Compute ceiling in TFLOP/s (prints prefill's fraction)");
-      sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
-      sub.add_option("--load", a->load,
-                     "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
-      return [a] { return run_bench(*a); };
-    });
+RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-bench style)", [](CLI::App& sub) {
+  auto a = std::make_shared<BenchArgs>();
+  sub.add_option("--model,-m", a->model, "Checkpoint folder")->required();
+  sub.add_option("-p,--n-prompt", a->prompts, "Prompt lengths, e.g. 512,2048 (0 = skip pp)")->delimiter(',');
+  sub.add_option("-n,--n-gen", a->gen, "Generated tokens per decode run (0 = skip tg)")->check(CLI::NonNegativeNumber);
+  sub.add_option("-b,--batch", a->batches, "Decode batch sizes, e.g. 1,8,32,64")->delimiter(',');
+  sub.add_option("--ctx", a->contexts, "Decode context lengths, e.g. 1024,16384 (default 0)")->delimiter(',');
+  sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")->check(CLI::PositiveNumber);
+  sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
+  sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
+  sub.add_option("--precision", a->precision, "CUDA matmul precision: faithful (default), balanced, fast");
+  sub.add_option("--chunk", a->chunk, "Prefill chunk size (default 256 on cpu, 2048 on cuda)");
+  sub.add_option("--bandwidth-ceiling", a->bandwidth_gbs, "Memory bandwidth ceiling in GB/s (cpu: measured)");
+  sub.add_option("--compute-ceiling", a->tflops, "Compute ceiling in TFLOP/s (prints prefill's fraction)");
+  sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
+  sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
+  return [a] { return run_bench(*a); };
+});
 
 }  // namespace
 }  // namespace ug::cli

@@ -30,12 +30,11 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   // masked_scatter).
   MediaEncoder media(*model, nullptr, ThreadPool::global(), m.options());
   PromptInput input = media.scatter(ids, m.items);
-  auto decoder_ptr = make_decoder(parse_device(a.device), model->config, *model->weights,
-                                  ThreadPool::global(), {.max_chunk = a.chunk});
+  auto decoder_ptr = make_decoder(parse_device(a.device), model->config, *model->weights, ThreadPool::global(),
+                                  {.max_chunk = a.chunk});
   Decoder& decoder = *decoder_ptr;
   KvCache cache = decoder.new_cache();
-  const int64_t n = int64_t(ids.size()), D = model->config.text.hidden_size,
-                L = model->config.text.n_layers();
+  const int64_t n = int64_t(ids.size()), D = model->config.text.hidden_size, L = model->config.text.n_layers();
   // Hidden states in HF's output_hidden_states layout: [layers + 1, n, hidden]; index 0 =
   // embeddings, 1..L-1 = layer outputs, L = final-normed output of the last layer.
   std::vector<float> hidden;
@@ -51,8 +50,8 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   std::vector<float> logits;
   std::vector<const float*> rows;
   if (input.has_media()) rows = input.override_rows(0, n, D);
-  decoder.forward({.token_ids = ids, .embeddings_override = rows, .block_ids = input.block_ids},
-                  cache, LogitsMode::All, logits, tap);
+  decoder.forward({.token_ids = ids, .embeddings_override = rows, .block_ids = input.block_ids}, cache, LogitsMode::All,
+                  logits, tap);
   write_npy(a.out, logits.data(), {n, model->config.text.vocab_size});
   if (!a.hidden_out.empty()) write_npy(a.hidden_out, hidden.data(), {L + 1, n, D});
   std::fprintf(stderr, "wrote %s [%lld, %lld]\n", a.out.c_str(), (long long)n,
@@ -60,23 +59,21 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   return 0;
 }
 
-RegisterCommand reg(
-    "logits", "Write float32 logits [n_tokens, vocab] for every position (after softcap)",
-    [](CLI::App& sub) {
-      auto a = std::make_shared<LogitsArgs>();
-      auto m = std::make_shared<MediaArgs>();
-      add_media_options(sub, m);
-      sub.add_option("--model,-m", a->model, "Checkpoint folder (HF layout)")->required();
-      sub.add_option("--tokens,-t", a->tokens, "FILE.npy or ID,ID,...")->required();
-      sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-      sub.add_option("--device", a->device,
-                     "Where the decoder runs: cpu (default), cuda or cuda:N");
-      sub.add_option("--out,-o", a->out, "Output .npy")->required();
-      sub.add_option("--hidden-out", a->hidden_out,
-                     "Also write hidden states [layers+1, n, hidden] (HF output_hidden_states)");
-      sub.add_option("--chunk", a->chunk, "Prefill chunk size")->check(CLI::PositiveNumber);
-      return [a, m] { return run_logits(*a, *m); };
-    });
+RegisterCommand reg("logits", "Write float32 logits [n_tokens, vocab] for every position (after softcap)",
+                    [](CLI::App& sub) {
+                      auto a = std::make_shared<LogitsArgs>();
+                      auto m = std::make_shared<MediaArgs>();
+                      add_media_options(sub, m);
+                      sub.add_option("--model,-m", a->model, "Checkpoint folder (HF layout)")->required();
+                      sub.add_option("--tokens,-t", a->tokens, "FILE.npy or ID,ID,...")->required();
+                      sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
+                      sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
+                      sub.add_option("--out,-o", a->out, "Output .npy")->required();
+                      sub.add_option("--hidden-out", a->hidden_out,
+                                     "Also write hidden states [layers+1, n, hidden] (HF output_hidden_states)");
+                      sub.add_option("--chunk", a->chunk, "Prefill chunk size")->check(CLI::PositiveNumber);
+                      return [a, m] { return run_logits(*a, *m); };
+                    });
 
 }  // namespace
 }  // namespace ug::cli

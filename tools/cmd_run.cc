@@ -7,8 +7,8 @@
 
 #include "cli_util.h"
 #include "command.h"
-#include "media_args.h"
 #include "core/error.h"
+#include "media_args.h"
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
 
@@ -68,8 +68,11 @@ int run(const RunArgs& a, const MediaArgs& m) {
                      .media = m.options()};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
-  ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,
-                             .max_new_tokens = a.max_tokens, .stop_strings = a.stops,
+  ChatSession chat(*engine, {.system = a.system,
+                             .enable_thinking = a.think,
+                             .raw = a.raw,
+                             .max_new_tokens = a.max_tokens,
+                             .stop_strings = a.stops,
                              .sampling = sampling_from(a, engine->model->generation)});
   std::signal(SIGINT, on_sigint);
   auto stream = [](std::string_view s) {
@@ -95,8 +98,9 @@ int run(const RunArgs& a, const MediaArgs& m) {
     ask(a.prompt, m.items);
     return 0;
   }
-  std::fprintf(stderr, "%s\nInteractive chat. Ctrl-C stops a reply; /image, /audio, /video PATH attach media to "
-                       "the next message; /reset clears the conversation; /exit or Ctrl-D quits.\n",
+  std::fprintf(stderr,
+               "%s\nInteractive chat. Ctrl-C stops a reply; /image, /audio, /video PATH attach media to "
+               "the next message; /reset clears the conversation; /exit or Ctrl-D quits.\n",
                describe(engine->model->config).c_str());
   std::vector<MediaSource> attached;
   std::string line;

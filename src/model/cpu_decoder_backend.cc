@@ -10,8 +10,7 @@
 
 namespace ug {
 
-CpuDecoderBackend::CpuDecoderBackend(const ModelConfig& config, const ModelWeights& weights,
-                                     ThreadPool& pool)
+CpuDecoderBackend::CpuDecoderBackend(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool)
     : config_(config), weights_(weights), pool_(pool) {
   for (const auto& l : config.text.layers) inv_freq_.push_back(rope_inv_freq(l));
 }
@@ -70,8 +69,7 @@ const float* CpuDecoderBackend::norm_weight(NormWeight w, int64_t layer) const {
   }
 }
 
-void CpuDecoderBackend::rms_norm(NormWeight w, int64_t layer, const float* x, float* out,
-                                 int64_t rows, int64_t dim) {
+void CpuDecoderBackend::rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) {
   const float* weight = norm_weight(w, layer);
   if (x == out) return cpu::rms_norm(out, rows, dim, weight, config_.text.rms_norm_eps);
   cpu::rms_norm_to(x, out, rows, dim, weight, config_.text.rms_norm_eps);
@@ -106,14 +104,11 @@ const MatrixRef& CpuDecoderBackend::matrix(LayerMatrix m, int64_t layer) const {
   fail("matmul: unknown layer matrix {}", int(m));
 }
 
-void CpuDecoderBackend::matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows,
-                               float* y) {
+void CpuDecoderBackend::matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) {
   cpu::matmul(x, rows, matrix(m, layer), y, pool_);
 }
 
-void CpuDecoderBackend::copy(const float* src, float* dst, int64_t n) {
-  std::memcpy(dst, src, size_t(n) * 4);
-}
+void CpuDecoderBackend::copy(const float* src, float* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * 4); }
 
 void CpuDecoderBackend::rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) {
   cpu::rope(x, layout_->total, heads, head_dim, layout_->positions, inv_freq_[size_t(layer)]);
@@ -123,8 +118,7 @@ void CpuDecoderBackend::gelu_tanh_mul(const float* gate, const float* up, float*
   cpu::gelu_tanh_mul(gate, up, out, n);
 }
 
-void CpuDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v,
-                                  float* out) {
+void CpuDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v, float* out) {
   const auto& t = config_.text;
   const auto& l = t.layers[size_t(li)];
   const int64_t d = l.head_dim, H = t.n_heads, Hkv = l.n_kv_heads;
@@ -167,8 +161,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (requests.empty()) return;
   // Fast path: one request writes straight into its buffer.
-  if (requests.size() == 1)
-    return compute_logits(h + requests[0].row * D, requests[0].count, requests[0].out);
+  if (requests.size() == 1) return compute_logits(h + requests[0].row * D, requests[0].count, requests[0].out);
   int64_t rows = 0;
   for (const auto& r : requests) rows += r.count;
   gathered_.resize(size_t(rows * D));
@@ -181,8 +174,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
   compute_logits(gathered_.data(), rows, gathered_logits_.data());
   at = 0;
   for (const auto& r : requests) {
-    std::copy(gathered_logits_.begin() + at * V, gathered_logits_.begin() + (at + r.count) * V,
-              r.out);
+    std::copy(gathered_logits_.begin() + at * V, gathered_logits_.begin() + (at + r.count) * V, r.out);
     at += r.count;
   }
 }
@@ -193,8 +185,7 @@ void CpuDecoderBackend::compute_logits(const float* h, int64_t n, float* out) {
   if (!config_.text.final_logit_softcap) return;
   const float cap = float(*config_.text.final_logit_softcap);
   // 262k tanh per token is a few ms on one core: split it over the pool.
-  pool_.parallel_for(n * V, 1 << 15,
-                     [&](int64_t b, int64_t e) { cpu::softcap(out + b, e - b, cap); });
+  pool_.parallel_for(n * V, 1 << 15, [&](int64_t b, int64_t e) { cpu::softcap(out + b, e - b, cap); });
 }
 
 }  // namespace ug

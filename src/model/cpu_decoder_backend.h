@@ -24,15 +24,13 @@ class CpuDecoderBackend final : public DecoderBackend {
   float* scratch(Scratch s, int64_t floats) override;
   void begin_step(std::span<const BatchItem> items, const StepLayout& layout) override;
   void embed(std::span<const BatchItem> items, float scale, float* h) override;
-  void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows,
-                int64_t dim) override;
+  void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) override;
   void add_scaled(float* h, const float* branch, float scale, int64_t n) override;
   void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override;
   void copy(const float* src, float* dst, int64_t n) override;
   void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override;
   void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override;
-  void attention(int64_t layer, const float* q, const float* k, const float* v,
-                 float* out) override;
+  void attention(int64_t layer, const float* q, const float* k, const float* v, float* out) override;
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
   const float* to_host(const float* x, int64_t, std::vector<float>&) override { return x; }
 

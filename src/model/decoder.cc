@@ -12,8 +12,7 @@ namespace ug {
 std::vector<float> rope_inv_freq(const LayerConfig& layer) {
   const int64_t d = layer.head_dim, half = d / 2;
   int64_t rotating = half;
-  if (layer.rope.type == RopeType::Proportional)
-    rotating = int64_t(layer.rope.partial_rotary_factor * double(half));
+  if (layer.rope.type == RopeType::Proportional) rotating = int64_t(layer.rope.partial_rotary_factor * double(half));
   std::vector<float> f(size_t(half), 0.0f);
   for (int64_t i = 0; i < rotating; ++i) {
     float exponent = float(2 * i) / float(d);  // f32, like torch.arange(...).float() / dim
@@ -27,17 +26,14 @@ int64_t hf_hidden_state_index(std::string_view name, int64_t n_layers) {
   if (name == "final_norm") return n_layers;
   if (name.substr(0, 6) != "layer.") return -1;
   int64_t layer = std::stoll(std::string(name.substr(6)));
-  return layer + 1 < n_layers ? layer + 1
-                              : -1;  // HF's last entry is the final-normed output instead
+  return layer + 1 < n_layers ? layer + 1 : -1;  // HF's last entry is the final-normed output instead
 }
 
-Decoder::Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
-                 DecoderOptions options)
-    : Decoder(config, weights, std::make_unique<CpuDecoderBackend>(config, weights, pool),
-              options) {}
+Decoder::Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, DecoderOptions options)
+    : Decoder(config, weights, std::make_unique<CpuDecoderBackend>(config, weights, pool), options) {}
 
-Decoder::Decoder(const ModelConfig& config, const ModelWeights& weights,
-                 std::unique_ptr<DecoderBackend> backend, DecoderOptions options)
+Decoder::Decoder(const ModelConfig& config, const ModelWeights& weights, std::unique_ptr<DecoderBackend> backend,
+                 DecoderOptions options)
     : config_(config), backend_(std::move(backend)), options_(options) {
   for (const auto& l : weights.layers) layer_scalar_.push_back(l.layer_scalar);
   // HF keeps sqrt(hidden) as an fp32 buffer; activations here are f32, so it is used unrounded.
@@ -61,8 +57,8 @@ bool is_chunk_boundary(std::span<const int32_t> block_ids, int64_t end) {
 void Decoder::validate(const ForwardInput& input) const {
   const int64_t n = int64_t(input.token_ids.size());
   const int64_t V = config_.text.vocab_size;
-  UG_CHECK(input.block_ids.empty() || int64_t(input.block_ids.size()) == n,
-           "forward: {} block ids for {} tokens", input.block_ids.size(), n);
+  UG_CHECK(input.block_ids.empty() || int64_t(input.block_ids.size()) == n, "forward: {} block ids for {} tokens",
+           input.block_ids.size(), n);
   UG_CHECK(input.embeddings_override.empty() || int64_t(input.embeddings_override.size()) == n,
            "forward: {} embedding overrides for {} tokens", input.embeddings_override.size(), n);
   for (int64_t i = 0; i < n; ++i) {
@@ -71,8 +67,8 @@ void Decoder::validate(const ForwardInput& input) const {
   }
 }
 
-void Decoder::forward(const ForwardInput& input, KvCache& cache, LogitsMode mode,
-                      std::vector<float>& logits, const HiddenTap& tap) {
+void Decoder::forward(const ForwardInput& input, KvCache& cache, LogitsMode mode, std::vector<float>& logits,
+                      const HiddenTap& tap) {
   const int64_t n = int64_t(input.token_ids.size());
   const int64_t V = config_.text.vocab_size;
   validate(input);
@@ -84,9 +80,7 @@ void Decoder::forward(const ForwardInput& input, KvCache& cache, LogitsMode mode
     int64_t end = std::min(begin + options_.max_chunk, n);
     while (!is_chunk_boundary(input.block_ids, end)) ++end;  // extend to the end of a block it cuts
     const int64_t len = end - begin;
-    auto sub = [&](auto span) {
-      return span.empty() ? span : span.subspan(size_t(begin), size_t(len));
-    };
+    auto sub = [&](auto span) { return span.empty() ? span : span.subspan(size_t(begin), size_t(len)); };
     BatchItem item{.input = {.token_ids = sub(input.token_ids),
                              .embeddings_override = sub(input.embeddings_override),
                              .block_ids = sub(input.block_ids)},
@@ -100,8 +94,8 @@ void Decoder::forward(const ForwardInput& input, KvCache& cache, LogitsMode mode
   }
 }
 
-void Decoder::tap_items(const HiddenTap& tap, const std::string& name,
-                        std::span<const BatchItem> items, const StepLayout& b, const float* h) {
+void Decoder::tap_items(const HiddenTap& tap, const std::string& name, std::span<const BatchItem> items,
+                        const StepLayout& b, const float* h) {
   const int64_t D = config_.text.hidden_size;
   std::vector<float> host;
   const float* all = backend_->to_host(h, b.total * D, host);
@@ -116,11 +110,9 @@ void Decoder::forward_batch(std::span<const BatchItem> items, const HiddenTap& t
   for (size_t i = 0; i < items.size(); ++i) {
     const BatchItem& it = items[i];
     UG_CHECK(it.cache != nullptr, "forward_batch: item {} has no cache", i);
-    UG_CHECK(it.mode == LogitsMode::None || it.logits != nullptr,
-             "forward_batch: item {} has no logits buffer", i);
+    UG_CHECK(it.mode == LogitsMode::None || it.logits != nullptr, "forward_batch: item {} has no logits buffer", i);
     for (size_t j = 0; j < i; ++j)
-      UG_CHECK(items[j].cache != it.cache, "forward_batch: items {} and {} share one KV cache", j,
-               i);
+      UG_CHECK(items[j].cache != it.cache, "forward_batch: items {} and {} share one KV cache", j, i);
     validate(it.input);
     const int64_t n = int64_t(it.input.token_ids.size()), start = it.cache->size();
     b.row0.push_back(b.total);

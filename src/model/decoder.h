@@ -21,8 +21,8 @@ namespace ug {
 // Called with named intermediates for parity debugging: "embeddings" (after the multimodal
 // scatter), "layer.N" (output of layer N), "final_norm". data is [n_tokens, hidden] for this
 // chunk's tokens.
-using HiddenTap = std::function<void(std::string_view name, int64_t first_position,
-                                     int64_t n_tokens, const float* data)>;
+using HiddenTap =
+    std::function<void(std::string_view name, int64_t first_position, int64_t n_tokens, const float* data)>;
 
 struct ForwardInput {
   std::span<const int32_t> token_ids;  // [n]
@@ -37,12 +37,10 @@ enum class LogitsMode { None, Last, All };
 
 // One sequence's part of a batched forward step: a prefill chunk or a single decode token.
 struct BatchItem {
-  ForwardInput input;  // tokens at positions cache->size() ..; must not split a bidirectional block
-  KvCache* cache =
-      nullptr;  // this sequence's cache (distinct per item); the tokens are appended to it
+  ForwardInput input;        // tokens at positions cache->size() ..; must not split a bidirectional block
+  KvCache* cache = nullptr;  // this sequence's cache (distinct per item); the tokens are appended to it
   LogitsMode mode = LogitsMode::Last;
-  float* logits =
-      nullptr;  // out, caller-sized: Last -> [vocab], All -> [n, vocab]; unused for None
+  float* logits = nullptr;  // out, caller-sized: Last -> [vocab], All -> [n, vocab]; unused for None
 };
 
 // Chunking rule shared by the decoder and the scheduler (spec §3.6: a bidirectional block is never
@@ -57,11 +55,10 @@ struct DecoderOptions {
 class Decoder {
  public:
   // On the CPU backend.
-  Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool,
-          DecoderOptions options = {});
+  Decoder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool, DecoderOptions options = {});
   // On the given backend (made for the same config and weights).
-  Decoder(const ModelConfig& config, const ModelWeights& weights,
-          std::unique_ptr<DecoderBackend> backend, DecoderOptions options = {});
+  Decoder(const ModelConfig& config, const ModelWeights& weights, std::unique_ptr<DecoderBackend> backend,
+          DecoderOptions options = {});
   ~Decoder();
 
   // An empty KV cache whose rows live where this decoder's backend computes.
@@ -69,8 +66,8 @@ class Decoder {
 
   // Processes the tokens at positions cache.size() .. + n - 1 and appends them to the cache.
   // logits: Last -> [vocab], All -> [n, vocab] (after softcap); None -> left empty.
-  void forward(const ForwardInput& input, KvCache& cache, LogitsMode mode,
-               std::vector<float>& logits, const HiddenTap& tap = nullptr);
+  void forward(const ForwardInput& input, KvCache& cache, LogitsMode mode, std::vector<float>& logits,
+               const HiddenTap& tap = nullptr);
 
   // One step over several sequences: every matmul runs once over all items' rows (each weight is
   // read once per step), attention runs per item against its own cache. Each item is processed
@@ -90,8 +87,8 @@ class Decoder {
   void attention_block(int64_t layer, const float* x, const StepLayout& b, float* out);
   void mlp_block(int64_t layer, const float* x, int64_t n, float* out);
   void step_logits(std::span<const BatchItem> items, const StepLayout& b, const float* h);
-  void tap_items(const HiddenTap& tap, const std::string& name, std::span<const BatchItem> items,
-                 const StepLayout& b, const float* h);
+  void tap_items(const HiddenTap& tap, const std::string& name, std::span<const BatchItem> items, const StepLayout& b,
+                 const float* h);
 
   const ModelConfig& config_;
   std::unique_ptr<DecoderBackend> backend_;

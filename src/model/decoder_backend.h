@@ -25,16 +25,7 @@ class KvStorage;
 enum class LayerMatrix { Q, K, V, O, Gate, Up, Down };
 
 // Scale vectors of RMSNorms. Layer norms take a layer index; Final and None ignore it.
-enum class NormWeight {
-  Input,
-  PostAttention,
-  PreFeedforward,
-  PostFeedforward,
-  QNorm,
-  KNorm,
-  Final,
-  None
-};
+enum class NormWeight { Input, PostAttention, PreFeedforward, PostFeedforward, QNorm, KNorm, Final, None };
 
 // Row layout of one batched step: rows of item i are [row0[i], row0[i] + n[i]) of every [N, ...]
 // activation; start[i] is its cache size before the step (the position of its first row).
@@ -81,8 +72,7 @@ class DecoderBackend {
   virtual void embed(std::span<const BatchItem> items, float scale, float* h) = 0;
 
   // out[rows, dim] = RMSNorm(x) * weight (NormWeight::None: no scale). out may equal x.
-  virtual void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows,
-                        int64_t dim) = 0;
+  virtual void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) = 0;
 
   // h[i] = (h[i] + branch[i]) * scale for i < n.
   virtual void add_scaled(float* h, const float* branch, float scale, int64_t n) = 0;
@@ -103,8 +93,7 @@ class DecoderBackend {
   // [N, kv_heads, head_dim] (causal, the layer's window, bidirectional blocks on sliding layers),
   // into out [N, heads, head_dim]; then appends the new k/v rows to each item's cache for this
   // layer.
-  virtual void attention(int64_t layer, const float* q, const float* k, const float* v,
-                         float* out) = 0;
+  virtual void attention(int64_t layer, const float* q, const float* k, const float* v, float* out) = 0;
 
   // The requested rows of h [N, hidden] -> lm_head -> final softcap -> host buffers.
   virtual void logits(const float* h, std::span<const LogitsRequest> requests) = 0;

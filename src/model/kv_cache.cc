@@ -42,9 +42,7 @@ size_t KvCache::bytes() const {
 size_t KvCache::bytes_for(const TextConfig& config, int64_t ring_slack, int64_t n_tokens) {
   size_t b = 0;
   for (const auto& l : config.layers) {
-    int64_t rows = l.kind == LayerKind::Sliding
-                       ? std::min(n_tokens, config.sliding_window + ring_slack)
-                       : n_tokens;
+    int64_t rows = l.kind == LayerKind::Sliding ? std::min(n_tokens, config.sliding_window + ring_slack) : n_tokens;
     b += size_t(2 * rows * l.n_kv_heads * l.head_dim) * sizeof(float);
   }
   return b;
@@ -80,9 +78,7 @@ void KvCache::truncate(int64_t n) {
 }
 
 void KvCache::store(int64_t i, int64_t start, int64_t n, const float* k, const float* v) {
-  UG_CHECK(
-      !storage_,
-      "KvCache::store: this cache's rows live in a device backend's storage, not in host memory");
+  UG_CHECK(!storage_, "KvCache::store: this cache's rows live in a device backend's storage, not in host memory");
   LayerKvCache& c = layers_[size_t(i)];
   const int64_t rs = c.row_size;
   if (c.ring_capacity > 0) {

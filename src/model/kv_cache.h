@@ -38,7 +38,7 @@ class KvStorage {
   virtual ~KvStorage() = default;
   virtual std::unique_ptr<KvStorage> clone() const = 0;  // an independent copy of the rows
   virtual size_t bytes() const = 0;                      // memory held now
-  virtual void reserve(int64_t n_tokens) = 0;  // room for n_tokens positions; never shrinks
+  virtual void reserve(int64_t n_tokens) = 0;            // room for n_tokens positions; never shrinks
 };
 
 class KvCache {
@@ -46,8 +46,7 @@ class KvCache {
   // ring_slack: extra ring slots on sliding layers (rollback depth); 0 = ring of exactly `window`.
   // storage: rows kept by a device backend (DecoderBackend::new_kv_storage); nullptr = host rows
   // (CPU).
-  explicit KvCache(const TextConfig& config, int64_t ring_slack = 0,
-                   std::unique_ptr<KvStorage> storage = nullptr);
+  explicit KvCache(const TextConfig& config, int64_t ring_slack = 0, std::unique_ptr<KvStorage> storage = nullptr);
   // Copyable: a copy is an independent clone (prefix-cache sharing).
   KvCache(const KvCache& other);
   KvCache& operator=(const KvCache& other);

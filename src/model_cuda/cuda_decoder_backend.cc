@@ -32,14 +32,12 @@ template <typename T>
 void upload_async(DeviceBuffer<T>& dst, const std::vector<T>& src, cudaStream_t stream) {
   if (src.empty()) return;
   ensure(dst, int64_t(src.size()));
-  UG_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T),
-                                cudaMemcpyHostToDevice, stream));
+  UG_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
 }
 
 class CudaDecoderBackend final : public DecoderBackend {
  public:
-  CudaDecoderBackend(const ModelConfig& config, const ModelWeights& weights,
-                     const CudaBackendOptions& options)
+  CudaDecoderBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
       : config_(config), options_(options) {
     UG_CHECK(cuda::device_available(), "cuda backend: no usable CUDA device");
     UG_CUDA_CHECK(cudaSetDevice(options.device));
@@ -70,8 +68,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void begin_step(std::span<const BatchItem> items, const StepLayout& layout) override;
   void embed(std::span<const BatchItem> items, float scale, float* h) override;
 
-  void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows,
-                int64_t dim) override {
+  void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) override {
     const float* weight = weights_->norm(w, layer);
     cuda::rms_norm({.x = x,
                     .out = out,
@@ -90,15 +87,13 @@ class CudaDecoderBackend final : public DecoderBackend {
   void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override {
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
     UG_CHECK(w.data.data() != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
-    const bool split =
-        options_.precision == MatmulPrecision::Faithful ||
-        (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
+    const bool split = options_.precision == MatmulPrecision::Faithful ||
+                       (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
     run_matmul(w, x, rows, y, split);
   }
 
   void copy(const float* src, float* dst, int64_t n) override {
-    UG_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    UG_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
 
   void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override {
@@ -115,14 +110,12 @@ class CudaDecoderBackend final : public DecoderBackend {
     cuda::gelu_tanh_mul({.gate = gate, .up = up, .out = out, .n = n}, stream_);
   }
 
-  void attention(int64_t layer, const float* q, const float* k, const float* v,
-                 float* out) override;
+  void attention(int64_t layer, const float* q, const float* k, const float* v, float* out) override;
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
 
   const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
     buffer.resize(size_t(n));
-    UG_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), x, size_t(n) * sizeof(float),
-                                  cudaMemcpyDeviceToHost, stream_));
+    UG_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), x, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return buffer.data();
   }
@@ -130,12 +123,10 @@ class CudaDecoderBackend final : public DecoderBackend {
  private:
   void run_matmul(const cuda::DeviceMatrix& w, const float* x, int64_t rows, float* y, bool split) {
     if (rows <= cuda::kGemvMaxRows) {
-      cuda::gemv({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols},
-                 stream_);
+      cuda::gemv({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols}, stream_);
     } else {
-      gemm_->run_f32(
-          {.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
-          stream_);
+      gemm_->run_f32({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
+                     stream_);
     }
   }
   float* pinned(size_t floats);
@@ -176,17 +167,14 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
     storage->grow(b.start[i] + b.n[i]);
     for (int64_t r = 0; r < b.n[i]; ++r) row_seq[size_t(b.row0[i] + r)] = int32_t(i);
     const auto& ids = items[i].input.block_ids;
-    for (int64_t r = b.n[i] - 1; r >= 0 && !ids.empty();
-         --r) {  // last row of each run of one block id
+    for (int64_t r = b.n[i] - 1; r >= 0 && !ids.empty(); --r) {  // last row of each run of one block id
       if (ids[size_t(r)] < 0) continue;
       has_blocks_ = true;
       const bool run_ends = r + 1 == b.n[i] || ids[size_t(r + 1)] != ids[size_t(r)];
-      block_last[size_t(b.row0[i] + r)] =
-          run_ends ? int32_t(b.row0[i] + r) : block_last[size_t(b.row0[i] + r + 1)];
+      block_last[size_t(b.row0[i] + r)] = run_ends ? int32_t(b.row0[i] + r) : block_last[size_t(b.row0[i] + r + 1)];
     }
     max_keys_full_ = std::max(max_keys_full_, b.start[i] + b.n[i]);
-    max_keys_sliding_ =
-        std::max(max_keys_sliding_, std::min(b.start[i] + b.n[i], t.sliding_window + b.n[i]));
+    max_keys_sliding_ = std::max(max_keys_sliding_, std::min(b.start[i] + b.n[i], t.sliding_window + b.n[i]));
     for (int64_t li = 0; li < t.n_layers(); ++li)
       seqs[size_t(li * n_seqs_) + i] = {.cache_k = storage->k(li),
                                         .cache_v = storage->v(li),
@@ -215,8 +203,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
       const int32_t id = it.input.token_ids[r];
       UG_CHECK(id >= 0 && id < V, "cuda embed: token {} outside the vocabulary [0, {})", id, V);
       tokens.push_back(id);
-      const float* row =
-          it.input.embeddings_override.empty() ? nullptr : it.input.embeddings_override[r];
+      const float* row = it.input.embeddings_override.empty() ? nullptr : it.input.embeddings_override[r];
       override_index.push_back(row ? int32_t(overrides.size() / size_t(D)) : -1);
       if (row) {
         overrides.insert(overrides.end(), row, row + D);
@@ -241,42 +228,34 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host vectors above go away
 }
 
-void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v,
-                                   float* out) {
+void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v, float* out) {
   const auto& t = config_.text;
   const auto& l = t.layers[size_t(li)];
   const bool sliding = l.kind == LayerKind::Sliding;
   const int64_t H = t.n_heads, d = l.head_dim;
   const int64_t splits = options_.max_attention_splits;
   const cuda::AttentionSeq* seqs = seqs_.data() + li * n_seqs_;
-  float* partial =
-      ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, splits)));
-  cuda::attention(
-      {.q = q,
-       .k = k,
-       .v = v,
-       .out = out,
-       .seqs = seqs,
-       .row_seq = row_seq_.data(),
-       .block_last = sliding && has_blocks_ ? block_last_.data() : nullptr,  // variant A
-       .partial = partial,
-       .rows = rows_,
-       .n_seqs = n_seqs_,
-       .n_heads = H,
-       .n_kv_heads = l.n_kv_heads,
-       .head_dim = d,
-       .window = sliding ? t.sliding_window : 0,
-       .max_keys = sliding ? max_keys_sliding_ : max_keys_full_,
-       .max_splits = splits,
-       .scale = 1.0f},
-      stream_);
-  cuda::kv_store({.k = k,
-                  .v = v,
-                  .seqs = seqs,
-                  .row_seq = row_seq_.data(),
-                  .rows = rows_,
-                  .row_size = l.n_kv_heads * d},
-                 stream_);
+  float* partial = ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, splits)));
+  cuda::attention({.q = q,
+                   .k = k,
+                   .v = v,
+                   .out = out,
+                   .seqs = seqs,
+                   .row_seq = row_seq_.data(),
+                   .block_last = sliding && has_blocks_ ? block_last_.data() : nullptr,  // variant A
+                   .partial = partial,
+                   .rows = rows_,
+                   .n_seqs = n_seqs_,
+                   .n_heads = H,
+                   .n_kv_heads = l.n_kv_heads,
+                   .head_dim = d,
+                   .window = sliding ? t.sliding_window : 0,
+                   .max_keys = sliding ? max_keys_sliding_ : max_keys_full_,
+                   .max_splits = splits,
+                   .scale = 1.0f},
+                  stream_);
+  cuda::kv_store(
+      {.k = k, .v = v, .seqs = seqs, .row_seq = row_seq_.data(), .rows = rows_, .row_size = l.n_kv_heads * d}, stream_);
 }
 
 float* CudaDecoderBackend::pinned(size_t floats) {
@@ -298,16 +277,13 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   const int64_t rows = int64_t(index.size());
   upload_async(logit_rows_, index, stream_);
   float* gathered = ensure(gathered_, rows * D);
-  cuda::gather_rows(
-      {.src = h, .index = logit_rows_.data(), .dst = gathered, .count = rows, .dim = D}, stream_);
+  cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered, .count = rows, .dim = D}, stream_);
   float* out = ensure(logits_, rows * V);
   run_matmul(weights_->lm_head(), gathered, rows, out, /*split=*/true);
   if (config_.text.final_logit_softcap)
-    cuda::softcap({.x = out, .n = rows * V, .cap = float(*config_.text.final_logit_softcap)},
-                  stream_);
+    cuda::softcap({.x = out, .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
   float* host = pinned(size_t(rows * V));
-  UG_CUDA_CHECK(cudaMemcpyAsync(host, out, size_t(rows * V) * sizeof(float), cudaMemcpyDeviceToHost,
-                                stream_));
+  UG_CUDA_CHECK(cudaMemcpyAsync(host, out, size_t(rows * V) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
   int64_t at = 0;
   for (const auto& r : requests) {
@@ -318,8 +294,7 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
 
 }  // namespace
 
-std::unique_ptr<DecoderBackend> make_cuda_decoder_backend(const ModelConfig& config,
-                                                          const ModelWeights& weights,
+std::unique_ptr<DecoderBackend> make_cuda_decoder_backend(const ModelConfig& config, const ModelWeights& weights,
                                                           const CudaBackendOptions& options) {
   return std::make_unique<CudaDecoderBackend>(config, weights, options);
 }

@@ -34,8 +34,7 @@ struct CudaBackendOptions {
 };
 
 // Throws ug::Error when no CUDA device is usable or the weights do not fit.
-std::unique_ptr<DecoderBackend> make_cuda_decoder_backend(const ModelConfig& config,
-                                                          const ModelWeights& weights,
+std::unique_ptr<DecoderBackend> make_cuda_decoder_backend(const ModelConfig& config, const ModelWeights& weights,
                                                           const CudaBackendOptions& options = {});
 
 // True when this build has the CUDA backend and a device is usable.

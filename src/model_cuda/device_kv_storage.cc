@@ -59,8 +59,7 @@ void DeviceKvStorage::grow(int64_t n_tokens) {
   for (Layer& l : layers_) {
     int64_t want = l.ring_capacity > 0 ? std::min(n_tokens, l.ring_capacity) : n_tokens;
     if (want <= l.rows) continue;
-    if (l.ring_capacity == 0)
-      want = std::max(want, l.rows * 3 / 2);  // amortised growth of full layers
+    if (l.ring_capacity == 0) want = std::max(want, l.rows * 3 / 2);  // amortised growth of full layers
     if (l.ring_capacity > 0) want = std::min(std::max(want, l.rows * 3 / 2), l.ring_capacity);
     resize(l, want);
   }

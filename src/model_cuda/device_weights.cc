@@ -37,15 +37,12 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
 
 DeviceMatrix DeviceWeights::upload(const MatrixRef& m, const char* what) {
   UG_CHECK(m.data != nullptr, "cuda weights: {} is missing", what);
-  UG_CHECK(m.cols % 8 == 0,
-           "cuda weights: {} has {} columns; the CUDA matmuls need a multiple of 8", what, m.cols);
-  DeviceMatrix d{
-      .data = DeviceBuffer<uint16_t>(size_t(m.rows * m.cols)), .rows = m.rows, .cols = m.cols};
+  UG_CHECK(m.cols % 8 == 0, "cuda weights: {} has {} columns; the CUDA matmuls need a multiple of 8", what, m.cols);
+  DeviceMatrix d{.data = DeviceBuffer<uint16_t>(size_t(m.rows * m.cols)), .rows = m.rows, .cols = m.cols};
   if (m.dtype == DType::BF16) {
     d.data.upload({static_cast<const uint16_t*>(m.data), size_t(m.rows * m.cols)});
   } else {
-    UG_CHECK(m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32", what,
-             dtype_name(m.dtype));
+    UG_CHECK(m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32", what, dtype_name(m.dtype));
     // In chunks of ~8M values: keeps the host copy small for a 262k x 3840 embedding table.
     const auto* src = static_cast<const float*>(m.data);
     const int64_t total = m.rows * m.cols, chunk = int64_t(1) << 23;
@@ -53,8 +50,7 @@ DeviceMatrix DeviceWeights::upload(const MatrixRef& m, const char* what) {
     for (int64_t at = 0; at < total; at += chunk) {
       const int64_t n = std::min(chunk, total - at);
       for (int64_t i = 0; i < n; ++i) part[size_t(i)] = f32_to_bf16(src[at + i]);
-      UG_CUDA_CHECK(
-          cudaMemcpy(d.data.data() + at, part.data(), size_t(n) * 2, cudaMemcpyHostToDevice));
+      UG_CUDA_CHECK(cudaMemcpy(d.data.data() + at, part.data(), size_t(n) * 2, cudaMemcpyHostToDevice));
     }
   }
   bytes_ += d.data.bytes();

@@ -28,11 +28,9 @@ bool built_with_cuda() {
 #endif
 }
 
-std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config,
-                                      const ModelWeights& weights, ThreadPool& pool,
-                                      DecoderOptions options) {
-  if (device.kind == DeviceSpec::Kind::Cpu)
-    return std::make_unique<Decoder>(config, weights, pool, options);
+std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config, const ModelWeights& weights,
+                                      ThreadPool& pool, DecoderOptions options) {
+  if (device.kind == DeviceSpec::Kind::Cpu) return std::make_unique<Decoder>(config, weights, pool, options);
 #if UG_HAVE_CUDA
   MatmulPrecision precision = MatmulPrecision::Faithful;
   if (device.precision == "balanced")
@@ -40,16 +38,12 @@ std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfi
   else if (device.precision == "fast")
     precision = MatmulPrecision::Fast;
   else
-    UG_CHECK(device.precision == "faithful", "--precision: '{}' is not faithful, balanced or fast",
-             device.precision);
+    UG_CHECK(device.precision == "faithful", "--precision: '{}' is not faithful, balanced or fast", device.precision);
   return std::make_unique<Decoder>(
-      config, weights,
-      make_cuda_decoder_backend(config, weights,
-                                {.device = device.ordinal, .precision = precision}),
+      config, weights, make_cuda_decoder_backend(config, weights, {.device = device.ordinal, .precision = precision}),
       options);
 #else
-  fail("--device {}: this build has no CUDA backend (configure with -DUNIGEMMA_CUDA=ON)",
-       to_string(device));
+  fail("--device {}: this build has no CUDA backend (configure with -DUNIGEMMA_CUDA=ON)", to_string(device));
 #endif
 }
 

@@ -24,9 +24,8 @@ std::string to_string(const DeviceSpec& d);
 
 // Throws ug::Error when the build lacks the backend ("configure with -DUNIGEMMA_CUDA=ON") or no
 // device is usable.
-std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config,
-                                      const ModelWeights& weights, ThreadPool& pool,
-                                      DecoderOptions options = {});
+std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config, const ModelWeights& weights,
+                                      ThreadPool& pool, DecoderOptions options = {});
 
 // True when this binary was built with the CUDA backend.
 bool built_with_cuda();

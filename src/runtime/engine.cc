@@ -28,20 +28,20 @@ std::unique_ptr<Engine> load_engine(const std::string& dir, const EngineOptions&
   namespace fs = std::filesystem;
   auto e = std::make_unique<Engine>();
   e->model = load_model(dir, options.weights, options.load_mode);
-  std::string tok_path = options.tokenizer_path.empty() ? (fs::path(dir) / "tokenizer.json").string()
-                                                        : options.tokenizer_path;
+  std::string tok_path =
+      options.tokenizer_path.empty() ? (fs::path(dir) / "tokenizer.json").string() : options.tokenizer_path;
   if (fs::exists(tok_path)) {
     e->tokenizer = Tokenizer::from_file(tok_path);
     const int64_t model_vocab = e->model->config.text.vocab_size;
-    UG_CHECK(e->tokenizer->vocab_size() <= model_vocab,
-             "{}: tokenizer has {} tokens but the model's vocab_size is {}", tok_path, e->tokenizer->vocab_size(),
-             model_vocab);
+    UG_CHECK(e->tokenizer->vocab_size() <= model_vocab, "{}: tokenizer has {} tokens but the model's vocab_size is {}",
+             tok_path, e->tokenizer->vocab_size(), model_vocab);
   } else {
     UG_CHECK(!require_tokenizer, "{}: no tokenizer.json (pass --tokenizer FILE)", tok_path);
   }
   std::string jinja = shipped_template(fs::path(dir));
   if (!jinja.empty()) e->template_warning = check_checkpoint_template(jinja);
-  e->decoder = make_decoder(options.device, e->model->config, *e->model->weights, ThreadPool::global(), options.decoder);
+  e->decoder =
+      make_decoder(options.device, e->model->config, *e->model->weights, ThreadPool::global(), options.decoder);
   e->media = std::make_unique<MediaEncoder>(*e->model, e->tokenizer ? &*e->tokenizer : nullptr, ThreadPool::global(),
                                             options.media);
   return e;

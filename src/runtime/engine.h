@@ -28,7 +28,7 @@ struct Engine {
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Decoder> decoder;
   std::unique_ptr<MediaEncoder> media;  // images / audio / video -> prompt pieces (with its embedding cache)
-  std::string template_warning;  // non-empty when the checkpoint's chat template differs from ours
+  std::string template_warning;         // non-empty when the checkpoint's chat template differs from ours
 };
 
 // Loads DIR; the tokenizer is optional unless `require_tokenizer`. Checks that the tokenizer and the

@@ -70,8 +70,8 @@ struct Scheduler::Impl {
              "scheduler options: max_step_tokens ({}) and max_running ({}) must be > 0, max_waiting ({}) and "
              "ring_slack ({}) >= 0",
              opt.max_step_tokens, opt.max_running, opt.max_waiting, opt.ring_slack);
-    max_context = opt.max_context > 0 ? std::min(opt.max_context, cfg.max_position_embeddings)
-                                      : cfg.max_position_embeddings;
+    max_context =
+        opt.max_context > 0 ? std::min(opt.max_context, cfg.max_position_embeddings) : cfg.max_position_embeddings;
     // Automatic: half the free host memory, or 3/4 of the free device memory (the rest for step scratch).
     const int64_t device_free = decoder.backend().free_memory_bytes();
     budget = opt.kv_budget_bytes > 0 ? opt.kv_budget_bytes
@@ -329,7 +329,7 @@ void Scheduler::Impl::step() {
   std::vector<BatchItem> items;
   std::vector<Sequence*> owners;
   std::deque<std::vector<const float*>> overrides;  // deque: spans into it stay valid
-  for (auto& s : running) {  // decode tokens first
+  for (auto& s : running) {                         // decode tokens first
     if (s->prefilling()) continue;
     items.push_back({.input = {.token_ids = std::span(s->tokens).subspan(size_t(s->cache->size()), 1)},
                      .cache = s->cache.get(),
@@ -356,8 +356,7 @@ void Scheduler::Impl::step() {
     }
     first_chunk = false;
     const size_t b = size_t(begin), len = size_t(end - begin);
-    overrides.push_back(pr.media.empty() ? std::vector<const float*>{}
-                                         : pr.override_rows(begin, end, cfg.hidden_size));
+    overrides.push_back(pr.media.empty() ? std::vector<const float*>{} : pr.override_rows(begin, end, cfg.hidden_size));
     items.push_back({.input = {.token_ids = std::span(s->tokens).subspan(b, len),
                                .embeddings_override = overrides.back(),
                                .block_ids = pr.block_ids.empty() ? std::span<const int32_t>{}

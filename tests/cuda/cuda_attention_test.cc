@@ -118,8 +118,7 @@ void run_case(const AttnCase& c, uint32_t seed) {
   auto drow = up(row_seq), dblock = up(block_last);
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
-  DeviceBuffer<float> partial(
-      size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, c.max_splits))));
+  DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, c.max_splits))));
   attention({.q = dq.data(),
              .k = dkk.data(),
              .v = dvv.data(),
@@ -143,26 +142,20 @@ void run_case(const AttnCase& c, uint32_t seed) {
   // terms.
   float worst = 0;
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
-  EXPECT_LE(worst, 2e-5f) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window
-                          << " splits " << c.max_splits;
+  EXPECT_LE(worst, 2e-5f) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " splits "
+                          << c.max_splits;
 
   // KV append: the cache slots afterwards equal KvCache::store's.
-  kv_store({.k = dkk.data(),
-            .v = dvv.data(),
-            .seqs = dseqs.data(),
-            .row_seq = drow.data(),
-            .rows = rows,
-            .row_size = rs});
+  kv_store(
+      {.k = dkk.data(), .v = dvv.data(), .seqs = dseqs.data(), .row_seq = drow.data(), .rows = rows, .row_size = rs});
   row0 = 0;
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
     for (int64_t t = 0; t < s.n; ++t) {
       if (s.capacity > 0 && t < s.n - s.capacity) continue;
       const int64_t slot = s.capacity > 0 ? (s.start + t) % s.capacity : s.start + t;
-      std::copy(k.begin() + (row0 + t) * rs, k.begin() + (row0 + t + 1) * rs,
-                ck[i].begin() + slot * rs);
-      std::copy(v.begin() + (row0 + t) * rs, v.begin() + (row0 + t + 1) * rs,
-                cv[i].begin() + slot * rs);
+      std::copy(k.begin() + (row0 + t) * rs, k.begin() + (row0 + t + 1) * rs, ck[i].begin() + slot * rs);
+      std::copy(v.begin() + (row0 + t) * rs, v.begin() + (row0 + t + 1) * rs, cv[i].begin() + slot * rs);
     }
     EXPECT_EQ(dk[i].to_host(), ck[i]) << "seq " << i;
     EXPECT_EQ(dv[i].to_host(), cv[i]) << "seq " << i;
@@ -188,15 +181,15 @@ TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
     run_case({4, 2, 16, 8, {{13, 37, 8 + 6, blocks}, {0, 5, 14, {}}}, splits}, 3);
     run_case({4, 2, 16, 0, {{13, 37, 0, {}}, {3, 2, 0, {}}}, splits}, 4);
     run_case({6, 3, 48, 0, {{0, 29, 0, {}}}, splits}, 5);  // head dim not a multiple of 32
-    run_case({8,
-              8,
-              256,
-              24,
-              {{70, 33, 30,
-                blocks.size() >= 33 ? std::vector<int32_t>(blocks.begin(), blocks.begin() + 33)
-                                    : std::vector<int32_t>{}}},
-              splits},
-             6);
+    run_case(
+        {8,
+         8,
+         256,
+         24,
+         {{70, 33, 30,
+           blocks.size() >= 33 ? std::vector<int32_t>(blocks.begin(), blocks.begin() + 33) : std::vector<int32_t>{}}},
+         splits},
+        6);
   }
 }
 
@@ -208,9 +201,8 @@ TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {
       for (size_t i = 0; i < w.size(); ++i) w[i] = f32_to_bf16(wf[i]);
       auto x = random_floats(size_t(m * k), uint32_t(m + k));
       std::vector<float> want(size_t(m * n));
-      cpu::matmul(x.data(), m,
-                  MatrixRef{.data = w.data(), .dtype = DType::BF16, .rows = n, .cols = k},
-                  want.data(), ThreadPool::global());
+      cpu::matmul(x.data(), m, MatrixRef{.data = w.data(), .dtype = DType::BF16, .rows = n, .cols = k}, want.data(),
+                  ThreadPool::global());
       auto dw = up(w);
       auto dx = up(x);
       DeviceBuffer<float> y(size_t(m * n));
@@ -246,12 +238,7 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
     EXPECT_NE(std::string(e.what()).find("head_dim 640"), std::string::npos) << e.what();
   }
   try {
-    gemv({.w = reinterpret_cast<const uint16_t*>(b.data()),
-          .x = b.data(),
-          .y = b.data(),
-          .m = 9,
-          .n = 1,
-          .k = 8});
+    gemv({.w = reinterpret_cast<const uint16_t*>(b.data()), .x = b.data(), .y = b.data(), .m = 9, .n = 1, .k = 8});
     FAIL() << "m 9 accepted";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("m 9"), std::string::npos) << e.what();

@@ -28,13 +28,11 @@ class CudaDecoder : public ::testing::Test {
   static std::unique_ptr<LoadedModel> model() {
     return load_model(test::data_path("tiny_kv_eq/model-bf16"), {.weight_dtype = DType::BF16});
   }
-  static std::unique_ptr<Decoder> cuda_decoder(
-      const LoadedModel& m, int64_t chunk = 256,
-      MatmulPrecision precision = MatmulPrecision::Faithful) {
-    return std::make_unique<Decoder>(
-        m.config, *m.weights,
-        make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision}),
-        DecoderOptions{.max_chunk = chunk});
+  static std::unique_ptr<Decoder> cuda_decoder(const LoadedModel& m, int64_t chunk = 256,
+                                               MatmulPrecision precision = MatmulPrecision::Faithful) {
+    return std::make_unique<Decoder>(m.config, *m.weights,
+                                     make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision}),
+                                     DecoderOptions{.max_chunk = chunk});
   }
 };
 
@@ -70,8 +68,8 @@ TEST_F(CudaDecoder, TextLogitsMatchHF) {
         std::vector<float> logits;
         d->forward({.token_ids = ids}, cache, LogitsMode::All, logits);
         const float diff = max_abs_diff(logits, ref);
-        std::printf("precision %d %s (%zu tokens) chunk %lld: max |cuda - HF| %.4f\n",
-                    int(precision), name, ids.size(), (long long)chunk, diff);
+        std::printf("precision %d %s (%zu tokens) chunk %lld: max |cuda - HF| %.4f\n", int(precision), name, ids.size(),
+                    (long long)chunk, diff);
         EXPECT_LE(diff, bound) << name << " chunk " << chunk;
         EXPECT_EQ(cache.size(), int64_t(ids.size()));
       }
@@ -84,18 +82,16 @@ TEST_F(CudaDecoder, ImageAudioLogitsMatchHFAtTextPositions) {
   test::Assembled a = test::assemble(*m);
   auto ref = npy_as_f32(read_npy(test::data_path("tiny_kv_eq/image_audio/logits_bf16w_f32.npy")));
   const size_t V = size_t(m->config.text.vocab_size);
-  for (int64_t chunk :
-       {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
+  for (int64_t chunk : {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
     auto d = cuda_decoder(*m, chunk);
     KvCache cache = d->new_cache();
     std::vector<float> logits;
-    d->forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
-               LogitsMode::All, logits);
+    d->forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache, LogitsMode::All,
+               logits);
     ASSERT_EQ(logits.size(), ref.size());
     float worst = 0;
     for (size_t t = 0; t < a.ids.size(); ++t)
-      if (a.types[t] == 0)
-        worst = std::max(worst, max_abs_diff({logits.data() + t * V, V}, {ref.data() + t * V, V}));
+      if (a.types[t] == 0) worst = std::max(worst, max_abs_diff({logits.data() + t * V, V}, {ref.data() + t * V, V}));
     EXPECT_LE(worst, 5e-2f) << "chunk " << chunk;
   }
 }
@@ -132,10 +128,8 @@ TEST_F(CudaDecoder, BatchedStepsMatchCpuBackend) {
     cpu_caches.push_back(cpu.new_cache(4));
     gpu_caches.push_back(gpu->new_cache(4));
     if (p == 0) continue;
-    cpu.forward({.token_ids = {ids.data(), size_t(p)}}, cpu_caches.back(), LogitsMode::None,
-                scratch);
-    gpu->forward({.token_ids = {ids.data(), size_t(p)}}, gpu_caches.back(), LogitsMode::None,
-                 scratch);
+    cpu.forward({.token_ids = {ids.data(), size_t(p)}}, cpu_caches.back(), LogitsMode::None, scratch);
+    gpu->forward({.token_ids = {ids.data(), size_t(p)}}, gpu_caches.back(), LogitsMode::None, scratch);
   }
   const std::vector<int64_t> lengths{9, 1, 3, 1};
   std::vector<float> want(prefix.size() * V * 9), got(prefix.size() * V * 9);
@@ -155,8 +149,7 @@ TEST_F(CudaDecoder, BatchedStepsMatchCpuBackend) {
   gpu->forward_batch(gpu_items);
   for (size_t i = 0; i < prefix.size(); ++i) {
     const size_t n = size_t(lengths[i]) * V;
-    EXPECT_LE(max_abs_diff({got.data() + i * V * 9, n}, {want.data() + i * V * 9, n}), 5e-2f)
-        << "item " << i;
+    EXPECT_LE(max_abs_diff({got.data() + i * V * 9, n}, {want.data() + i * V * 9, n}), 5e-2f) << "item " << i;
   }
   // A clone continues exactly like the original; truncation rolls back within the ring slack.
   KvCache clone = gpu_caches[3];
@@ -184,8 +177,7 @@ TEST_F(CudaDecoder, CacheFromAnotherBackendIsAnError) {
     gpu->forward({.token_ids = {&id, 1}}, host_cache, LogitsMode::Last, logits);
     FAIL() << "host cache accepted";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("not made by the CUDA backend"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("not made by the CUDA backend"), std::string::npos) << e.what();
   }
 }
 

@@ -67,15 +67,16 @@ TEST_F(CudaOps, RmsNormMatchesCpu) {
     for (int64_t dim : {64, 200, 3840}) {
       for (WeightType wt : {WeightType::None, WeightType::F32, WeightType::BF16}) {
         for (bool with_residual : {false, true}) {
-          SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) + " weight=" +
-                       std::to_string(int(wt)) + " residual=" + std::to_string(with_residual));
+          SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) +
+                       " weight=" + std::to_string(int(wt)) + " residual=" + std::to_string(with_residual));
           const size_t n = size_t(rows * dim);
           auto x = random_floats(n, seed++, -3.0f, 3.0f);
           auto res = random_floats(n, seed++);
           auto w = random_floats(size_t(dim), seed++, 0.5f, 1.5f);
           auto wb = to_bf16_host(w);
           std::vector<float> w_used(static_cast<size_t>(dim));  // what the kernel sees, widened to f32
-          for (int64_t i = 0; i < dim; ++i) w_used[size_t(i)] = wt == WeightType::BF16 ? bf16_to_f32(wb[size_t(i)]) : w[size_t(i)];
+          for (int64_t i = 0; i < dim; ++i)
+            w_used[size_t(i)] = wt == WeightType::BF16 ? bf16_to_f32(wb[size_t(i)]) : w[size_t(i)];
 
           std::vector<float> norm(n);
           cpu::rms_norm_to(x.data(), norm.data(), rows, dim, wt == WeightType::None ? nullptr : w_used.data(), 1e-6);
@@ -86,10 +87,17 @@ TEST_F(CudaOps, RmsNormMatchesCpu) {
           auto dwb = upload(wb);
           DeviceBuffer<float> dout(n);
           poison(dout);
-          const void* weight = wt == WeightType::F32 ? static_cast<const void*>(dw.data())
-                               : wt == WeightType::BF16 ? static_cast<const void*>(dwb.data()) : nullptr;
-          rms_norm({.x = dx.data(), .out = dout.data(), .weight = weight, .weight_type = wt,
-                    .residual = with_residual ? dres.data() : nullptr, .rows = rows, .dim = dim, .eps = 1e-6});
+          const void* weight = wt == WeightType::F32    ? static_cast<const void*>(dw.data())
+                               : wt == WeightType::BF16 ? static_cast<const void*>(dwb.data())
+                                                        : nullptr;
+          rms_norm({.x = dx.data(),
+                    .out = dout.data(),
+                    .weight = weight,
+                    .weight_type = wt,
+                    .residual = with_residual ? dres.data() : nullptr,
+                    .rows = rows,
+                    .dim = dim,
+                    .eps = 1e-6});
           auto out = dout.to_host();
           int bad = 0;
           for (size_t i = 0; i < n && bad < 5; ++i) {
@@ -148,8 +156,8 @@ TEST_F(CudaOps, RopeMatchesCpu) {
     for (int64_t head_dim : {6, 16, 18, 256, 512}) {
       for (int64_t n_tokens : {1, 3, 17, 257}) {
         for (int64_t n_heads : {1, 3, 8}) {
-          SCOPED_TRACE(std::string(kind.name) + " head_dim=" + std::to_string(head_dim) + " tokens=" +
-                       std::to_string(n_tokens) + " heads=" + std::to_string(n_heads));
+          SCOPED_TRACE(std::string(kind.name) + " head_dim=" + std::to_string(head_dim) +
+                       " tokens=" + std::to_string(n_tokens) + " heads=" + std::to_string(n_heads));
           const int64_t half = head_dim / 2;
           const int64_t rotating = int64_t(kind.rotating_fraction * double(half));
           auto inv_freq = inv_freq_for(head_dim, kind.theta, rotating);
@@ -163,8 +171,12 @@ TEST_F(CudaOps, RopeMatchesCpu) {
           auto dx = upload(x);
           auto dpos = upload(pos);
           auto dfreq = upload(inv_freq);
-          rope({.x = dx.data(), .positions = dpos.data(), .inv_freq = dfreq.data(), .n_tokens = n_tokens,
-                .n_heads = n_heads, .head_dim = head_dim});
+          rope({.x = dx.data(),
+                .positions = dpos.data(),
+                .inv_freq = dfreq.data(),
+                .n_tokens = n_tokens,
+                .n_heads = n_heads,
+                .head_dim = head_dim});
           auto out = dx.to_host();
           int bad = 0;
           for (int64_t r = 0; r < n_tokens * n_heads && bad < 5; ++r) {
@@ -232,9 +244,14 @@ TEST_F(CudaOps, SoftcapMatchesCpu) {
 // f32 -> bf16 must be bitwise ug::f32_to_bf16 (round to nearest even) on every non-NaN input.
 TEST_F(CudaOps, ToBf16IsBitwiseRoundNearestEven) {
   auto x = random_floats(100003, 500, -1e4f, 1e4f);
-  const float specials[] = {0.0f, -0.0f, 1.0f, std::numeric_limits<float>::infinity(),
-                            -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(),
-                            std::numeric_limits<float>::max(), 1.00390625f /* tie: 1 + 2^-8 */,
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1.0f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::max(),
+                            1.00390625f /* tie: 1 + 2^-8 */,
                             1.01171875f /* tie, odd below */};
   x.insert(x.end(), std::begin(specials), std::end(specials));
   auto dx = upload(x);
@@ -268,11 +285,13 @@ TEST_F(CudaOps, SplitGemmIsF32Faithful) {
       for (int64_t t = 0; t < m; ++t) {
         for (int64_t o = 0; o < n; o += 7) {
           double mag = 0;
-          for (int64_t i = 0; i < k; ++i) mag += std::fabs(double(x[size_t(t * k + i)]) * bf16_to_f32(wb[size_t(o * k + i)]));
+          for (int64_t i = 0; i < k; ++i)
+            mag += std::fabs(double(x[size_t(t * k + i)]) * bf16_to_f32(wb[size_t(o * k + i)]));
           const size_t e = size_t(t * n + o);
           const double d = std::fabs(double(y[e]) - ref[e]);
           if (!(d <= (std::ldexp(1.0, -15) + double(k) * std::ldexp(1.0, -23)) * mag) && bad++ < 5)
-            ADD_FAILURE() << "y[" << t << ", " << o << "]: cuda " << y[e] << " cpu " << ref[e] << " (sum|xw| " << mag << ")";
+            ADD_FAILURE() << "y[" << t << ", " << o << "]: cuda " << y[e] << " cpu " << ref[e] << " (sum|xw| " << mag
+                          << ")";
         }
       }
     }
@@ -318,7 +337,8 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
             err2 += d * d;
             ref2 += double(ref[e]) * ref[e];
             if (!(std::fabs(d) <= double(k) * std::ldexp(1.0, -23) * mag + 1e-30) && bad++ < 5)
-              ADD_FAILURE() << "y[" << t << ", " << o << "]: cuda " << y[e] << " cpu " << ref[e] << " (sum|xw| " << mag << ")";
+              ADD_FAILURE() << "y[" << t << ", " << o << "]: cuda " << y[e] << " cpu " << ref[e] << " (sum|xw| " << mag
+                            << ")";
           }
         }
         EXPECT_LE(std::sqrt(err2 / ref2), 1e-3);
@@ -352,9 +372,12 @@ TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
   Gemm gemm;
   auto msg = error_of([&] { gemm.run({.w = h.data(), .x = h.data(), .y = f.data(), .m = 1, .n = 4, .k = 100}); });
   EXPECT_NE(msg.find("cuda gemm: k 100 is not a multiple of 8"), std::string::npos) << msg;
-  msg = error_of([&] { rope({.x = f.data(), .positions = pos.data(), .inv_freq = f.data(), .n_tokens = 4, .n_heads = 1, .head_dim = 7}); });
+  msg = error_of([&] {
+    rope({.x = f.data(), .positions = pos.data(), .inv_freq = f.data(), .n_tokens = 4, .n_heads = 1, .head_dim = 7});
+  });
   EXPECT_NE(msg.find("cuda rope: head_dim 7 must be even"), std::string::npos) << msg;
-  msg = error_of([&] { rms_norm({.x = f.data(), .out = f.data(), .weight_type = WeightType::BF16, .rows = 1, .dim = 64}); });
+  msg = error_of(
+      [&] { rms_norm({.x = f.data(), .out = f.data(), .weight_type = WeightType::BF16, .rows = 1, .dim = 64}); });
   EXPECT_NE(msg.find("cuda rms_norm: weight pointer and weight_type disagree"), std::string::npos) << msg;
   msg = error_of([&] { softcap({.x = f.data(), .n = 16, .cap = 0.0f}); });
   EXPECT_NE(msg.find("cuda softcap: cap 0"), std::string::npos) << msg;
@@ -373,7 +396,9 @@ double time_gemm_us(Gemm& gemm, int64_t m, int64_t n, int64_t k, int copies) {
   for (int c = 0; c < copies; ++c) ws.push_back(upload(host_w));
   auto dx = upload(to_bf16_host(random_floats(size_t(m * k), 901)));
   DeviceBuffer<float> dy(static_cast<size_t>(m * n));
-  auto call = [&](int i) { gemm.run({.w = ws[size_t(i % copies)].data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k}); };
+  auto call = [&](int i) {
+    gemm.run({.w = ws[size_t(i % copies)].data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k});
+  };
   for (int i = 0; i < 10; ++i) call(i);
   cudaEvent_t start, stop;
   UG_CUDA_CHECK(cudaEventCreate(&start));
@@ -402,8 +427,8 @@ TEST_F(CudaOps, DISABLED_GemmThroughput) {
     const int64_t m = 2048, n = 3840, k = 3840;
     const double us = time_gemm_us(gemm, m, n, k, 4);
     const double tflops = 2.0 * m * n * k / (us * 1e-6) / 1e12;
-    std::printf("GEMM m=%lld n=%lld k=%lld: %.1f us, %.1f TFLOP/s = %.3f of %.0f TFLOP/s\n", (long long)m,
-                (long long)n, (long long)k, us, tflops, tflops / kPeakTflops, kPeakTflops);
+    std::printf("GEMM m=%lld n=%lld k=%lld: %.1f us, %.1f TFLOP/s = %.3f of %.0f TFLOP/s\n", (long long)m, (long long)n,
+                (long long)k, us, tflops, tflops / kPeakTflops, kPeakTflops);
   }
   for (int64_t m : {1, 8}) {
     const int64_t n = 3840, k = 3840;

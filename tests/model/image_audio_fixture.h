@@ -40,8 +40,7 @@ struct Assembled {
 inline Assembled assemble(const LoadedModel& m) {
   Assembled a;
   const std::string dir = "tiny_kv_eq/image_audio/";
-  for (int64_t v : npy_as_i64(read_npy(test::data_path(dir + "input_ids.npy"))))
-    a.ids.push_back(int32_t(v));
+  for (int64_t v : npy_as_i64(read_npy(test::data_path(dir + "input_ids.npy")))) a.ids.push_back(int32_t(v));
   a.types = npy_as_i64(read_npy(test::data_path(dir + "mm_token_type_ids.npy")));
   ThreadPool& pool = ThreadPool::global();
   for (const char* name : {"gradient.png.70", "noise.jpg.70"}) {

@@ -36,9 +36,8 @@ TEST(Multimodal, EmbeddingsAfterScatterMatchHF) {
   KvCache cache(m->config.text);
   std::vector<float> logits;
   float max_diff = -1;
-  decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids},
-                  cache, LogitsMode::None, logits,
-                  [&](std::string_view name, int64_t first, int64_t count, const float* h) {
+  decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
+                  LogitsMode::None, logits, [&](std::string_view name, int64_t first, int64_t count, const float* h) {
                     if (name != "embeddings") return;
                     for (int64_t i = 0; i < count * D; ++i)
                       max_diff = std::max(max_diff, std::fabs(h[i] - ref[size_t(first * D + i)]));
@@ -63,20 +62,18 @@ TEST_P(MultimodalLogits, MatchHF) {
   Assembled a = assemble(*m);
   auto ref = npy_as_f32(read_npy(test::data_path(std::string("tiny_kv_eq/image_audio/") + c.ref)));
   const int64_t V = m->config.text.vocab_size;
-  for (int64_t chunk :
-       {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
+  for (int64_t chunk : {int64_t(256), int64_t(16)}) {  // 16: chunks end inside images and get extended
     Decoder decoder(m->config, *m->weights, ThreadPool::global(), {.max_chunk = chunk});
     KvCache cache(m->config.text);
     std::vector<float> logits;
-    decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids},
-                    cache, LogitsMode::All, logits);
+    decoder.forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache,
+                    LogitsMode::All, logits);
     ASSERT_EQ(logits.size(), ref.size());
     float max_diff = 0;
     for (size_t t = 0; t < a.ids.size(); ++t) {
       if (c.text_only && a.types[t] != 0) continue;
       for (int64_t v = 0; v < V; ++v)
-        max_diff = std::max(max_diff, std::fabs(logits[t * size_t(V) + size_t(v)] -
-                                                ref[t * size_t(V) + size_t(v)]));
+        max_diff = std::max(max_diff, std::fabs(logits[t * size_t(V) + size_t(v)] - ref[t * size_t(V) + size_t(v)]));
     }
     EXPECT_LE(max_diff, c.tolerance) << c.model << " chunk " << chunk;
   }
@@ -84,8 +81,7 @@ TEST_P(MultimodalLogits, MatchHF) {
 
 INSTANTIATE_TEST_SUITE_P(ImageAudio, MultimodalLogits,
                          ::testing::Values(Case{"model-f32", "logits_f32.npy", 1e-3f, false},
-                                           Case{"model-bf16", "logits_bf16w_f32.npy", 1e-2f,
-                                                true}));
+                                           Case{"model-bf16", "logits_bf16w_f32.npy", 1e-2f, true}));
 
 }  // namespace
 }  // namespace ug

@@ -18,8 +18,8 @@ __device__ float warp_sum(float v) {
 }
 
 // Row of key / value `pos` of kv head `kvh`: the step's fresh rows for positions of the chunk, else the cache.
-__device__ const float* kv_row(const AttentionSeq& s, const float* cache, const float* fresh, int64_t pos,
-                               int64_t kvh, int64_t stride, int64_t d) {
+__device__ const float* kv_row(const AttentionSeq& s, const float* cache, const float* fresh, int64_t pos, int64_t kvh,
+                               int64_t stride, int64_t d) {
   if (pos >= s.chunk_start) return fresh + (s.row0 + pos - s.chunk_start) * stride + kvh * d;
   const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
   return cache + slot * stride + kvh * d;
@@ -129,8 +129,8 @@ int64_t splits_for(const AttentionParams& p) {
 template <int EPL>
 void launch(const AttentionParams& p, int64_t splits, cudaStream_t stream) {
   const int64_t warps = p.rows * p.n_heads * splits;
-  attention_kernel<EPL><<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(
-      p, splits);
+  attention_kernel<EPL>
+      <<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(p, splits);
   UG_CUDA_CHECK_LAUNCH("attention_kernel");
 }
 
@@ -145,9 +145,9 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.q && p.k && p.v && p.out && p.seqs && p.row_seq, op, "q, k, v, out, seqs and row_seq must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.n_seqs >= 1, op,
                   "rows " + std::to_string(p.rows) + " and n_seqs " + std::to_string(p.n_seqs) + " must be >= 1");
-  UG_CUDA_REQUIRE(p.n_kv_heads >= 1 && p.n_heads >= p.n_kv_heads && p.n_heads % p.n_kv_heads == 0, op,
-                  "n_heads " + std::to_string(p.n_heads) + " must be a multiple of n_kv_heads " +
-                      std::to_string(p.n_kv_heads));
+  UG_CUDA_REQUIRE(
+      p.n_kv_heads >= 1 && p.n_heads >= p.n_kv_heads && p.n_heads % p.n_kv_heads == 0, op,
+      "n_heads " + std::to_string(p.n_heads) + " must be a multiple of n_kv_heads " + std::to_string(p.n_kv_heads));
   UG_CUDA_REQUIRE(p.head_dim >= 1 && p.head_dim <= 512, op,
                   "head_dim " + std::to_string(p.head_dim) + " is outside the supported 1..512");
   UG_CUDA_REQUIRE(p.window >= 0 && p.max_keys >= 1 && p.max_splits >= 1, op,
@@ -155,14 +155,20 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   const int64_t splits = splits_for(p);
   UG_CUDA_REQUIRE(splits == 1 || p.partial, op, "partial scratch must be set when max_splits > 1");
   const int64_t d = p.head_dim;
-  if (d <= 32) launch<1>(p, splits, stream);
-  else if (d <= 64) launch<2>(p, splits, stream);
-  else if (d <= 128) launch<4>(p, splits, stream);
-  else if (d <= 256) launch<8>(p, splits, stream);
-  else launch<16>(p, splits, stream);
+  if (d <= 32)
+    launch<1>(p, splits, stream);
+  else if (d <= 64)
+    launch<2>(p, splits, stream);
+  else if (d <= 128)
+    launch<4>(p, splits, stream);
+  else if (d <= 256)
+    launch<8>(p, splits, stream);
+  else
+    launch<16>(p, splits, stream);
   if (splits > 1) {
     const int64_t warps = p.rows * p.n_heads;
-    merge_kernel<<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(p, splits);
+    merge_kernel<<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(p,
+                                                                                                              splits);
     UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
   }
 }

@@ -27,21 +27,19 @@ struct AttentionSeq {
 };
 
 struct AttentionParams {
-  const float* q = nullptr;            // [rows, n_heads, head_dim]
-  const float* k = nullptr;            // [rows, n_kv_heads, head_dim] fresh keys of the step
-  const float* v = nullptr;            // [rows, n_kv_heads, head_dim]
-  float* out = nullptr;                // [rows, n_heads, head_dim]
-  const AttentionSeq* seqs = nullptr;  // [n_seqs] (device)
-  const int32_t* row_seq = nullptr;    // [rows] sequence of each row (device)
-  const int32_t* block_last =
-      nullptr;  // [rows] row index of the last row of the row's bidirectional block, or
-                //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
-  float* partial =
-      nullptr;          // scratch, attention_partial_floats(...) floats (device); may be nullptr
-                        //   when max_splits == 1
-  int64_t rows = 0;     // >= 1
-  int64_t n_seqs = 0;   // >= 1
-  int64_t n_heads = 0;  // multiple of n_kv_heads
+  const float* q = nullptr;             // [rows, n_heads, head_dim]
+  const float* k = nullptr;             // [rows, n_kv_heads, head_dim] fresh keys of the step
+  const float* v = nullptr;             // [rows, n_kv_heads, head_dim]
+  float* out = nullptr;                 // [rows, n_heads, head_dim]
+  const AttentionSeq* seqs = nullptr;   // [n_seqs] (device)
+  const int32_t* row_seq = nullptr;     // [rows] sequence of each row (device)
+  const int32_t* block_last = nullptr;  // [rows] row index of the last row of the row's bidirectional block, or
+                                        //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
+  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device); may be nullptr
+                                        //   when max_splits == 1
+  int64_t rows = 0;                     // >= 1
+  int64_t n_seqs = 0;                   // >= 1
+  int64_t n_heads = 0;                  // multiple of n_kv_heads
   int64_t n_kv_heads = 0;
   int64_t head_dim = 0;    // 1 .. 512
   int64_t window = 0;      // sliding window W (key visible iff q - k < W); 0 = full attention
@@ -51,8 +49,7 @@ struct AttentionParams {
 };
 
 // Floats of scratch `partial` needs for the given shape.
-int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim,
-                                 int64_t max_splits);
+int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_splits);
 
 void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
 
@@ -66,11 +63,10 @@ namespace ug::cuda {
 struct KvStoreParams {
   const float* k = nullptr;  // [rows, row_size]
   const float* v = nullptr;
-  const AttentionSeq* seqs =
-      nullptr;  // [n_seqs] (device): cache pointers, ring capacity, row0, chunk_start
-  const int32_t* row_seq = nullptr;  // [rows] (device)
-  int64_t rows = 0;                  // >= 1
-  int64_t row_size = 0;              // n_kv_heads * head_dim
+  const AttentionSeq* seqs = nullptr;  // [n_seqs] (device): cache pointers, ring capacity, row0, chunk_start
+  const int32_t* row_seq = nullptr;    // [rows] (device)
+  int64_t rows = 0;                    // >= 1
+  int64_t row_size = 0;                // n_kv_heads * head_dim
 };
 void kv_store(const KvStoreParams& p, cudaStream_t stream = nullptr);
 

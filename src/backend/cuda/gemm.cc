@@ -1,6 +1,6 @@
-// cuBLASLt bf16 GEMM with a per-shape plan cache (host code only: compiled by the C++ compiler). Row-major y[m, n] = x[m, k] · w[n, k]ᵀ is, read
-// column-major, yᵀ[n, m] = w[n, k] · xᵀ[k, m]: A = w seen as column-major [k, n] (ld k) used transposed,
-// B = x seen as column-major [k, m] (ld k) used as is, C = D = y seen as column-major [n, m] (ld n).
+// cuBLASLt bf16 GEMM with a per-shape plan cache (host code only: compiled by the C++ compiler). Row-major y[m, n] =
+// x[m, k] · w[n, k]ᵀ is, read column-major, yᵀ[n, m] = w[n, k] · xᵀ[k, m]: A = w seen as column-major [k, n] (ld k)
+// used transposed, B = x seen as column-major [k, m] (ld k) used as is, C = D = y seen as column-major [n, m] (ld n).
 // That is cuBLASLt's "TN" layout, the best supported one on Hopper.
 #include "backend/cuda/gemm.h"
 
@@ -66,14 +66,16 @@ struct Gemm::Impl {
       ~PrefGuard() { cublasLtMatmulPreferenceDestroy(p); }
     } guard{pref};
     const uint64_t ws = kWorkspaceBytes;
-    UG_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    UG_CUBLAS_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       UG_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &kAlignment, sizeof kAlignment));
 
     cublasLtMatmulHeuristicResult_t result{};
     int returned = 0;
-    UG_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &returned));
+    UG_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &returned));
     UG_CUDA_REQUIRE(returned > 0 && result.state == CUBLAS_STATUS_SUCCESS, "gemm",
                     "cuBLASLt has no bf16 algorithm for " + shape_name(m, n, k));
     p->algo = result.algo;
@@ -97,7 +99,8 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.w && p.x && p.y, "gemm", "w, x and y must be set");
   UG_CUDA_REQUIRE(p.m >= 1 && p.n >= 1 && p.k >= 1, "gemm", "empty shape " + shape_name(p.m, p.n, p.k));
   UG_CUDA_REQUIRE(p.k % 8 == 0, "gemm",
-                  "k " + std::to_string(p.k) + " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
+                  "k " + std::to_string(p.k) +
+                      " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
   UG_CUDA_REQUIRE(aligned(p.w) && aligned(p.x) && aligned(p.y), "gemm", "w, x and y must be 16-byte aligned");
   const Plan& plan = impl_->plan(p.m, p.n, p.k);
   const float alpha = 1.0f, beta = 0.0f;

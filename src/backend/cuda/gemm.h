@@ -21,19 +21,18 @@ namespace ug::cuda {
 
 struct GemmParams {
   const uint16_t* w = nullptr;  // [n, k] bf16 weight, row-major (device memory, 16-byte aligned)
-  const uint16_t* x =
-      nullptr;         // [m, k] bf16 activations, row-major (device memory, 16-byte aligned)
-  float* y = nullptr;  // [m, n] f32 output, row-major, overwritten (device, 16-byte aligned)
-  int64_t m = 0;       // tokens, >= 1
-  int64_t n = 0;       // output features (weight rows), >= 1
-  int64_t k = 0;       // input features, >= 8 and a multiple of 8 (16-byte bf16 rows)
+  const uint16_t* x = nullptr;  // [m, k] bf16 activations, row-major (device memory, 16-byte aligned)
+  float* y = nullptr;           // [m, n] f32 output, row-major, overwritten (device, 16-byte aligned)
+  int64_t m = 0;                // tokens, >= 1
+  int64_t n = 0;                // output features (weight rows), >= 1
+  int64_t k = 0;                // input features, >= 8 and a multiple of 8 (16-byte bf16 rows)
 };
 
 struct GemmF32Params {
   const uint16_t* w = nullptr;  // [n, k] bf16 weight, row-major (as GemmParams)
-  const float* x = nullptr;  // [m, k] f32 activations; rounded to bf16 (scratch) before the product
-  float* y = nullptr;        // [m, n] f32 output, must not overlap x
-  int64_t m = 0;             // as GemmParams
+  const float* x = nullptr;     // [m, k] f32 activations; rounded to bf16 (scratch) before the product
+  float* y = nullptr;           // [m, n] f32 output, must not overlap x
+  int64_t m = 0;                // as GemmParams
   int64_t n = 0;
   int64_t k = 0;
   // false: x rounded to bf16 (relative error 2^-9 per activation). true: x split into two bf16

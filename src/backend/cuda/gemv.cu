@@ -76,14 +76,30 @@ void gemv(const GemvParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
                   "w and x must be 16-byte aligned");
   switch (p.m) {
-    case 1: launch<1>(p, stream); break;
-    case 2: launch<2>(p, stream); break;
-    case 3: launch<3>(p, stream); break;
-    case 4: launch<4>(p, stream); break;
-    case 5: launch<5>(p, stream); break;
-    case 6: launch<6>(p, stream); break;
-    case 7: launch<7>(p, stream); break;
-    default: launch<8>(p, stream); break;
+    case 1:
+      launch<1>(p, stream);
+      break;
+    case 2:
+      launch<2>(p, stream);
+      break;
+    case 3:
+      launch<3>(p, stream);
+      break;
+    case 4:
+      launch<4>(p, stream);
+      break;
+    case 5:
+      launch<5>(p, stream);
+      break;
+    case 6:
+      launch<6>(p, stream);
+      break;
+    case 7:
+      launch<7>(p, stream);
+      break;
+    default:
+      launch<8>(p, stream);
+      break;
   }
 }
 

@@ -17,11 +17,11 @@ inline constexpr int64_t kGemvMaxRows = 8;
 
 struct GemvParams {
   const uint16_t* w = nullptr;  // [n, k] bf16 weight, row-major (device memory, 16-byte aligned)
-  const float* x = nullptr;  // [m, k] f32 activations, row-major (device memory, 16-byte aligned)
-  float* y = nullptr;        // [m, n] f32 output (device memory); must not overlap x
-  int64_t m = 0;             // 1 .. kGemvMaxRows
-  int64_t n = 0;             // >= 1
-  int64_t k = 0;             // >= 8, multiple of 8
+  const float* x = nullptr;     // [m, k] f32 activations, row-major (device memory, 16-byte aligned)
+  float* y = nullptr;           // [m, n] f32 output (device memory); must not overlap x
+  int64_t m = 0;                // 1 .. kGemvMaxRows
+  int64_t n = 0;                // >= 1
+  int64_t k = 0;                // >= 8, multiple of 8
 };
 
 void gemv(const GemvParams& p, cudaStream_t stream = nullptr);

@@ -16,15 +16,15 @@ enum class WeightType : uint8_t { None, F32, BF16 };
 // out[r] = (residual ? residual[r] : 0) + x[r] * (mean(x[r]^2) + eps)^-1/2 * (w ? w : 1), for r < rows.
 // The fused residual add is Gemma's "h = r + RMSNorm_post(a)". Sum of squares in double, like the CPU.
 struct RmsNormParams {
-  const float* x = nullptr;         // [rows, dim] input
-  float* out = nullptr;             // [rows, dim] output; may equal x or residual (each element is read
-                                    //   before it is written, by the same thread)
-  const void* weight = nullptr;     // [dim] scale, element type weight_type; nullptr iff weight_type None
+  const float* x = nullptr;                   // [rows, dim] input
+  float* out = nullptr;                       // [rows, dim] output; may equal x or residual (each element is read
+                                              //   before it is written, by the same thread)
+  const void* weight = nullptr;               // [dim] scale, element type weight_type; nullptr iff weight_type None
   WeightType weight_type = WeightType::None;  // None: no scale (Gemma's v_norm)
-  const float* residual = nullptr;  // [rows, dim] added to the normalised value, or nullptr
-  int64_t rows = 0;                 // >= 1 (rows of dim elements; e.g. tokens, or tokens x heads)
-  int64_t dim = 0;                  // >= 1, length normalised over
-  double eps = 1e-6;                // added to mean(x^2); > 0
+  const float* residual = nullptr;            // [rows, dim] added to the normalised value, or nullptr
+  int64_t rows = 0;                           // >= 1 (rows of dim elements; e.g. tokens, or tokens x heads)
+  int64_t dim = 0;                            // >= 1, length normalised over
+  double eps = 1e-6;                          // added to mean(x^2); > 0
 };
 void rms_norm(const RmsNormParams& p, cudaStream_t stream = nullptr);
 
@@ -33,12 +33,12 @@ void rms_norm(const RmsNormParams& p, cudaStream_t stream = nullptr);
 // CPU). inv_freq comes from ug::rope_inv_freq: both "default" and "proportional" (zeros for pairs that do
 // not rotate; those dims pass through bit-exactly).
 struct RopeParams {
-  float* x = nullptr;                 // [n_tokens, n_heads, head_dim], rotated in place
-  const int64_t* positions = nullptr; // [n_tokens] absolute positions (device memory)
-  const float* inv_freq = nullptr;    // [head_dim / 2] (device memory)
-  int64_t n_tokens = 0;               // >= 1
-  int64_t n_heads = 0;                // >= 1
-  int64_t head_dim = 0;               // even, >= 2
+  float* x = nullptr;                  // [n_tokens, n_heads, head_dim], rotated in place
+  const int64_t* positions = nullptr;  // [n_tokens] absolute positions (device memory)
+  const float* inv_freq = nullptr;     // [head_dim / 2] (device memory)
+  int64_t n_tokens = 0;                // >= 1
+  int64_t n_heads = 0;                 // >= 1
+  int64_t head_dim = 0;                // even, >= 2
 };
 void rope(const RopeParams& p, cudaStream_t stream = nullptr);
 
@@ -89,31 +89,31 @@ struct AddScaledParams {
   float* h = nullptr;             // [n]
   const float* branch = nullptr;  // [n]
   float scale = 1.0f;
-  int64_t n = 0;                  // >= 1
+  int64_t n = 0;  // >= 1
 };
 void add_scaled(const AddScaledParams& p, cudaStream_t stream = nullptr);
 
 // Token embedding rows: out[r] = bf16 table[tokens[r]] * scale, or overrides[override_index[r]] unscaled when
 // that index is >= 0 (multimodal soft tokens, HF masked_scatter). Mirrors cpu::embedding_row.
 struct EmbedParams {
-  const uint16_t* table = nullptr;         // [vocab, dim] bf16 (device)
-  const int32_t* tokens = nullptr;         // [rows] ids in [0, vocab) (device; checked by the caller)
-  const int32_t* override_index = nullptr; // [rows] -1 or a row of overrides (device); nullptr = none
-  const float* overrides = nullptr;        // [*, dim] (device)
-  float* out = nullptr;                    // [rows, dim]
-  int64_t rows = 0;                        // >= 1
-  int64_t dim = 0;                         // >= 1
+  const uint16_t* table = nullptr;          // [vocab, dim] bf16 (device)
+  const int32_t* tokens = nullptr;          // [rows] ids in [0, vocab) (device; checked by the caller)
+  const int32_t* override_index = nullptr;  // [rows] -1 or a row of overrides (device); nullptr = none
+  const float* overrides = nullptr;         // [*, dim] (device)
+  float* out = nullptr;                     // [rows, dim]
+  int64_t rows = 0;                         // >= 1
+  int64_t dim = 0;                          // >= 1
   float scale = 1.0f;
 };
 void embed(const EmbedParams& p, cudaStream_t stream = nullptr);
 
 // dst[j] = src[index[j]] for rows of `dim` floats (gathers the rows that need logits).
 struct GatherRowsParams {
-  const float* src = nullptr;    // [*, dim]
+  const float* src = nullptr;      // [*, dim]
   const int32_t* index = nullptr;  // [count] (device)
-  float* dst = nullptr;          // [count, dim]
-  int64_t count = 0;             // >= 1
-  int64_t dim = 0;               // >= 1
+  float* dst = nullptr;            // [count, dim]
+  int64_t count = 0;               // >= 1
+  int64_t dim = 0;                 // >= 1
 };
 void gather_rows(const GatherRowsParams& p, cudaStream_t stream = nullptr);
 
