@@ -102,28 +102,23 @@ struct Bench {
   // Aggregate decode tokens/s of `batch` sequences at context `ctx` (greedy: each feeds back its
   // argmax).
   Stat decode(int64_t batch, int64_t ctx) {
-    const int64_t V = config.text.vocab_size;
     KvCache base = decoder.new_cache();
     decoder.forward({.token_ids = prompt(std::max<int64_t>(ctx, 1))}, base, LogitsMode::Last, logits);
     std::vector<double> v;
     for (int64_t r = 0; r < a.reps + 1; ++r) {
       std::vector<KvCache> caches(size_t(batch), base);
-      std::vector<float> out(size_t(batch * V));
       std::vector<int32_t> next(size_t(batch),
                                 int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
       std::vector<BatchItem> items(static_cast<size_t>(batch));
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < a.gen; ++step) {
+        // Greedy on the device: the step feeds each sequence's argmax back (written over its input token).
         for (int64_t i = 0; i < batch; ++i)
           items[size_t(i)] = {.input = {.token_ids = {&next[size_t(i)], 1}},
                               .cache = &caches[size_t(i)],
                               .mode = LogitsMode::Last,
-                              .logits = out.data() + i * V};
+                              .argmax = &next[size_t(i)]};
         decoder.forward_batch(items);
-        for (int64_t i = 0; i < batch; ++i) {
-          const float* row = out.data() + i * V;
-          next[size_t(i)] = int32_t(std::max_element(row, row + V) - row);
-        }
       }
       if (r > 0) v.push_back(double(batch * a.gen) / seconds_since(t0));
     }

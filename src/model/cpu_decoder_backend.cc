@@ -155,13 +155,24 @@ void CpuDecoderBackend::attention(int64_t li, const float* q, const float* k, co
   }
 }
 
-// Gathers the requested rows so that the lm_head matmul reads the [vocab, hidden] table once per
-// step.
+int32_t argmax_lowest(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return int32_t(best);
+}
+
+// Gathers the requested rows so that the lm_head matmul reads the [vocab, hidden] table once per step.
 void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (requests.empty()) return;
-  // Fast path: one request writes straight into its buffer.
-  if (requests.size() == 1) return compute_logits(h + requests[0].row * D, requests[0].count, requests[0].out);
+  // Fast path: one request with a buffer writes straight into it.
+  if (requests.size() == 1 && requests[0].out) {
+    const LogitsRequest& r = requests[0];
+    compute_logits(h + r.row * D, r.count, r.out);
+    if (r.argmax) *r.argmax = argmax_lowest(r.out, V);
+    return;
+  }
   int64_t rows = 0;
   for (const auto& r : requests) rows += r.count;
   gathered_.resize(size_t(rows * D));
@@ -174,7 +185,9 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
   compute_logits(gathered_.data(), rows, gathered_logits_.data());
   at = 0;
   for (const auto& r : requests) {
-    std::copy(gathered_logits_.begin() + at * V, gathered_logits_.begin() + (at + r.count) * V, r.out);
+    const float* rows_of = gathered_logits_.data() + at * V;
+    if (r.out) std::copy(rows_of, rows_of + r.count * V, r.out);
+    if (r.argmax) *r.argmax = argmax_lowest(rows_of, V);
     at += r.count;
   }
 }

@@ -41,6 +41,9 @@ struct BatchItem {
   KvCache* cache = nullptr;  // this sequence's cache (distinct per item); the tokens are appended to it
   LogitsMode mode = LogitsMode::Last;
   float* logits = nullptr;  // out, caller-sized: Last -> [vocab], All -> [n, vocab]; unused for None
+  // Optional out (Last only): the argmax of the last row's logits, ties -> lowest id (torch.argmax), computed
+  // where the logits are (on the GPU: no logits copy when `logits` is nullptr: greedy decode).
+  int32_t* argmax = nullptr;
 };
 
 // Chunking rule shared by the decoder and the scheduler (spec §3.6: a bidirectional block is never

@@ -40,8 +40,12 @@ struct StepLayout {
 struct LogitsRequest {
   int64_t row = 0;
   int64_t count = 0;
-  float* out = nullptr;  // host memory
+  float* out = nullptr;       // host memory; nullptr: not needed (argmax only)
+  int32_t* argmax = nullptr;  // count == 1: the row's argmax (ties -> lowest id), or nullptr
 };
+
+// Index of the largest value, ties -> the lowest index (torch.argmax); the reference for device argmaxes.
+int32_t argmax_lowest(const float* x, int64_t n);
 
 // Named scratch activations of a step. A backend keeps one buffer per slot and reuses it across
 // steps.

@@ -21,6 +21,8 @@ namespace {
 
 using cuda::DeviceBuffer;
 
+constexpr int64_t kGemvRows = 2;  // matmuls of up to this many rows use cuda::gemv (measured: docs/perf.md)
+
 // Grows a device buffer to at least n elements (contents not kept).
 template <typename T>
 T* ensure(DeviceBuffer<T>& b, int64_t n) {
@@ -122,7 +124,9 @@ class CudaDecoderBackend final : public DecoderBackend {
 
  private:
   void run_matmul(const cuda::DeviceMatrix& w, const float* x, int64_t rows, float* y, bool split) {
-    if (rows <= cuda::kGemvMaxRows) {
+    // gemv streams the weight once but re-reads the activation rows from L1 per 16 weight bytes: at 1-2 rows it
+    // runs at ~0.87 of the copy bandwidth, at 8 rows 0.2 (L1-bound); cuBLASLt holds ~0.55 there.
+    if (rows <= kGemvRows) {
       cuda::gemv({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols}, stream_);
     } else {
       gemm_->run_f32({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
@@ -143,7 +147,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   bool has_blocks_ = false;
   std::vector<int64_t> host_positions_;
   DeviceBuffer<int64_t> positions_;
-  DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_;
+  DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
   float* pinned_ = nullptr;
@@ -272,8 +276,13 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (requests.empty()) return;
   std::vector<int32_t> index;
-  for (const auto& r : requests)
+  bool any_argmax = false;
+  size_t host_floats = 0;
+  for (const auto& r : requests) {
     for (int64_t j = 0; j < r.count; ++j) index.push_back(int32_t(r.row + j));
+    any_argmax = any_argmax || r.argmax;
+    if (r.out) host_floats += size_t(r.count * V);
+  }
   const int64_t rows = int64_t(index.size());
   upload_async(logit_rows_, index, stream_);
   float* gathered = ensure(gathered_, rows * D);
@@ -282,12 +291,33 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   run_matmul(weights_->lm_head(), gathered, rows, out, /*split=*/true);
   if (config_.text.final_logit_softcap)
     cuda::softcap({.x = out, .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
-  float* host = pinned(size_t(rows * V));
-  UG_CUDA_CHECK(cudaMemcpyAsync(host, out, size_t(rows * V) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  // Only what was asked for comes back: the argmax ids (4 bytes a row) and the rows with a buffer.
+  float* host = pinned(host_floats + size_t(rows));
+  auto* host_ids = reinterpret_cast<int32_t*>(host + host_floats);
+  if (any_argmax) {
+    cuda::argmax_rows({.x = out, .out = ensure(argmax_ids_, rows), .rows = rows, .n = V}, stream_);
+    UG_CUDA_CHECK(
+        cudaMemcpyAsync(host_ids, argmax_ids_.data(), size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+  }
   int64_t at = 0;
+  size_t host_at = 0;
   for (const auto& r : requests) {
-    std::memcpy(r.out, host + at * V, size_t(r.count * V) * sizeof(float));
+    if (r.out) {
+      UG_CUDA_CHECK(cudaMemcpyAsync(host + host_at, out + at * V, size_t(r.count * V) * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
+      host_at += size_t(r.count * V);
+    }
+    at += r.count;
+  }
+  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  at = 0;
+  host_at = 0;
+  for (const auto& r : requests) {
+    if (r.out) {
+      std::memcpy(r.out, host + host_at, size_t(r.count * V) * sizeof(float));
+      host_at += size_t(r.count * V);
+    }
+    if (r.argmax) *r.argmax = host_ids[at + r.count - 1];
     at += r.count;
   }
 }

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/matmul.h"
@@ -15,8 +18,10 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/ops.h"
 #include "core/bf16.h"
 #include "core/thread_pool.h"
+#include "model/decoder_backend.h"
 
 namespace ug::cuda {
 namespace {
@@ -218,6 +223,23 @@ TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {
   }
 }
 
+TEST_F(CudaAttention, ArgmaxRowsTakesTheLowestIdOnTies) {
+  const int64_t rows = 5, n = 262144 + 3;
+  auto x = random_floats(size_t(rows * n), 77);
+  x[size_t(1 * n + 5)] = 9.0f;  // a tie in row 1: the lower id wins
+  x[size_t(1 * n + 200000)] = 9.0f;
+  x[size_t(3 * n + n - 1)] = 7.0f;                             // the last element
+  std::fill(x.begin() + 4 * n, x.begin() + 5 * n, -INFINITY);  // all -inf: id 0
+  auto dx = up(x);
+  DeviceBuffer<int32_t> out(static_cast<size_t>(rows));
+  argmax_rows({.x = dx.data(), .out = out.data(), .rows = rows, .n = n});
+  auto got = out.to_host();
+  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(got[size_t(r)], argmax_lowest(x.data() + r * n, n)) << "row " << r;
+  EXPECT_EQ(got[1], 5);
+  EXPECT_EQ(got[3], n - 1);
+  EXPECT_EQ(got[4], 0);
+}
+
 TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   DeviceBuffer<float> b(64);
   try {
@@ -243,6 +265,98 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("m 9"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace ug::cuda
+
+namespace ug::cuda {
+namespace {
+
+// Throughput of the decode-shaped kernels at the 12B's shapes (printed; run by scripts/gpu_check.sh with
+// --gtest_also_run_disabled_tests). Not a pass/fail test: docs/perf.md records the numbers.
+double time_us(const std::function<void()>& fn, int reps = 20) {
+  fn();
+  cudaEvent_t a, b;
+  UG_CUDA_CHECK(cudaEventCreate(&a));
+  UG_CUDA_CHECK(cudaEventCreate(&b));
+  UG_CUDA_CHECK(cudaEventRecord(a));
+  for (int i = 0; i < reps; ++i) fn();
+  UG_CUDA_CHECK(cudaEventRecord(b));
+  UG_CUDA_CHECK(cudaEventSynchronize(b));
+  float ms = 0;
+  UG_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return 1000.0 * ms / reps;
+}
+
+TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
+  for (int64_t m : {int64_t(1), int64_t(2), int64_t(8)}) {
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 3840},
+                        {2048, 3840},
+                        {3840, 4096},
+                        {15360, 3840},
+                        {3840, 15360},
+                        {262144, 3840}}) {
+      DeviceBuffer<uint16_t> w(static_cast<size_t>(n * k));
+      DeviceBuffer<float> x(static_cast<size_t>(m * k)), y(static_cast<size_t>(m * n));
+      UG_CUDA_CHECK(cudaMemset(w.data(), 0, w.bytes()));
+      UG_CUDA_CHECK(cudaMemset(x.data(), 0, x.bytes()));
+      const double us = time_us([&] { gemv({.w = w.data(), .x = x.data(), .y = y.data(), .m = m, .n = n, .k = k}); });
+      std::printf("GEMV m=%lld n=%lld k=%lld: %.1f us, %.0f GB/s = %.3f of 4240 GB/s\n", (long long)m, (long long)n,
+                  (long long)k, us, double(w.bytes()) / us / 1e3, double(w.bytes()) / us / 1e3 / 4240.0);
+    }
+  }
+  // Decode attention of one sequence at context 1024 / 16384: sliding layer (16 heads over 8, d 256, ring 1024)
+  // and full layer (MQA, d 512).
+  for (int64_t ctx : {int64_t(1024), int64_t(16384)}) {
+    for (auto [Hkv, d, window] : {std::tuple<int64_t, int64_t, int64_t>{8, 256, 1024}, {1, 512, 0}}) {
+      const int64_t H = 16, cap = window > 0 ? window : ctx + 1, rs = Hkv * d;
+      DeviceBuffer<float> q(static_cast<size_t>(H * d)), k(static_cast<size_t>(rs)), v(static_cast<size_t>(rs)),
+          out(static_cast<size_t>(H * d));
+      DeviceBuffer<float> ck(static_cast<size_t>(cap * rs)), cv(static_cast<size_t>(cap * rs));
+      for (auto* b : {&q, &k, &v, &ck, &cv}) UG_CUDA_CHECK(cudaMemset(b->data(), 0, b->bytes()));
+      std::vector<AttentionSeq> seqs{{.cache_k = ck.data(),
+                                      .cache_v = cv.data(),
+                                      .ring_capacity = window > 0 ? cap : 0,
+                                      .row0 = 0,
+                                      .n_rows = 1,
+                                      .chunk_start = ctx}};
+      auto dseqs = up(seqs);
+      auto drow = up(std::vector<int32_t>{0});
+      DeviceBuffer<float> partial(static_cast<size_t>(attention_partial_floats(1, H, d, 128)));
+      const int64_t keys = window > 0 ? window : ctx + 1;
+      const double us = time_us([&] {
+        attention({.q = q.data(),
+                   .k = k.data(),
+                   .v = v.data(),
+                   .out = out.data(),
+                   .seqs = dseqs.data(),
+                   .row_seq = drow.data(),
+                   .partial = partial.data(),
+                   .rows = 1,
+                   .n_seqs = 1,
+                   .n_heads = H,
+                   .n_kv_heads = Hkv,
+                   .head_dim = d,
+                   .window = window,
+                   .max_keys = keys,
+                   .max_splits = 128});
+      });
+      const double bytes = double(2 * keys * rs * 4);
+      std::printf("ATTN decode ctx=%lld Hkv=%lld d=%lld: %.1f us, %.0f GB/s of KV\n", (long long)ctx, (long long)Hkv,
+                  (long long)d, us, bytes / us / 1e3);
+    }
+  }
+  // The small per-layer ops at one row (launch-bound): RMSNorm over 3840, RoPE over 16 heads x 256.
+  DeviceBuffer<float> h(3840), w(3840);
+  UG_CUDA_CHECK(cudaMemset(h.data(), 0, h.bytes()));
+  const double norm_us = time_us([&] {
+    rms_norm(
+        {.x = h.data(), .out = h.data(), .weight = w.data(), .weight_type = WeightType::F32, .rows = 1, .dim = 3840});
+  });
+  std::printf("RMSNORM 1 x 3840: %.2f us per launch\n", norm_us);
 }
 
 }  // namespace

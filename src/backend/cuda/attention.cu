@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) merge_kernel(AttentionPar
 int64_t splits_for(const AttentionParams& p) {
   const int64_t base = p.rows * p.n_heads;
   int64_t s = std::min<int64_t>(p.max_splits, std::max<int64_t>(1, kWarpsToFill / base));
-  s = std::min<int64_t>(s, std::max<int64_t>(1, p.max_keys / 32));  // at least 32 keys per split
+  s = std::min<int64_t>(s, std::max<int64_t>(1, p.max_keys / 16));  // at least 16 keys per split
   return std::max<int64_t>(s, 1);
 }
 

@@ -84,6 +84,16 @@ struct AddHalvesParams {
 };
 void add_halves(const AddHalvesParams& p, cudaStream_t stream = nullptr);
 
+// out[r] = argmax of row r of x[rows, n], ties -> the lowest index (torch.argmax; ug::argmax_lowest is the
+// oracle). Greedy decode reads 4 bytes per sequence back instead of the row of logits.
+struct ArgmaxRowsParams {
+  const float* x = nullptr;  // [rows, n]
+  int32_t* out = nullptr;    // [rows] (device)
+  int64_t rows = 0;          // >= 1
+  int64_t n = 0;             // 1 .. 2^31 - 1
+};
+void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream = nullptr);
+
 // h[i] = (h[i] + branch[i]) * scale (scale 1: a plain residual add, bitwise h + branch).
 struct AddScaledParams {
   float* h = nullptr;             // [n]

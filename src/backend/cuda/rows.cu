@@ -54,7 +54,44 @@ __global__ void add_scaled_kernel(AddScaledParams p) {
     p.h[i] = p.scale == 1.0f ? p.h[i] + p.branch[i] : (p.h[i] + p.branch[i]) * p.scale;
 }
 
+constexpr int kArgmaxThreads = 1024;
+
+__device__ bool better(float v, int32_t i, float bv, int32_t bi) { return v > bv || (v == bv && i < bi); }
+
+__global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(ArgmaxRowsParams p) {
+  __shared__ float vals[kArgmaxThreads];
+  __shared__ int32_t ids[kArgmaxThreads];
+  const float* x = p.x + int64_t(blockIdx.x) * p.n;
+  float bv = -INFINITY;
+  int32_t bi = 0x7fffffff;
+  for (int64_t i = threadIdx.x; i < p.n; i += kArgmaxThreads)
+    if (better(x[i], int32_t(i), bv, bi)) {
+      bv = x[i];
+      bi = int32_t(i);
+    }
+  vals[threadIdx.x] = bv;
+  ids[threadIdx.x] = bi;
+  __syncthreads();
+  for (int half = kArgmaxThreads / 2; half > 0; half >>= 1) {
+    if (int(threadIdx.x) < half &&
+        better(vals[threadIdx.x + half], ids[threadIdx.x + half], vals[threadIdx.x], ids[threadIdx.x])) {
+      vals[threadIdx.x] = vals[threadIdx.x + half];
+      ids[threadIdx.x] = ids[threadIdx.x + half];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) p.out[blockIdx.x] = ids[0] == 0x7fffffff ? 0 : ids[0];  // all -inf / NaN: id 0, as the CPU
+}
+
 }  // namespace
+
+void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.x && p.out, "argmax_rows", "x and out must be set");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.rows < 0x7fffffff && p.n >= 1 && p.n < 0x7fffffff, "argmax_rows",
+                  "rows " + std::to_string(p.rows) + " / n " + std::to_string(p.n) + " out of range");
+  argmax_rows_kernel<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("argmax_rows_kernel");
+}
 
 void embed(const EmbedParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.table && p.tokens && p.out, "embed", "table, tokens and out must be set");
