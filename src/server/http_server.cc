@@ -70,6 +70,10 @@ void HttpServer::Impl::setup() {
   http.set_payload_max_length(size_t(options.max_body_bytes));
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);
+  // Every SSE event is a small write: without TCP_NODELAY, Nagle holds it until the client ACKs the
+  // previous one (delayed ACK, ~40 ms), which added ~40 ms to every streamed first token
+  // (docs/perf.md "Server").
+  http.set_tcp_nodelay(true);
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
