@@ -218,6 +218,7 @@ int run(Args& a) {
 int main(int argc, char** argv) {
   ug::load::Args a;
   a.work.model.clear();
+  a.work.seed = 0;  // random unless --seed
   if (const char* key = std::getenv("UNIGEMMA_API_KEY")) a.target.api_key = key;
   CLI::App app{"Load generator for an OpenAI-compatible chat server (streaming)", "load_gen"};
   app.add_option("--url", a.url, "Server root (http://HOST:PORT)")->capture_default_str();

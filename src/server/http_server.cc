@@ -1,14 +1,17 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "core/error.h"
 #include "server/api_error.h"
 #include "server/generation_handler.h"
+#include "server/listen_backlog.h"
 #include "server/openai_response.h"
 #include "server/sse.h"
 
@@ -193,6 +196,8 @@ int HttpServer::bind() {
              "machine)",
              o.host, port);
   }
+  if (!widen_listen_backlog(port, SOMAXCONN))  // httplib's backlog of 5 drops connection bursts
+    std::fprintf(stderr, "warning: serve: could not raise the listen backlog of port %d\n", port);
   return port;
 }
 
