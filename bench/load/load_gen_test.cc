@@ -131,12 +131,12 @@ TEST(Workload, ConversationsGrowAndBadInputIsBad) {
   EXPECT_EQ(a["messages"].size(), 2u);  // shared system prompt + user
   EXPECT_EQ(a["temperature"], 0);
   EXPECT_EQ(a["stream_options"]["include_usage"], true);
-  RequestResult ok{.outcome = Outcome::Ok, .content = "reply"};
+  RequestResult ok{.outcome = Outcome::Ok, .content = "re<|video|>ply"};
   w.done(ok);
   json b = json::parse(w.next().body);
   ASSERT_EQ(b["messages"].size(), 4u);  // + assistant reply + next user message
   EXPECT_EQ(b["messages"][0], a["messages"][0]);
-  EXPECT_EQ(b["messages"][2]["content"], "reply");
+  EXPECT_EQ(b["messages"][2]["content"], "reply");  // placeholders cut (the server refuses them)
   w.done(ok);
   EXPECT_EQ(json::parse(w.next().body)["messages"].size(), 2u);  // after `turns`, a new one
   Workload other(o, 2);

@@ -5,6 +5,8 @@
 # input), samples the server's RSS (/proc/PID/status) and the /metrics KV gauges every --sample-s
 # seconds, and at the end reports requests, errors, RSS at start / after warm-up / end with its slope,
 # and whether the KV gauges return to idle (no live sequence holds KV; only the prefix cache may).
+# The KV budget is fixed and small, and the warm-up lasts until the prefix cache has filled it, so cache
+# growth is not mistaken for a leak; RSS after warm-up and at the end are both taken while idle.
 #
 # Exit 0 = pass. Non-zero: an error on a valid request, a bad request not answered with a 4xx, KV held
 # or sequences running once idle, RSS growth after warm-up above --max-growth-mb, or a server that did
@@ -16,7 +18,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 duration=600 sample_s=10 warmup_s="" max_growth_mb=32 build="$repo_root/build/load" model="" out=/tmp/unigemma-soak
-kv_budget=$((256 << 20)) level_s=15 max_tokens=32
+kv_budget=$((64 << 20)) level_s=15 max_tokens=32
 usage() {
   sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   cat <<EOF
@@ -50,7 +52,7 @@ done
 command -v curl >/dev/null || { echo "soak: curl is required" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "soak: python3 is required (for the summary)" >&2; exit 2; }
 mkdir -p "$out"
-rm -f "$out"/run_*.json "$out"/run_*.txt "$out/samples.csv"
+rm -f "$out"/run_*.json "$out"/run_*.txt "$out/samples.csv" "$out/warmup_t"
 
 if [[ -z "$model" ]]; then
   tok="$repo_root/build/test_assets/tokenizer/tokenizer.json"
@@ -85,42 +87,54 @@ sample() {
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0)
   m=$(curl -s --max-time 5 "$url/metrics" || true)
   g() { awk -v n="$1" '$1 == n {print $2; f=1} END {if (!f) print "nan"}' <<<"$m"; }
-  echo "$(( $(date +%s) - t_start )),$rss,$(g unigemma_kv_cache_used_bytes),$(g unigemma_kv_cache_sequences_bytes),$(g unigemma_prefix_cache_bytes),$(g unigemma_prefix_cache_entries),$(g unigemma_sequences_running),$(g unigemma_queue_depth),$(g unigemma_active_streams)" >>"$out/samples.csv"
+  last_t=$(( $(date +%s) - t_start ))
+  echo "$last_t,$rss,$(g unigemma_kv_cache_used_bytes),$(g unigemma_kv_cache_sequences_bytes),$(g unigemma_prefix_cache_bytes),$(g unigemma_prefix_cache_entries),$(g unigemma_sequences_running),$(g unigemma_queue_depth),$(g unigemma_active_streams)" >>"$out/samples.csv"
 }
 echo "t_s,rss_kib,kv_used_bytes,kv_sequences_bytes,prefix_cache_bytes,prefix_cache_entries,running,waiting,active_streams" >"$out/samples.csv"
 sample
 ( while kill -0 "$server_pid" 2>/dev/null; do sleep "$sample_s"; sample; done ) &
 sampler_pid=$!
 
-# Load: alternate plain traffic and agent-like conversations over a shared system prompt, until the
-# duration has passed; every cycle runs concurrency 1, 8, 32, 64 for --level-s seconds each.
+# Load: alternate plain traffic and agent-like conversations over a shared system prompt; every cycle
+# runs concurrency 1, 8, 32, 64 for --level-s seconds each. run_cycles UNTIL_S [full]: cycles until
+# UNTIL_S seconds since the start (with "full": also until the prefix cache holds 90% of the budget,
+# at most until half the duration, so that the warm-up ends with the cache full).
 cycle=0 fatal=0
-while (( $(date +%s) - t_start < duration )); do
-  left=$(( duration - ($(date +%s) - t_start) ))
-  per=$(( left / 4 < level_s ? (left / 4 > 1 ? left / 4 : 1) : level_s ))
-  common=(--url "$url" --concurrency 1,8,32,64 --duration "$per" --max-tokens "$max_tokens" --warmup 0 -q
-          --cancel-fraction 0.1 --bad-fraction 0.05 --json-out "$out/run_$cycle.json")
-  if (( cycle % 2 == 0 )); then
-    traffic=(--prompt-words 48)
-  else
-    traffic=(--prompt-words 24 --prefix-words 200 --turns 4)
-  fi
-  rc=0
-  "$load_gen" "${common[@]}" "${traffic[@]}" >"$out/run_$cycle.txt" 2>&1 || rc=$?
-  if (( rc == 2 )); then echo "soak: load_gen failed:" >&2; cat "$out/run_$cycle.txt" >&2; fatal=1; break; fi
-  echo "soak: cycle $cycle ($(( $(date +%s) - t_start )) s): $(grep -c '^ *[0-9]' "$out/run_$cycle.txt") levels, rc $rc"
-  cycle=$((cycle + 1))
-done
+elapsed() { echo $(( $(date +%s) - t_start )); }
+gauge() { curl -s --max-time 5 "$url/metrics" | awk -v n="$1" '$1 == n {v = int($2)} END {print v + 0}'; }
+run_cycles() {
+  local until_s="$1" full="${2:-}"
+  while (( $(elapsed) < until_s )) || { [[ -n "$full" ]] && (( $(elapsed) < duration / 2 )) &&
+        (( $(gauge unigemma_kv_cache_used_bytes) * 10 < kv_budget * 9 )); }; do
+    local left=$(( duration - $(elapsed) ))
+    (( left > 4 )) || left=4
+    local per=$(( left / 4 < level_s ? left / 4 : level_s ))
+    local common=(--url "$url" --concurrency 1,8,32,64 --duration "$per" --max-tokens "$max_tokens" --warmup 0
+                  -q --cancel-fraction 0.1 --bad-fraction 0.05 --json-out "$out/run_$cycle.json")
+    local traffic=(--prompt-words 48)
+    (( cycle % 2 == 0 )) || traffic=(--prompt-words 24 --prefix-words 200 --turns 4)
+    local rc=0
+    "$load_gen" "${common[@]}" "${traffic[@]}" >"$out/run_$cycle.txt" 2>&1 || rc=$?
+    if (( rc == 2 )); then echo "soak: load_gen failed:" >&2; cat "$out/run_$cycle.txt" >&2; fatal=1; return; fi
+    echo "soak: cycle $cycle ($(elapsed) s): $(grep -c '^ *[0-9]' "$out/run_$cycle.txt") levels, rc $rc"
+    cycle=$((cycle + 1))
+  done
+}
+# Waits until nothing runs, waits or streams, then takes a sample.
+idle_sample() {
+  for _ in $(seq 1 60); do
+    local busy=$(( $(gauge unigemma_sequences_running) + $(gauge unigemma_queue_depth) + $(gauge unigemma_active_streams) ))
+    (( busy == 0 )) && break
+    sleep 0.5
+  done
+  sleep 1
+  sample
+}
 
-# Idle: wait until nothing runs, then take the final sample.
-for _ in $(seq 1 60); do
-  m=$(curl -s --max-time 5 "$url/metrics" || true)
-  busy=$(awk '$1 == "unigemma_sequences_running" || $1 == "unigemma_queue_depth" || $1 == "unigemma_active_streams" {s += $2} END {print s + 0}' <<<"$m")
-  [[ "$busy" == 0 ]] && break
-  sleep 0.5
-done
-sleep 1
-sample
+run_cycles "$warmup_s" full
+(( fatal )) || { idle_sample; echo "$last_t" >"$out/warmup_t"; echo "soak: warm-up done ($(elapsed) s, idle sample taken)"; }
+(( fatal )) || run_cycles "$duration"
+idle_sample
 kill "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
 
@@ -139,8 +153,12 @@ for f in sorted(glob.glob(f"{out}/run_*.json")):
         samples_err += [e for e in lv["error_samples"] if e not in samples_err]
 rows = list(csv.DictReader(open(f"{out}/samples.csv")))
 t = [float(r["t_s"]) for r in rows]; rss = [float(r["rss_kib"]) / 1024 for r in rows]
-after = [(x, y) for x, y in zip(t, rss) if x >= warmup_s]
-warm = after[0] if after else (t[-1], rss[-1])
+try:
+    warm_t = float(open(f"{out}/warmup_t").read())
+except (OSError, ValueError):
+    warm_t = warmup_s
+after = [(x, y) for x, y in zip(t, rss) if x >= warm_t]
+warm = after[0] if after else (t[-1], rss[-1])  # the idle sample taken when the warm-up ended
 slope = 0.0
 if len(after) >= 3:
     mx = sum(x for x, _ in after) / len(after); my = sum(y for _, y in after) / len(after)
