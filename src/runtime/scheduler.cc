@@ -453,7 +453,9 @@ void Scheduler::Impl::finish(Sequence& s, FinishReason reason, std::string error
 void Scheduler::Impl::publish_stats() {
   SchedulerStats st = totals;
   for (const auto& s : running) st.running += s->done ? 0 : 1;
-  st.kv_bytes_used = int64_t(running_bytes() + prefix.bytes());
+  st.kv_bytes_sequences = int64_t(running_bytes());
+  st.kv_bytes_prefix_cache = int64_t(prefix.bytes());
+  st.kv_bytes_used = st.kv_bytes_sequences + st.kv_bytes_prefix_cache;
   st.kv_bytes_budget = budget;
   st.prefix_cache_entries = prefix.size();
   std::lock_guard lk(mu);

@@ -82,7 +82,9 @@ struct SequenceCallbacks {
 
 struct SchedulerStats {
   int64_t running = 0, waiting = 0;
-  int64_t kv_bytes_used = 0, kv_bytes_budget = 0;
+  int64_t kv_bytes_used = 0, kv_bytes_budget = 0;  // used = sequences + prefix cache
+  int64_t kv_bytes_sequences = 0;                   // KV held by live (running) sequences
+  int64_t kv_bytes_prefix_cache = 0;                // KV held by prefix-cache entries
   int64_t prefix_cache_entries = 0;
   int64_t prompt_tokens_total = 0, prompt_tokens_cached = 0;  // since start
   int64_t generated_tokens_total = 0;

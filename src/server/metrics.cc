@@ -90,7 +90,12 @@ std::string Metrics::render(const SchedulerStats& s) const {
   metric("unigemma_active_streams", "gauge", "Streaming responses in progress.", active_streams_);
   metric("unigemma_sequences_running", "gauge", "Sequences being generated.", s.running);
   metric("unigemma_queue_depth", "gauge", "Sequences waiting to be scheduled.", s.waiting);
-  metric("unigemma_kv_cache_used_bytes", "gauge", "KV cache memory in use.", s.kv_bytes_used);
+  metric("unigemma_kv_cache_used_bytes", "gauge",
+         "KV cache memory in use (live sequences + prefix cache).", s.kv_bytes_used);
+  metric("unigemma_kv_cache_sequences_bytes", "gauge",
+         "KV cache memory held by live sequences (0 when idle).", s.kv_bytes_sequences);
+  metric("unigemma_prefix_cache_bytes", "gauge", "KV cache memory held by the prefix cache.",
+         s.kv_bytes_prefix_cache);
   metric("unigemma_kv_cache_budget_bytes", "gauge", "KV cache memory budget.", s.kv_bytes_budget);
   metric("unigemma_kv_cache_usage_ratio", "gauge", "KV cache use as a fraction of the budget.",
          s.kv_bytes_budget > 0 ? double(s.kv_bytes_used) / double(s.kv_bytes_budget) : 0.0);

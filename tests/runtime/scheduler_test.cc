@@ -200,6 +200,7 @@ TEST_F(SchedulerTest, CancelFreesKvAndCallsOnDoneOnce) {
   uint64_t id2 = sched.submit({.prompt = text_prompt(random_ids(rng, 20)), .sampling = greedy()}, queued.callbacks());
   run.wait_tokens(3);
   EXPECT_GT(sched.stats().kv_bytes_used, baseline.kv_bytes_used);
+  EXPECT_GT(sched.stats().kv_bytes_sequences, 0);
   sched.cancel(id2);  // still waiting (max_running = 1)
   sched.cancel(id);
   sched.cancel(id);   // twice: still one on_done
@@ -215,6 +216,8 @@ TEST_F(SchedulerTest, CancelFreesKvAndCallsOnDoneOnce) {
   EXPECT_EQ(queued.result.generated_tokens, 0);
   auto st = sched.stats();
   EXPECT_EQ(st.kv_bytes_used, baseline.kv_bytes_used);  // cancelled sequences are not kept
+  EXPECT_EQ(st.kv_bytes_sequences, 0);
+  EXPECT_EQ(st.kv_bytes_used, st.kv_bytes_sequences + st.kv_bytes_prefix_cache);
   EXPECT_EQ(st.running, 0);
   EXPECT_EQ(st.waiting, 0);
 }
@@ -354,6 +357,8 @@ TEST_F(SchedulerTest, MultiTurnConversationOnlyComputesNewTokens) {
       p.tokens.insert(p.tokens.end(), more.begin(), more.end());
     }
     EXPECT_EQ(sched.stats().prefix_cache_entries, 1);
+    EXPECT_EQ(sched.stats().kv_bytes_sequences, 0);  // idle: only the prefix cache holds KV
+    EXPECT_GT(sched.stats().kv_bytes_prefix_cache, 0);
   }
   for (size_t t = 0; t < prompts.size(); ++t) {
     // Cached: the previous prompt and reply except the reply's last token, which never entered the cache.

@@ -98,11 +98,16 @@ TEST(Metrics, PrometheusText) {
   s.waiting = 3;
   s.prompt_tokens_total = 10;
   s.prompt_tokens_cached = 4;
+  s.kv_bytes_sequences = 30;
+  s.kv_bytes_prefix_cache = 12;
+  s.kv_bytes_used = 42;
   std::string t = m.render(s);
   for (const char* line :
        {"unigemma_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 2\n",
         "unigemma_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1\n",
         "unigemma_queue_depth 3\n", "unigemma_prefix_cache_hit_rate 0.4\n",
+        "unigemma_kv_cache_used_bytes 42\n", "unigemma_kv_cache_sequences_bytes 30\n",
+        "unigemma_prefix_cache_bytes 12\n",
         "unigemma_time_to_first_token_seconds_bucket{le=\"0.01\"} 0\n",
         "unigemma_time_to_first_token_seconds_bucket{le=\"0.025\"} 1\n",
         "unigemma_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2\n",

@@ -2,7 +2,8 @@
 // Starts the server on a free port against a tiny random-weight model with the real tokenizer and runs
 // the acceptance list: chat (plain, streamed, usage), tool-call round trip, image/audio/video parts,
 // stop sequences, seeded reproducibility, n > 1, 32 concurrent streams, bad input of every kind, a client
-// that disconnects mid-stream, and SIGTERM. Exit code 0 = all passed.
+// that disconnects mid-stream, KV back to idle (no leak) after disconnects, and SIGTERM. Exit code 0 = all
+// passed.
 //
 // node e2e.mjs --bin build/release/unigemma --tokenizer build/test_assets/tokenizer/tokenizer.json
 //              --media tests/data/media [--filter NAME]
@@ -63,6 +64,26 @@ async function raw(body, headers = {}) {
   const r = await fetch(baseURL + "/chat/completions", {
     method: "POST", body, headers: { "Content-Type": "application/json", Authorization: `Bearer ${API_KEY}`, ...headers } });
   return { status: r.status, json: await r.json().catch(() => null) };
+}
+
+// The unlabelled samples of GET /metrics as { name: number }.
+async function metrics() {
+  const text = await (await fetch(baseURL.replace(/\/v1$/, "/metrics"), { headers: { Authorization: `Bearer ${API_KEY}` } })).text();
+  const out = {};
+  for (const m of text.matchAll(/^(unigemma_[a-z_]+) (\S+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+// Polls /metrics until nothing runs, waits or streams (or `ms` pass); returns the last sample.
+async function idleMetrics(ms = 10_000) {
+  const deadline = Date.now() + ms;
+  let m;
+  do {
+    m = await metrics();
+    if (m.unigemma_sequences_running === 0 && m.unigemma_queue_depth === 0 && m.unigemma_active_streams === 0) return m;
+    await new Promise(r => setTimeout(r, 50));
+  } while (Date.now() < deadline);
+  return m;
 }
 
 async function streamChat(params) {
@@ -245,8 +266,7 @@ const tests = {
       previousPrompt = r.usage.prompt_tokens;
       messages.push({ role: "assistant", content: r.choices[0].message.content ?? "" });
     }
-    const m = await (await fetch(baseURL.replace(/\/v1$/, "/metrics"), { headers: { Authorization: `Bearer ${API_KEY}` } })).text();
-    assert(Number(m.match(/^unigemma_prompt_tokens_cached_total (\d+)/m)?.[1] ?? 0) > 0, "metrics count cached tokens");
+    assert((await metrics()).unigemma_prompt_tokens_cached_total > 0, "metrics count cached tokens");
   },
 
   async clientDisconnectsMidStream() {
@@ -260,16 +280,41 @@ const tests = {
     } catch (e) { /* aborted */ }
     assert(n >= 3, "got some chunks before hanging up");
     // The sequence is cancelled: nothing keeps running.
-    let running = -1;
-    for (let i = 0; i < 100; i++) {
-      const m = await (await fetch(baseURL.replace(/\/v1$/, "/metrics"), { headers: { Authorization: `Bearer ${API_KEY}` } })).text();
-      running = Number(m.match(/^unigemma_sequences_running (\d+)/m)?.[1]);
-      if (running === 0) break;
-      await new Promise(r => setTimeout(r, 50));
-    }
-    eq(running, 0, "sequences running after the disconnect");
+    eq((await idleMetrics(5000)).unigemma_sequences_running, 0, "sequences running after the disconnect");
     const ok = await client().chat.completions.create({ model: MODEL, messages: user("next"), max_tokens: 2 });
     assert(ok.choices.length === 1, "server keeps serving");
+  },
+
+  // After bad input, streams dropped at every stage and non-streamed requests abandoned while waiting, the
+  // server must return to idle: no live sequence holds KV; only the prefix cache may keep memory.
+  async kvReturnsToIdleAfterDisconnects() {
+    const before = await idleMetrics();
+    eq(before.unigemma_kv_cache_sequences_bytes, 0, "idle: KV held by sequences");
+    const hangUp = async (afterChunks, i) => {
+      const controller = new AbortController();
+      try {
+        const stream = await client().chat.completions.create(
+          { model: MODEL, messages: user(`drop ${i}`), max_tokens: 100000, stream: true, n: 1 + (i % 2) },
+          { signal: controller.signal });
+        let n = 0;
+        for await (const _ of stream) if (++n >= afterChunks) controller.abort();
+      } catch (e) { /* aborted */ }
+    };
+    const abandon = async ms => {  // a non-streamed request whose client gives up
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), ms);
+      await client().chat.completions.create({ model: MODEL, messages: user("wait"), max_tokens: 100000 },
+                                             { signal: controller.signal }).catch(() => {});
+    };
+    const bad = () => raw(JSON.stringify({ model: MODEL, messages: user("x"), max_tokens: 10_000_000 }));
+    await Promise.all([...Array.from({ length: 8 }, (_, i) => hangUp(1 + 2 * i, i)), abandon(100), abandon(400), bad(),
+                       raw("{\"model\": ")]);
+    const after = await idleMetrics();
+    eq([after.unigemma_sequences_running, after.unigemma_queue_depth, after.unigemma_active_streams], [0, 0, 0],
+       "running, waiting, streaming once idle");
+    eq(after.unigemma_kv_cache_sequences_bytes, 0, "KV held by sequences once idle");
+    eq(after.unigemma_kv_cache_used_bytes, after.unigemma_prefix_cache_bytes, "KV in use = prefix cache only");
+    assert(after.unigemma_prefix_cache_bytes <= after.unigemma_kv_cache_budget_bytes, "prefix cache within the budget");
   },
 };
 
