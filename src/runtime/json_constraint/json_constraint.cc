@@ -19,7 +19,8 @@ bool JsonConstraint::is_stop(int32_t id) const {
 }
 
 bool JsonConstraint::complete() const {
-  return phase_ == Phase::kJson && provider_->matcher().accepts(state_);
+  return phase_ == Phase::kEnded ||
+         (phase_ == Phase::kJson && provider_->matcher().accepts(state_));
 }
 
 void JsonConstraint::mask_logits(std::span<float> logits) {
@@ -35,7 +36,7 @@ void JsonConstraint::mask_logits(std::span<float> logits) {
   auto keep_id = [&](int32_t id) {
     if (id >= 0 && size_t(id) < logits.size()) keep.push_back({id, logits[size_t(id)]});
   };
-  if (complete())
+  if (phase_ == Phase::kJson && provider_->matcher().accepts(state_))
     for (int32_t id : options_.stop_ids) keep_id(id);
   if (phase_ == Phase::kStart) {
     if (!thought_done_ && options_.thought_close >= 0) keep_id(options_.thought_open);

@@ -34,7 +34,7 @@ class JsonConstraint {
   void mask_logits(std::span<float> logits);
   // Throws ug::Error if `id` is not allowed in the current state.
   void accept(int32_t id);
-  // The JSON value is complete (a stop id may end the reply now).
+  // The JSON value is complete (a stop id may end the reply now, or has ended it).
   bool complete() const;
   bool constrained() const { return phase_ == Phase::kStart || phase_ == Phase::kJson; }
 
