@@ -19,10 +19,12 @@ namespace ug {
 
 // A schema the compiler refuses; `path` is the JSON path of the offending keyword, prefixed with
 // the path given to from_schema (e.g. "response_format.json_schema.schema.properties.x.pattern").
+// `unsupported`: valid JSON Schema that this engine does not enforce (vs a malformed schema).
 struct SchemaError : Error {
-  SchemaError(std::string path, const std::string& message)
-      : Error(path + ": " + message), path(std::move(path)) {}
+  SchemaError(std::string path, const std::string& message, bool unsupported = false)
+      : Error(path + ": " + message), path(std::move(path)), unsupported(unsupported) {}
   std::string path;
+  bool unsupported = false;
 };
 
 enum class NodeKind : uint8_t {

@@ -54,10 +54,14 @@ class SchemaCompiler {
   [[noreturn]] void fail_at(const std::string& path, const std::string& message) const {
     throw SchemaError(path, message);
   }
+  // Valid JSON Schema this engine does not enforce.
+  [[noreturn]] void unsupported(const std::string& path, const std::string& message) const {
+    throw SchemaError(path, message, true);
+  }
   int32_t add(GrammarNode n, const std::string& path) {
     if (int32_t(g_.nodes_.size()) >= g_.limits_.max_nodes)
-      fail_at(path,
-              fmt::format("the schema is too large (more than {} nodes)", g_.limits_.max_nodes));
+      unsupported(
+          path, fmt::format("the schema is too large (more than {} nodes)", g_.limits_.max_nodes));
     return g_.add_node(std::move(n));
   }
   void check_keywords(const json& s, const std::string& path) const;
@@ -79,14 +83,14 @@ class SchemaCompiler {
 void SchemaCompiler::check_keywords(const json& s, const std::string& path) const {
   for (const auto& [k, v] : s.items())
     if (!is_supported(k))
-      fail_at(path + "." + k,
-              fmt::format("JSON Schema keyword '{}' is not supported{}", k, unsupported_hint(k)));
+      unsupported(path + "." + k, fmt::format("JSON Schema keyword '{}' is not supported{}", k,
+                                              unsupported_hint(k)));
 }
 
 int32_t SchemaCompiler::compile(const json& s, const std::string& path, int depth) {
   if (depth > g_.limits_.max_schema_depth)
-    fail_at(path,
-            fmt::format("the schema nests deeper than {} levels", g_.limits_.max_schema_depth));
+    unsupported(path,
+                fmt::format("the schema nests deeper than {} levels", g_.limits_.max_schema_depth));
   if (s.is_boolean()) {
     if (s.get<bool>()) return JsonGrammar::kAnyValue;
     fail_at(path, "the schema false matches no value");
@@ -96,7 +100,7 @@ int32_t SchemaCompiler::compile(const json& s, const std::string& path, int dept
   auto constraint_siblings = [&](const char* self) {  // only annotations may sit beside `self`
     for (const auto& [k, v] : s.items())
       if (k != self && !kAnnotations.count(k))
-        fail_at(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, self));
+        unsupported(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, self));
   };
   if (s.contains("$ref")) {
     constraint_siblings("$ref");
@@ -106,7 +110,7 @@ int32_t SchemaCompiler::compile(const json& s, const std::string& path, int dept
     constraint_siblings("allOf");
     const json& all = s["allOf"];
     if (!all.is_array() || all.size() != 1)
-      fail_at(path + ".allOf", "only an allOf with exactly one schema is supported");
+      unsupported(path + ".allOf", "only an allOf with exactly one schema is supported");
     return compile(all[0], path + ".allOf[0]", depth + 1);
   }
   if (s.contains("anyOf") || s.contains("oneOf")) return alternation(s, path, depth);
@@ -124,9 +128,9 @@ int32_t SchemaCompiler::ref(const json& s, const std::string& path, int depth) {
   if (!r.is_string()) fail_at(path + ".$ref", "expected a string");
   const std::string target = r.get<std::string>();
   if (target.empty() || target[0] != '#')
-    fail_at(path + ".$ref", fmt::format("only references inside the schema (\"#/...\") are "
-                                        "supported, got \"{}\"",
-                                        target));
+    unsupported(path + ".$ref", fmt::format("only references inside the schema (\"#/...\") are "
+                                            "supported, got \"{}\"",
+                                            target));
   if (auto it = refs_.find(target); it != refs_.end()) return it->second;
   const json* at = nullptr;
   try {
@@ -149,7 +153,7 @@ int32_t SchemaCompiler::alternation(const json& s, const std::string& path, int 
   const char* key = s.contains("anyOf") ? "anyOf" : "oneOf";
   for (const auto& [k, v] : s.items())
     if (k != key && !kAnnotations.count(k) && k != "nullable")
-      fail_at(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, key));
+      unsupported(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, key));
   const json& list = s[key];
   if (!list.is_array() || list.empty())
     fail_at(path + "." + key, "expected a non-empty array of schemas");
@@ -185,9 +189,9 @@ int32_t SchemaCompiler::literals(const json& s, const std::vector<std::string>& 
   const char* key = is_enum ? "enum" : "const";
   for (const auto& [k, v] : s.items())
     if (k != key && k != "type" && k != "nullable" && !kAnnotations.count(k))
-      fail_at(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, key));
+      unsupported(path + "." + k, fmt::format("'{}' next to '{}' is not supported", k, key));
   if (is_enum && s.contains("const"))
-    fail_at(path + ".const", "'const' next to 'enum' is not supported");
+    unsupported(path + ".const", "'const' next to 'enum' is not supported");
   json values = is_enum ? s["enum"] : json::array({s["const"]});
   if (!values.is_array() || values.empty())
     fail_at(path + "." + key, "expected a non-empty array of values");
@@ -268,9 +272,9 @@ int32_t SchemaCompiler::object(const json& s, const std::string& path, int depth
   const json* props = s.contains("properties") ? &s["properties"] : nullptr;
   if (props && !props->is_object()) fail_at(path + ".properties", "expected an object of schemas");
   if (props && props->size() > kMaxProperties)
-    fail_at(path + ".properties",
-            fmt::format("at most {} properties per object are supported, got {}", kMaxProperties,
-                        props->size()));
+    unsupported(path + ".properties",
+                fmt::format("at most {} properties per object are supported, got {}",
+                            kMaxProperties, props->size()));
   if (props)
     for (const auto& [name, sub] : props->items()) {
       const std::string quoted = json(name).dump();
@@ -288,8 +292,8 @@ int32_t SchemaCompiler::object(const json& s, const std::string& path, int depth
                             [&](const ObjectProperty& q) { return q.key == key; });
       if (p == n.properties.end()) {  // required but not declared: any value
         if (n.properties.size() >= kMaxProperties)
-          fail_at(path + ".required",
-                  fmt::format("at most {} properties per object", kMaxProperties));
+          unsupported(path + ".required",
+                      fmt::format("at most {} properties per object", kMaxProperties));
         n.properties.push_back({.key = key, .value = JsonGrammar::kAnyValue});
         p = n.properties.end() - 1;
       }
@@ -321,7 +325,7 @@ int32_t SchemaCompiler::array(const json& s, const std::string& path, int depth)
   GrammarNode n{.kind = NodeKind::kArray, .items = JsonGrammar::kAnyValue};
   if (const auto it = s.find("items"); it != s.end()) {
     if (it->is_array())
-      fail_at(path + ".items", "tuple items (an array of schemas) are not supported");
+      unsupported(path + ".items", "tuple items (an array of schemas) are not supported");
     if (it->is_boolean() && !it->get<bool>())
       n.max_items = 0;
     else
@@ -334,7 +338,7 @@ int32_t SchemaCompiler::array(const json& s, const std::string& path, int depth)
             fmt::format("minItems {} is larger than maxItems {}", n.min_items, n.max_items));
   if (const auto it = s.find("uniqueItems"); it != s.end()) {
     if (!it->is_boolean()) fail_at(path + ".uniqueItems", "expected true or false");
-    if (it->get<bool>()) fail_at(path + ".uniqueItems", "uniqueItems: true is not supported");
+    if (it->get<bool>()) unsupported(path + ".uniqueItems", "uniqueItems: true is not supported");
   }
   return add(std::move(n), path);
 }
