@@ -208,6 +208,9 @@ TEST_F(RealVocabulary, MaskEqualsOracleAndCost) {
       json::parse(R"({"type":"object","properties":{"name":{"type":"string"},
         "age":{"type":"integer"},"city":{"enum":["Paris","Tokyo"]}},"required":["name","age"]})"),
       "schema");
+  auto short_string = JsonGrammar::from_schema(
+      json::parse(R"({"type":"object","properties":{"s":{"type":"string","maxLength":6}}})"),
+      "schema");
   struct Case {
     std::shared_ptr<const JsonGrammar> g;
     std::string prefix;
@@ -222,6 +225,8 @@ TEST_F(RealVocabulary, MaskEqualsOracleAndCost) {
       {person, "{\"", true},
       {person, "{\"name\": \"Bo\", ", false},
       {person, "{\"name\": \"Bo\", \"age\": 3", false},
+      {short_string, "{\"s\": \"\xC3\xA9t\xC3\xA9 ", true},
+      {short_string, "{\"s\": \"\\", true},
   };
   std::printf("trie: %zu nodes for %d tokens, built in %.0f ms\n", t.nodes(), t.vocab_size(),
               build_ms_);

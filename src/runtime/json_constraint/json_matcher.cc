@@ -229,6 +229,20 @@ bool JsonMatcher::accepts(const JsonStackSet& state) const {
   return false;
 }
 
+std::optional<uint32_t> JsonMatcher::plain_string_room(const JsonStackSet& state) const {
+  if (state.size() != 1) return std::nullopt;
+  const JsonFrame& f = state[0].back();
+  if (f.sub != kNormal) return std::nullopt;
+  if (f.kind == FrameKind::kKey) {
+    if (!g_.node(f.node).properties.empty()) return std::nullopt;
+    return kUnbounded;
+  }
+  if (f.kind != FrameKind::kString) return std::nullopt;
+  const GrammarNode& n = g_.node(f.node);
+  if (n.min_length == 0 && n.max_length == kUnbounded) return kUnbounded;
+  return n.max_length - f.a;
+}
+
 JsonStackSet JsonMatcher::advance(const JsonStackSet& from, std::string_view text) const {
   JsonStackSet cur = from, next;
   for (char c : text) {

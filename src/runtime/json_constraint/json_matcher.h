@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +75,12 @@ class JsonMatcher {
   bool accepts(const JsonStackSet& state) const;
   // Slow path: the state after every byte of `text`; empty when some prefix is not viable.
   JsonStackSet advance(const JsonStackSet& from, std::string_view text) const;
+
+  // When `state` is one stack inside a string (a value, or a key of an object without declared
+  // properties) at a character boundary: how many more characters it may take (kUnbounded: no
+  // limit). Any "plain" text (no '"', '\\' or control characters, whole UTF-8 characters) of at
+  // most that many characters then keeps it viable. nullopt otherwise.
+  std::optional<uint32_t> plain_string_room(const JsonStackSet& state) const;
 
   static constexpr size_t kMaxStacks = 32;  // more alternatives alive at once are dropped (sound)
 

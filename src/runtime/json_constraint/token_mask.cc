@@ -13,6 +13,15 @@ TokenMasker::TokenMasker(std::shared_ptr<const JsonGrammar> grammar,
 void TokenMasker::compute(const JsonStackSet& state, TokenMask& mask) {
   const TokenTrie& t = *trie_;
   mask.assign((size_t(t.vocab_size()) + 63) / 64, 0);
+  if (auto room = matcher_.plain_string_room(state)) {  // inside a string: plain tokens by length
+    if (*room > 0) mask = t.plain_up_to(*room);
+    walk(t.non_plain(), state, mask);
+    return;
+  }
+  walk(t, state, mask);
+}
+
+void TokenMasker::walk(const TokenTrie& t, const JsonStackSet& state, TokenMask& mask) {
   levels_[0] = state;
   const size_t n = t.nodes();
   for (size_t i = 1; i < n;) {

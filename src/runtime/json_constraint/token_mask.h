@@ -5,6 +5,7 @@
 // ...). Not thread-safe: one JsonMaskProvider is used by one thread (the scheduler's) at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -23,7 +24,9 @@ inline bool mask_test(const TokenMask& m, int32_t id) {
   return m[size_t(id) >> 6] >> (id & 63) & 1;
 }
 
-// The walk itself, without caching (holds per-depth scratch states).
+// The walk itself, without caching (holds per-depth scratch states). Inside a string, where nearly
+// every token is viable, "plain" tokens (text without '"', '\\' or control characters, whole UTF-8
+// characters) are allowed by their length alone and only the others are walked.
 class TokenMasker {
  public:
   TokenMasker(std::shared_ptr<const JsonGrammar> grammar, std::shared_ptr<const TokenTrie> trie);
@@ -35,6 +38,8 @@ class TokenMasker {
 
  private:
   std::shared_ptr<const JsonGrammar> grammar_;
+  void walk(const TokenTrie& t, const JsonStackSet& state, TokenMask& mask);
+
   std::shared_ptr<const TokenTrie> trie_;
   JsonMatcher matcher_;
   std::vector<JsonStackSet> levels_;  // levels_[d]: state after the first d bytes of the node

@@ -19,6 +19,7 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
     t->bytes_[size_t(id)] = std::move(b);
   }
   t->index();
+  t->split_plain();
   return t;
 }
 
@@ -26,7 +27,38 @@ std::shared_ptr<const TokenTrie> TokenTrie::from_strings(const std::vector<std::
   auto t = std::make_shared<TokenTrie>();
   t->bytes_ = bytes;
   t->index();
+  t->split_plain();
   return t;
+}
+
+void TokenTrie::split_plain() {
+  const size_t words = (bytes_.size() + 63) / 64;
+  auto rest = std::make_shared<TokenTrie>();
+  rest->bytes_.resize(bytes_.size());
+  std::vector<uint32_t> chars(bytes_.size(), 0);  // 0: not plain
+  uint32_t longest = 0;
+  for (size_t id = 0; id < bytes_.size(); ++id) {
+    const std::string& b = bytes_[id];
+    bool plain = !b.empty() && bpe::is_valid_utf8(b);
+    uint32_t n = 0;
+    for (unsigned char c : b) {
+      plain = plain && c >= 0x20 && c != '"' && c != '\\';
+      n += (c & 0xC0) != 0x80;
+    }
+    if (plain) {
+      chars[id] = n;
+      longest = std::max(longest, n);
+    } else {
+      rest->bytes_[id] = b;
+    }
+  }
+  plain_by_length_.assign(size_t(longest) + 1, std::vector<uint64_t>(words, 0));
+  for (size_t id = 0; id < bytes_.size(); ++id)
+    if (chars[id] > 0) plain_by_length_[chars[id]][id >> 6] |= uint64_t(1) << (id & 63);
+  for (size_t k = 1; k < plain_by_length_.size(); ++k)
+    for (size_t w = 0; w < words; ++w) plain_by_length_[k][w] |= plain_by_length_[k - 1][w];
+  rest->index();
+  non_plain_ = std::move(rest);
 }
 
 // Sorted by bytes, the tokens list the trie in preorder: each token adds the nodes past its longest

@@ -9,6 +9,7 @@
 // then emits.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,8 +37,18 @@ class TokenTrie {
   const int32_t* tokens_end(size_t node) const { return ids_.data() + tok_begin_[node + 1]; }
   uint32_t max_depth() const { return max_depth_; }
 
+  // "Plain" tokens: text without '"', '\\' or control characters, made of whole UTF-8 characters
+  // (most of a vocabulary), which inside a JSON string only their length can rule out.
+  // plain_up_to(k): bits of the plain tokens of at most k characters; non_plain(): the trie of the
+  // other tokens (same ids).
+  const std::vector<uint64_t>& plain_up_to(uint32_t chars) const {
+    return plain_by_length_[std::min<size_t>(chars, plain_by_length_.size() - 1)];
+  }
+  const TokenTrie& non_plain() const { return *non_plain_; }
+
  private:
   void index();  // builds the node arrays from bytes_
+  void split_plain();
 
   std::vector<std::string> bytes_;   // by token id
   std::vector<uint8_t> byte_;        // by node: the byte on the edge into it
@@ -46,6 +57,8 @@ class TokenTrie {
   std::vector<uint32_t> tok_begin_;  // by node (+1): range into ids_
   std::vector<int32_t> ids_;
   uint32_t max_depth_ = 0;
+  std::vector<std::vector<uint64_t>> plain_by_length_;  // [k]: plain tokens of <= k characters
+  std::shared_ptr<const TokenTrie> non_plain_;
 };
 
 }  // namespace ug
