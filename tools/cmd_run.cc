@@ -79,9 +79,9 @@ int run(const RunArgs& a, const MediaArgs& m) {
       fail("{}: invalid JSON: {}", a.json_schema, e.what());
     }
     try {
-      json = JsonGrammar::from_schema(schema, a.json_schema);
+      json = JsonGrammar::from_schema(schema, "schema");
     } catch (const SchemaError& e) {
-      fail("{}", e.what());
+      fail("{}: {}", a.json_schema, e.what());
     }
   }
   ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,

@@ -35,10 +35,10 @@ bool is_supported(const std::string& k) {
 
 std::string unsupported_hint(const std::string& k) {
   if (k == "pattern" || k == "format" || k == "patternProperties" || k == "propertyNames")
-    return " (regular expressions and formats are not enforced by this server)";
+    return " (regular expressions and formats cannot be enforced yet)";
   if (k == "minimum" || k == "maximum" || k == "exclusiveMinimum" || k == "exclusiveMaximum" ||
       k == "multipleOf")
-    return " (numeric ranges are not enforced by this server)";
+    return " (numeric ranges cannot be enforced yet)";
   return "";
 }
 
