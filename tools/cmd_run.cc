@@ -8,6 +8,7 @@
 #include "cli_util.h"
 #include "command.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "media_args.h"
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
@@ -27,7 +28,8 @@ extern "C" void on_sigint(int) {
 }
 
 struct RunArgs {
-  std::string model, prompt, system, tokenizer, dtype, load = "auto", device = "cpu";
+  std::string model, prompt, system, tokenizer, dtype, load = "auto", device = "cpu", json_schema;
+  bool json = false;
   std::vector<std::string> stops;
   bool think = false, raw = false, greedy = false, stats = false;
   int64_t max_tokens = 512;
@@ -68,12 +70,24 @@ int run(const RunArgs& a, const MediaArgs& m) {
                      .media = m.options()};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
-  ChatSession chat(*engine, {.system = a.system,
-                             .enable_thinking = a.think,
-                             .raw = a.raw,
-                             .max_new_tokens = a.max_tokens,
-                             .stop_strings = a.stops,
-                             .sampling = sampling_from(a, engine->model->generation)});
+  std::shared_ptr<const JsonGrammar> json;
+  if (a.json) json = JsonGrammar::any_object();
+  if (!a.json_schema.empty()) {
+    nlohmann::json schema;
+    try {
+      schema = nlohmann::json::parse(read_text_file(a.json_schema));
+    } catch (const nlohmann::json::parse_error& e) {
+      fail("{}: invalid JSON: {}", a.json_schema, e.what());
+    }
+    try {
+      json = JsonGrammar::from_schema(schema, "schema");
+    } catch (const SchemaError& e) {
+      fail("{}: {}", a.json_schema, e.what());
+    }
+  }
+  ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,
+                             .max_new_tokens = a.max_tokens, .stop_strings = a.stops,
+                             .sampling = sampling_from(a, engine->model->generation), .json = json});
   std::signal(SIGINT, on_sigint);
   auto stream = [](std::string_view s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
@@ -151,6 +165,9 @@ RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", 
   sub.add_option("--seed", a->seed, "Random seed");
   sub.add_flag("--greedy", a->greedy, "Greedy decoding (same as --temperature 0)");
   sub.add_option("--stop", a->stops, "Stop string (repeatable)");
+  sub.add_flag("--json", a->json, "Constrain every reply to a JSON object (response_format json_object)");
+  sub.add_option("--json-schema", a->json_schema, "Constrain every reply to this JSON Schema file")
+      ->excludes("--json");
   sub.add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
   sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");

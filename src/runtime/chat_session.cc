@@ -17,6 +17,7 @@ ChatSession::ChatSession(Engine& engine, ChatOptions options)
   UG_CHECK(engine_.tokenizer.has_value(), "chat needs a tokenizer");
   turn_end_id_ = engine_.tokenizer->token_to_id("<turn|>").value_or(-1);
   options_.sampling.validate();
+  if (options_.json) json_factory_ = std::make_unique<JsonConstraintFactory>(*engine_.tokenizer);
 }
 
 void ChatSession::reset() {
@@ -78,6 +79,12 @@ GenerationResult ChatSession::send(const std::string& user_text, const Generatio
   for (auto id : engine_.model->generation.eos_token_ids) req.stop_ids.push_back(int32_t(id));
   if (turn_end_id_ >= 0 && !options_.raw) req.stop_ids.push_back(turn_end_id_);
   req.stop_strings = options_.stop_strings;
+  std::unique_ptr<JsonConstraint> constraint;
+  if (json_factory_) {
+    constraint = json_factory_->make({.json = options_.json, .allow_thought = options_.enable_thinking},
+                                     req.stop_ids);
+    req.constraint = constraint.get();
+  }
   Generator gen(*engine_.decoder, &tok);
   GenerationResult r = gen.generate(req, cache_, history_, callbacks);
   last_finish_ = r.finish;

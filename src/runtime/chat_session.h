@@ -8,6 +8,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/generator.h"
+#include "runtime/json_constraint/output_constraint.h"
 
 namespace ug {
 
@@ -18,6 +19,7 @@ struct ChatOptions {
   int64_t max_new_tokens = 512;
   std::vector<std::string> stop_strings;
   SamplingParams sampling;
+  std::shared_ptr<const JsonGrammar> json;  // set: every reply is constrained to this JSON grammar
 };
 
 class ChatSession {
@@ -40,6 +42,7 @@ class ChatSession {
   std::vector<int32_t> history_;
   FinishReason last_finish_ = FinishReason::Stop;
   int32_t turn_end_id_ = -1;  // <turn|>
+  std::unique_ptr<JsonConstraintFactory> json_factory_;  // with options.json
 };
 
 }  // namespace ug

@@ -83,7 +83,9 @@ GenerationResult Generator::generate(const GenerationRequest& req, KvCache& cach
       result.finish = FinishReason::Cancelled;
       break;
     }
+    if (req.constraint) req.constraint->mask_logits(logits);
     int32_t id = sampler.sample(logits, std::span<const int32_t>(history.data(), context_before), result.tokens);
+    if (req.constraint) req.constraint->accept(id);
     result.tokens.push_back(id);
     history.push_back(id);
     if (cb.on_token) cb.on_token(id);

@@ -5,11 +5,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "model/decoder.h"
+#include "runtime/json_constraint/json_constraint.h"
 #include "runtime/sampler.h"
 
 namespace ug {
@@ -27,6 +29,7 @@ struct GenerationRequest {
   std::vector<std::string> stop_strings;
   std::span<const int32_t> block_ids;   // optional, per prompt token (multimodal blocks)
   std::span<const float* const> embeddings_override;  // optional, per prompt token
+  JsonConstraint* constraint = nullptr;  // optional: response_format JSON (JsonConstraintFactory)
 };
 
 struct GenerationStats {

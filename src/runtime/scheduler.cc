@@ -66,6 +66,7 @@ struct Scheduler::Impl {
         cfg(e.model->config.text),
         decoder(*e.decoder),
         tokenizer(e.tokenizer ? &*e.tokenizer : nullptr) {
+    if (tokenizer) json_factory = std::make_unique<JsonConstraintFactory>(*tokenizer);
     UG_CHECK(opt.max_step_tokens > 0 && opt.max_running > 0 && opt.max_waiting >= 0 && opt.ring_slack >= 0,
              "scheduler options: max_step_tokens ({}) and max_running ({}) must be > 0, max_waiting ({}) and "
              "ring_slack ({}) >= 0",
@@ -87,6 +88,7 @@ struct Scheduler::Impl {
   const TextConfig& cfg;
   Decoder& decoder;
   const Tokenizer* tokenizer;
+  std::unique_ptr<JsonConstraintFactory> json_factory;  // with a tokenizer
   int64_t max_context = 0;
   int64_t budget = 0;
 
@@ -147,6 +149,7 @@ void Scheduler::Impl::validate(const SequenceParams& p) const {
   UG_CHECK(p.top_logprobs >= -1 && p.top_logprobs <= 20, "request: top_logprobs must be in [0, 20], got {}",
            p.top_logprobs);
   UG_CHECK(p.stop_strings.empty() || tokenizer, "request: stop strings need a tokenizer (the engine has none)");
+  UG_CHECK(!p.constraint.json || tokenizer, "request: JSON output needs a tokenizer (the engine has none)");
   const int64_t reserve = std::min(n + p.max_new_tokens, max_context);
   const size_t need = KvCache::bytes_for(cfg, opt.ring_slack, reserve);
   UG_CHECK(int64_t(need) <= budget,
@@ -160,6 +163,7 @@ uint64_t Scheduler::Impl::submit(SequenceParams params, SequenceCallbacks callba
   // Sampler and StopMatcher constructors validate the sampling params and stop strings.
   auto s = std::make_unique<Sequence>(std::move(params), std::move(callbacks), int32_t(cfg.vocab_size), tokenizer);
   s->reserved_tokens = std::min(s->prompt_size() + s->params.max_new_tokens, max_context);
+  if (s->params.constraint.json) s->constraint = json_factory->make(s->params.constraint, s->params.stop_ids);
   s->submitted = SchedClock::now();
   std::lock_guard lk(mu);
   UG_CHECK(accepting, "scheduler: shutting down, no new requests");
@@ -386,7 +390,9 @@ void Scheduler::Impl::on_logits(Sequence& s) {
   try {
     std::vector<float> raw;
     if (p.top_logprobs >= 0) raw = s.logits;  // the sampler modifies its input in place
+    if (s.constraint) s.constraint->mask_logits(s.logits);
     ev.id = s.sampler.sample(s.logits, p.prompt.tokens, s.generated);
+    if (s.constraint) s.constraint->accept(ev.id);
     if (p.top_logprobs >= 0) fill_logprobs(raw, ev.id, p.top_logprobs, ev);
   } catch (const std::exception& e) {
     return finish(s, FinishReason::Cancelled, std::string("sampling failed: ") + e.what());

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "runtime/generator.h"
+#include "runtime/json_constraint/output_constraint.h"
 #include "runtime/prompt_input.h"
 #include "runtime/sampler.h"
 
@@ -54,6 +55,9 @@ struct SequenceParams {
   // log-softmax of the model's final logits (after the final softcap) before any sampling step (penalties,
   // temperature, top-k/p, min-p), as OpenAI reports them.
   int32_t top_logprobs = -1;
+  // response_format json_object / json_schema: tokens that would leave the allowed JSON get -inf
+  // before sampling (after the logprobs above are taken); stop ids only once the value is complete.
+  OutputConstraint constraint;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 

@@ -42,6 +42,7 @@ struct Sequence {
   std::unique_ptr<KvCache> cache;  // null while waiting and after the end
   Sampler sampler;
   std::optional<IncrementalDetokenizer> detok;
+  std::unique_ptr<JsonConstraint> constraint;  // params.constraint.json set
   StopMatcher stops;
   std::vector<float> logits;  // [vocab], the last forward's
   int64_t reserved_tokens = 0;

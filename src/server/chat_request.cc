@@ -295,22 +295,6 @@ void read_thinking(FieldReader& r, ChatRequest& out) {
   }
 }
 
-void read_response_format(FieldReader& r) {
-  const json* rf = r.object("response_format");
-  if (!rf) return;
-  FieldReader f(*rf, "response_format");
-  std::string type = f.required_string("type");
-  f.ignore({"json_schema"});
-  if (type == "json_object" || type == "json_schema")
-    throw ApiError(
-        400, "response_format: " + type + " is not supported yet (constrained decoding is planned)",
-        "response_format", "unsupported_parameter");
-  if (type != "text")
-    bad_request("response_format.type", "expected text, json_object or json_schema",
-                "invalid_value");
-  f.reject_unknown();
-}
-
 }  // namespace
 
 ChatRequest parse_chat_request(const json& body, const RequestLimits& limits) {
@@ -329,9 +313,14 @@ ChatRequest parse_chat_request(const json& body, const RequestLimits& limits) {
     out.gen.top_logprobs = int32_t(*top);
   }
   read_ignored_and_unsupported(r);
-  read_response_format(r);
+  out.gen.json = read_response_format(r);
   read_thinking(r, out);
   read_tools(r, out);
+  if (out.gen.json && !out.forced_prefix.empty())
+    throw ApiError(400,
+                   "response_format json_object / json_schema cannot be combined with a forced "
+                   "tool_choice (\"required\" or a named function): the reply would be a tool call",
+                   "response_format", "unsupported_parameter");
   const json* messages = r.array("messages");
   if (!messages) bad_request("messages", "required field is missing", "missing_field");
   if (messages->empty())

@@ -78,6 +78,7 @@ CompletionRequest parse_completion_request(const json& body, const RequestLimits
                 fmt::format("too many prompts x n (at most {} choices)", limits.max_n * 4),
                 "invalid_value");
   read_ignored_and_unsupported(r);
+  out.gen.json = read_response_format(r);  // extension (vLLM): the completion is the JSON value
   r.reject_unknown();
   return out;
 }

@@ -128,6 +128,7 @@ std::vector<SequenceParams> GenerationHandler::sequence_params(const GenerationO
   base.stop_ids = info.stop_ids;
   base.stop_strings = gen.stop;
   base.top_logprobs = gen.top_logprobs;
+  base.constraint.json = gen.json;
   if (options_.timeout_s > 0)
     base.deadline = arrival + std::chrono::duration_cast<Clock::duration>(
                                   std::chrono::duration<double>(options_.timeout_s));
@@ -165,7 +166,12 @@ void GenerationHandler::chat(const httplib::Request& req, httplib::Response& res
   });
   cr.media.clear();  // encoded bytes are no longer needed
   auto group = std::make_shared<SequenceGroup>(backend_);
-  submit(*group, sequence_params(cr.gen, prompt, arrival));
+  std::vector<SequenceParams> params = sequence_params(cr.gen, prompt, arrival);
+  for (SequenceParams& p : params) {  // the JSON may follow a thought channel, or give way to tools
+    p.constraint.allow_thought = cr.enable_thinking;
+    p.constraint.allow_tool_calls = cr.parse_tool_calls && cr.forced_prefix.empty();
+  }
+  submit(*group, std::move(params));
   ChatAssembler::Options o{.stream = cr.gen.stream,
                            .include_usage = cr.gen.include_usage,
                            .logprobs = cr.gen.top_logprobs >= 0,

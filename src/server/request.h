@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/json_constraint/json_grammar.h"
 #include "runtime/multimodal_prompt.h"
 #include "server/media_parts.h"
 
@@ -35,6 +36,8 @@ struct GenerationOptions {
   int32_t top_logprobs = -1;  // -1: no logprobs; 0..20 alternatives per token
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // response_format json_object / json_schema, compiled (null: text).
+  std::shared_ptr<const JsonGrammar> json;
 };
 
 struct ChatRequest {

@@ -71,6 +71,43 @@ GenerationOptions read_generation_options(FieldReader& r, const RequestLimits& l
   return g;
 }
 
+std::shared_ptr<const JsonGrammar> read_response_format(FieldReader& r) {
+  const json* rf = r.object("response_format");
+  if (!rf) return nullptr;
+  FieldReader f(*rf, "response_format");
+  const std::string type = f.required_string("type");
+  std::shared_ptr<const JsonGrammar> grammar;
+  if (type == "json_object") {
+    grammar = JsonGrammar::any_object();
+  } else if (type == "json_schema") {
+    const json* js = f.object("json_schema");
+    if (!js) bad_request(f.at("json_schema"), "required field is missing", "missing_field");
+    FieldReader s(*js, f.at("json_schema"));
+    if (auto name = s.string("name"))
+      if (name->empty() || name->size() > 64 ||
+          name->find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+              std::string::npos)
+        bad_request(s.at("name"), "must be 1-64 characters of a-z, A-Z, 0-9, _ or -",
+                    "invalid_value");
+    (void)s.string("description");
+    (void)s.boolean("strict");  // the schema is always enforced
+    const json* schema = s.raw("schema");
+    if (!schema) bad_request(s.at("schema"), "required field is missing", "missing_field");
+    s.reject_unknown();
+    try {
+      grammar = JsonGrammar::from_schema(*schema, s.at("schema"));
+    } catch (const SchemaError& e) {
+      throw ApiError(400, e.what(), e.path,
+                     e.unsupported ? "unsupported_parameter" : "invalid_value");
+    }
+  } else if (type != "text") {
+    bad_request(f.at("type"), "expected text, json_object or json_schema", "invalid_value");
+  }
+  f.reject_unknown();
+  return grammar;
+}
+
 void read_ignored_and_unsupported(FieldReader& r) {
   r.ignore({"user", "metadata", "store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
             "safety_identifier"});

@@ -312,4 +312,17 @@ void Decoder::push(State& state, std::string_view piece, std::string& out) const
 
 void Decoder::finish(State& state, std::string& out) const { flush_bytes(state, out); }
 
+std::string Decoder::piece_bytes(std::string_view piece, bool& byte_piece) const {
+  std::string token(piece), next;
+  for (const ReplaceRule& r : before_bytes_) {
+    next.clear();
+    replace_all(token, r, next);
+    token.swap(next);
+  }
+  uint8_t byte;
+  byte_piece = byte_fallback_ && parse_byte_token(token, byte);
+  if (byte_piece) return std::string(1, char(byte));
+  return token;
+}
+
 }  // namespace ug::bpe

@@ -66,6 +66,13 @@ class Decoder {
   static Decoder from_json(const nlohmann::json& j, std::string_view path);
   void push(State& state, std::string_view piece, std::string& out) const;
   void finish(State& state, std::string& out) const;
+  // What one piece contributes to the decoded text on its own: the raw byte of a byte-fallback piece
+  // (byte_piece = true), else the piece after the Replace steps. Exact (their concatenation equals the
+  // decoded text) when every byte run is valid UTF-8 and is_concatenation() holds.
+  std::string piece_bytes(std::string_view piece, bool& byte_piece) const;
+  // False for decoders whose output is not a per-piece concatenation (space-joined null decoder,
+  // Replace steps after ByteFallback, which apply to whole byte runs).
+  bool is_concatenation() const { return !join_with_space_ && after_bytes_.empty(); }
 
  private:
   void add(const nlohmann::json& j, const std::string& path, bool& fused);

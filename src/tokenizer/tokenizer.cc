@@ -104,6 +104,18 @@ std::string_view Tokenizer::id_to_piece(int32_t id) const {
   return d_->vocab->piece(id);
 }
 
+std::string Tokenizer::token_bytes(int32_t id, bool* byte_token) const {
+  check_id(id);
+  UG_CHECK(d_->decoder.is_concatenation(),
+           "{}: token_bytes: this decoder does not decode token by token (space-joined or Replace "
+           "after ByteFallback)",
+           d_->source);
+  bool is_byte = false;
+  std::string out = d_->decoder.piece_bytes(d_->vocab->piece(id), is_byte);
+  if (byte_token) *byte_token = is_byte;
+  return out;
+}
+
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < d_->vocab->size() && d_->special[size_t(id)];
 }

@@ -36,6 +36,12 @@ class Tokenizer {
   int32_t vocab_size() const;
   std::optional<int32_t> token_to_id(std::string_view piece) const;
   std::string_view id_to_piece(int32_t id) const;  // raw piece; throws ug::Error if out of range
+  // The bytes `id` adds to the decoded text: the raw byte of a byte-fallback token <0xNN>
+  // (*byte_token = true), else its piece after the decoder's Replace steps ("▁" -> " "). Their
+  // concatenation equals decode() whenever every byte-fallback run is valid UTF-8 (constrained
+  // decoding relies on it). Throws ug::Error for decoders without that property (space-joined,
+  // Replace after ByteFallback) or an id out of range.
+  std::string token_bytes(int32_t id, bool* byte_token = nullptr) const;
   bool is_special(int32_t id) const;               // false for ids out of range
   bool add_bos() const;    // tokenizer_config.json add_bos_token (default false)
   int32_t bos_id() const;  // id of "<bos>", or -1

@@ -355,8 +355,15 @@ TEST_F(ServerTest, BadInputIsAJsonError) {
   e = expect_error(chat_body({{"model", "gpt-5"}}).dump(), 404, "does not exist");
   EXPECT_EQ(e["code"], "model_not_found");
   expect_error(chat_body({{"max_tokens", 5000}}).dump(), 400, "maximum context length");
-  expect_error(chat_body({{"response_format", {{"type", "json_object"}}}}).dump(), 400,
-               "not supported yet");
+  e = expect_error(
+      chat_body(
+          {{"response_format",
+            {{"type", "json_schema"},
+             {"json_schema", {{"name", "x"}, {"schema", {{"type", "integer"}, {"minimum", 1}}}}}}}})
+          .dump(),
+      400, "not supported");
+  EXPECT_EQ(e["param"], "response_format.json_schema.schema.minimum");
+  EXPECT_EQ(e["code"], "unsupported_parameter");
   expect_error(std::string(5000, ' '), 413, "exceeds the server limit");
   expect_error("{}", 400, "model", "/v1/completions");
   auto r = client_->Get("/v1/nothing");
@@ -364,6 +371,44 @@ TEST_F(ServerTest, BadInputIsAJsonError) {
   EXPECT_TRUE(json::parse(r->body).contains("error"));
   // The server keeps serving.
   EXPECT_EQ(post("/v1/chat/completions", chat_body().dump())->status, 200);
+}
+
+TEST_F(ServerTest, ResponseFormatReachesTheScheduler) {
+  start();
+  backend_.script = [](const SequenceParams&) { return std::vector<std::string>{"{\"a\":", "1}"}; };
+  const json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}};
+  auto r = post(
+      "/v1/chat/completions",
+      chat_body({{"response_format",
+                  {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}},
+                 {"reasoning_effort", "high"},
+                 {"n", 2}})
+          .dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["choices"][0]["message"]["content"], "{\"a\":1}");
+  ASSERT_EQ(backend_.submitted.size(), 2u);
+  for (const auto& p : backend_.submitted) {
+    ASSERT_NE(p.constraint.json, nullptr);
+    EXPECT_EQ(p.constraint.json->key(), "schema:" + schema.dump());
+    EXPECT_TRUE(p.constraint.allow_thought);  // thinking on: the JSON follows the thought channel
+    EXPECT_FALSE(p.constraint.allow_tool_calls);
+  }
+  backend_.submitted.clear();
+  const json tools = json::array(
+      {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", json::object()}}}}});
+  r = post(
+      "/v1/completions",
+      json{{"model", "test-model"}, {"prompt", "x"}, {"response_format", {{"type", "json_object"}}}}
+          .dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  r = post("/v1/chat/completions",
+           chat_body({{"response_format", {{"type", "json_object"}}}, {"tools", tools}}).dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_EQ(backend_.submitted.size(), 2u);
+  EXPECT_EQ(backend_.submitted[0].constraint.json->key(), "json_object");
+  EXPECT_FALSE(backend_.submitted[0].constraint.allow_tool_calls);
+  EXPECT_TRUE(backend_.submitted[1].constraint.allow_tool_calls);
+  EXPECT_FALSE(backend_.submitted[1].constraint.allow_thought);
 }
 
 TEST_F(ServerTest, ApiKey) {

@@ -92,12 +92,68 @@ TEST(ChatRequest, TypeAndRangeErrorsNameTheField) {
   expect_bad(chat({{"unknown_thing", 1}}), "unknown_thing", "unknown field");
   expect_bad(chat({{"logit_bias", {{"5", 1}}}}), "logit_bias", "not supported");
   expect_bad(chat({{"functions", json::array()}}), "functions", "use tools");
-  expect_bad(
-      chat({{"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}}}),
-      "response_format", "not supported yet");
   expect_bad(chat({{"reasoning_effort", "max"}}), "reasoning_effort", "expected none");
   expect_bad(chat({{"chat_template_kwargs", {{"foo", 1}}}}), "chat_template_kwargs.foo",
              "unknown field");
+}
+
+TEST(ChatRequest, ResponseFormat) {
+  EXPECT_EQ(parse_chat_request(chat(), {}).gen.json, nullptr);
+  EXPECT_EQ(parse_chat_request(chat({{"response_format", {{"type", "text"}}}}), {}).gen.json,
+            nullptr);
+  auto obj = parse_chat_request(chat({{"response_format", {{"type", "json_object"}}}}), {});
+  ASSERT_NE(obj.gen.json, nullptr);
+  EXPECT_EQ(obj.gen.json->key(), "json_object");
+  const json schema = {{"type", "object"},
+                       {"properties", {{"x", {{"type", "string"}}}}},
+                       {"required", {"x"}},
+                       {"additionalProperties", false}};
+  auto js = parse_chat_request(
+      chat({{"response_format",
+             {{"type", "json_schema"},
+              {"json_schema", {{"name", "thing"}, {"schema", schema}, {"strict", true}}}}}}),
+      {});
+  ASSERT_NE(js.gen.json, nullptr);
+  EXPECT_EQ(js.gen.json->key(), "schema:" + schema.dump());
+  auto rf = [](json format) { return chat({{"response_format", format}}); };
+  expect_bad(rf({{"type", "xml"}}), "response_format.type", "expected text, json_object");
+  expect_bad(rf({{"type", "json_schema"}}), "response_format.json_schema", "missing");
+  expect_bad(rf({{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}),
+             "response_format.json_schema.schema", "missing");
+  expect_bad(rf({{"type", "json_schema"}, {"json_schema", {{"name", "a b"}, {"schema", schema}}}}),
+             "response_format.json_schema.name", "1-64 characters");
+  expect_bad(rf({{"type", "json_schema"},
+                 {"json_schema", {{"name", "x"}, {"schema", schema}, {"extra", 1}}}}),
+             "response_format.json_schema.extra", "unknown field");
+  expect_bad(rf({{"type", "json_object"}, {"schema", schema}}), "response_format.schema",
+             "unknown field");
+  const json pattern = {{"type", "object"},
+                        {"properties", {{"x", {{"type", "string"}, {"pattern", "^a+$"}}}}}};
+  try {
+    parse_chat_request(
+        rf({{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", pattern}}}}), {});
+    ADD_FAILURE() << "pattern accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "response_format.json_schema.schema.properties.x.pattern");
+    EXPECT_EQ(e.code, "unsupported_parameter");
+  }
+  expect_bad(rf({{"type", "json_schema"},
+                 {"json_schema", {{"name", "x"}, {"schema", {{"type", "strin"}}}}}}),
+             "response_format.json_schema.schema.type", "unknown type");
+  // A forced tool call cannot also be the JSON reply.
+  const json tools = json::array(
+      {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", json::object()}}}}});
+  expect_bad(chat({{"response_format", {{"type", "json_object"}}},
+                   {"tools", tools},
+                   {"tool_choice", "required"}}),
+             "response_format", "forced tool_choice");
+  auto with_tools = parse_chat_request(
+      chat({{"response_format", {{"type", "json_object"}}}, {"tools", tools}}), {});
+  EXPECT_NE(with_tools.gen.json, nullptr);
+  auto completion = parse_completion_request(
+      {{"model", "m"}, {"prompt", "x"}, {"response_format", {{"type", "json_object"}}}}, {});
+  EXPECT_NE(completion.gen.json, nullptr);
 }
 
 TEST(ChatRequest, Messages) {
