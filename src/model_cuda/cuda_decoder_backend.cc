@@ -56,7 +56,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::string_view name() const override { return "cuda"; }
 
   std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) override {
-    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack);
+    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device);
   }
 
   int64_t free_memory_bytes() const override {
@@ -155,6 +155,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 };
 
 void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& b) {
+  UG_CUDA_CHECK(cudaSetDevice(options_.device));  // steps may run on another thread than the one that loaded
   const auto& t = config_.text;
   rows_ = b.total;
   n_seqs_ = int64_t(items.size());

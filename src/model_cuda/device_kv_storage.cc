@@ -6,7 +6,7 @@
 
 namespace ug::cuda {
 
-DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack) {
+DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device) : device_(device) {
   for (const auto& l : config.layers) {
     Layer d;
     d.row_size = l.n_kv_heads * l.head_dim;
@@ -16,7 +16,9 @@ DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack) {
 }
 
 std::unique_ptr<KvStorage> DeviceKvStorage::clone() const {
+  UG_CUDA_CHECK(cudaSetDevice(device_));
   std::unique_ptr<DeviceKvStorage> c(new DeviceKvStorage());
+  c->device_ = device_;
   for (const Layer& l : layers_) {
     Layer d{.row_size = l.row_size, .ring_capacity = l.ring_capacity, .rows = l.rows};
     d.k = DeviceBuffer<float>(l.k.size());
@@ -49,6 +51,7 @@ void DeviceKvStorage::resize(Layer& l, int64_t rows) {
 }
 
 void DeviceKvStorage::reserve(int64_t n_tokens) {
+  UG_CUDA_CHECK(cudaSetDevice(device_));
   for (Layer& l : layers_) {
     const int64_t want = l.ring_capacity > 0 ? std::min(n_tokens, l.ring_capacity) : n_tokens;
     if (want > l.rows) resize(l, want);
@@ -56,6 +59,7 @@ void DeviceKvStorage::reserve(int64_t n_tokens) {
 }
 
 void DeviceKvStorage::grow(int64_t n_tokens) {
+  UG_CUDA_CHECK(cudaSetDevice(device_));
   for (Layer& l : layers_) {
     int64_t want = l.ring_capacity > 0 ? std::min(n_tokens, l.ring_capacity) : n_tokens;
     if (want <= l.rows) continue;

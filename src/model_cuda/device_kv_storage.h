@@ -15,7 +15,9 @@ namespace ug::cuda {
 
 class DeviceKvStorage final : public KvStorage {
  public:
-  DeviceKvStorage(const TextConfig& config, int64_t ring_slack);
+  // device: the CUDA device the rows live on (selected before every allocation: the server's scheduler thread
+  // calls these, not the thread that made the backend).
+  DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device);
 
   std::unique_ptr<KvStorage> clone() const override;
   size_t bytes() const override;
@@ -36,6 +38,7 @@ class DeviceKvStorage final : public KvStorage {
   static void resize(Layer& l, int64_t rows);
 
   std::vector<Layer> layers_;
+  int device_ = 0;
 };
 
 }  // namespace ug::cuda
