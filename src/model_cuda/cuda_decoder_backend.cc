@@ -240,7 +240,9 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
   const int64_t H = t.n_heads, d = l.head_dim;
   const int64_t splits = options_.max_attention_splits;
   const cuda::AttentionSeq* seqs = seqs_.data() + li * n_seqs_;
-  float* partial = ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, splits)));
+  const int64_t max_keys = sliding ? max_keys_sliding_ : max_keys_full_;
+  float* partial =
+      ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, max_keys, splits)));
   cuda::attention({.q = q,
                    .k = k,
                    .v = v,
@@ -255,7 +257,7 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                    .n_kv_heads = l.n_kv_heads,
                    .head_dim = d,
                    .window = sliding ? t.sliding_window : 0,
-                   .max_keys = sliding ? max_keys_sliding_ : max_keys_full_,
+                   .max_keys = max_keys,
                    .max_splits = splits,
                    .scale = 1.0f},
                   stream_);

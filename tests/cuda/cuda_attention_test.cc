@@ -123,7 +123,8 @@ void run_case(const AttnCase& c, uint32_t seed) {
   auto drow = up(row_seq), dblock = up(block_last);
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
-  DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, c.max_splits))));
+  DeviceBuffer<float> partial(
+      size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, max_keys, c.max_splits))));
   attention({.q = dq.data(),
              .k = dkk.data(),
              .v = dvv.data(),
@@ -325,8 +326,8 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                                       .chunk_start = ctx}};
       auto dseqs = up(seqs);
       auto drow = up(std::vector<int32_t>{0});
-      DeviceBuffer<float> partial(static_cast<size_t>(attention_partial_floats(1, H, d, 128)));
       const int64_t keys = window > 0 ? window : ctx + 1;
+      DeviceBuffer<float> partial(static_cast<size_t>(attention_partial_floats(1, H, d, keys, 128)));
       const double us = time_us([&] {
         attention({.q = q.data(),
                    .k = k.data(),

@@ -119,10 +119,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) merge_kernel(AttentionPar
   }
 }
 
-int64_t splits_for(const AttentionParams& p) {
-  const int64_t base = p.rows * p.n_heads;
-  int64_t s = std::min<int64_t>(p.max_splits, std::max<int64_t>(1, kWarpsToFill / base));
-  s = std::min<int64_t>(s, std::max<int64_t>(1, p.max_keys / 16));  // at least 16 keys per split
+// Splits only when rows x heads leave the chip idle (decode): prefill chunks never split, so their scratch is 0.
+int64_t splits_for(int64_t rows, int64_t n_heads, int64_t max_keys, int64_t max_splits) {
+  const int64_t base = std::max<int64_t>(1, rows * n_heads);
+  int64_t s = std::min<int64_t>(max_splits, std::max<int64_t>(1, kWarpsToFill / base));
+  s = std::min<int64_t>(s, std::max<int64_t>(1, max_keys / 16));  // at least 16 keys per split
   return std::max<int64_t>(s, 1);
 }
 
@@ -136,8 +137,10 @@ void launch(const AttentionParams& p, int64_t splits, cudaStream_t stream) {
 
 }  // namespace
 
-int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_splits) {
-  return max_splits > 1 ? rows * n_heads * max_splits * (head_dim + 2) : 0;
+int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_keys,
+                                 int64_t max_splits) {
+  const int64_t splits = splits_for(rows, n_heads, max_keys, max_splits);
+  return splits > 1 ? rows * n_heads * splits * (head_dim + 2) : 0;
 }
 
 void attention(const AttentionParams& p, cudaStream_t stream) {
@@ -152,7 +155,7 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                   "head_dim " + std::to_string(p.head_dim) + " is outside the supported 1..512");
   UG_CUDA_REQUIRE(p.window >= 0 && p.max_keys >= 1 && p.max_splits >= 1, op,
                   "window must be >= 0, max_keys and max_splits >= 1");
-  const int64_t splits = splits_for(p);
+  const int64_t splits = splits_for(p.rows, p.n_heads, p.max_keys, p.max_splits);
   UG_CUDA_REQUIRE(splits == 1 || p.partial, op, "partial scratch must be set when max_splits > 1");
   const int64_t d = p.head_dim;
   if (d <= 32)

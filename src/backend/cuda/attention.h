@@ -48,8 +48,9 @@ struct AttentionParams {
   float scale = 1.0f;
 };
 
-// Floats of scratch `partial` needs for the given shape.
-int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_splits);
+// Floats of scratch `partial` that attention() with these fields needs: 0 unless it splits the keys, which it
+// does only for few rows (decode), so prefill needs none.
+int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_keys, int64_t max_splits);
 
 void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
 
