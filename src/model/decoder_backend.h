@@ -8,6 +8,7 @@
 // own form.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -62,6 +63,9 @@ class DecoderBackend {
 
   // Free memory where this backend keeps KV caches (device memory), or -1 when that is host memory.
   virtual int64_t free_memory_bytes() const { return -1; }
+
+  // Bytes per stored K or V value of this backend's caches (f32 on the CPU; bf16 or f32 on CUDA).
+  virtual size_t kv_element_bytes() const { return sizeof(float); }
 
   // A buffer of at least `floats` elements for slot s, valid until the same slot is requested
   // again.

@@ -39,11 +39,11 @@ size_t KvCache::bytes() const {
   return b;
 }
 
-size_t KvCache::bytes_for(const TextConfig& config, int64_t ring_slack, int64_t n_tokens) {
+size_t KvCache::bytes_for(const TextConfig& config, int64_t ring_slack, int64_t n_tokens, size_t element_bytes) {
   size_t b = 0;
   for (const auto& l : config.layers) {
     int64_t rows = l.kind == LayerKind::Sliding ? std::min(n_tokens, config.sliding_window + ring_slack) : n_tokens;
-    b += size_t(2 * rows * l.n_kv_heads * l.head_dim) * sizeof(float);
+    b += size_t(2 * rows * l.n_kv_heads * l.head_dim) * element_bytes;
   }
   return b;
 }

@@ -60,8 +60,9 @@ class KvCache {
   int64_t ring_slack() const { return ring_slack_; }
 
   // Bytes a cache of this shape holds after reserve(n_tokens) (full layers n rows, rings min(n,
-  // capacity)).
-  static size_t bytes_for(const TextConfig& config, int64_t ring_slack, int64_t n_tokens);
+  // capacity)) at element_bytes per value (DecoderBackend::kv_element_bytes).
+  static size_t bytes_for(const TextConfig& config, int64_t ring_slack, int64_t n_tokens,
+                          size_t element_bytes = sizeof(float));
   // Allocates room for n_tokens positions so that storing them never reallocates; never shrinks.
   void reserve(int64_t n_tokens);
 

@@ -1,5 +1,6 @@
 #include "model_cuda/cuda_decoder_backend.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -56,7 +57,8 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::string_view name() const override { return "cuda"; }
 
   std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) override {
-    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device);
+    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device,
+                                                   options_.precision == MatmulPrecision::Faithful);
   }
 
   int64_t free_memory_bytes() const override {
@@ -64,6 +66,8 @@ class CudaDecoderBackend final : public DecoderBackend {
     UG_CUDA_CHECK(cudaMemGetInfo(&free, &total));
     return int64_t(free);
   }
+
+  size_t kv_element_bytes() const override { return options_.precision == MatmulPrecision::Faithful ? 4 : 2; }
 
   float* scratch(Scratch s, int64_t floats) override { return ensure(scratch_[size_t(s)], floats); }
 
@@ -134,6 +138,19 @@ class CudaDecoderBackend final : public DecoderBackend {
     }
   }
   float* pinned(size_t floats);
+  // Faithful: f32 KV and f32-faithful attention; balanced: bf16 KV (the model's real need), two-term queries
+  // and probabilities; fast: all bf16 like HF's bf16 model.
+  cuda::AttentionMode attention_mode() const {
+    switch (options_.precision) {
+      case MatmulPrecision::Faithful:
+        return cuda::AttentionMode::ExactF32Kv;
+      case MatmulPrecision::Balanced:
+        return cuda::AttentionMode::Exact;
+      case MatmulPrecision::Fast:
+        return cuda::AttentionMode::Fast;
+    }
+    return cuda::AttentionMode::ExactF32Kv;
+  }
 
   const ModelConfig& config_;
   CudaBackendOptions options_;
@@ -150,6 +167,10 @@ class CudaDecoderBackend final : public DecoderBackend {
   DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
+  // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
+  std::array<cuda::AttentionPlan, 2> plans_;
+  std::array<DeviceBuffer<int32_t>, 2> plan_tiles_;
+  std::array<int64_t, 2> plan_kv_heads_{}, plan_head_dim_{};
   float* pinned_ = nullptr;
   size_t pinned_floats_ = 0;
 };
@@ -169,6 +190,9 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
              "forward_batch: item {}'s KV cache was not made by the CUDA backend (use "
              "Decoder::new_cache)",
              i);
+    UG_CHECK(storage->f32() == (options_.precision == MatmulPrecision::Faithful),
+             "forward_batch: item {}'s KV cache holds {} rows, this backend's precision needs {}", i,
+             storage->f32() ? "f32" : "bf16", storage->f32() ? "bf16" : "f32");
     storage->grow(b.start[i] + b.n[i]);
     for (int64_t r = 0; r < b.n[i]; ++r) row_seq[size_t(b.row0[i] + r)] = int32_t(i);
     const auto& ids = items[i].input.block_ids;
@@ -193,6 +217,17 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   upload_async(row_seq_, row_seq, stream_);
   upload_async(block_last_, block_last, stream_);
   upload_async(seqs_, seqs, stream_);
+  for (LayerKind kind : {LayerKind::Sliding, LayerKind::Full}) {
+    const auto layer = std::find_if(t.layers.begin(), t.layers.end(), [&](const auto& l) { return l.kind == kind; });
+    if (layer == t.layers.end()) continue;
+    const size_t at = kind == LayerKind::Sliding ? 0 : 1;
+    plans_[at] = cuda::plan_attention(b.n, t.n_heads, layer->n_kv_heads, layer->head_dim, attention_mode(),
+                                      kind == LayerKind::Sliding ? max_keys_sliding_ : max_keys_full_,
+                                      options_.max_attention_splits);
+    plan_head_dim_[at] = layer->head_dim;
+    upload_async(plan_tiles_[at], plans_[at].tiles, stream_);
+    plan_kv_heads_[at] = layer->n_kv_heads;
+  }
   // The uploads read host vectors that go away: pageable-memory copies are staged before returning,
   // but make that explicit (and cheap: nothing else is queued yet).
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -238,31 +273,38 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
   const auto& l = t.layers[size_t(li)];
   const bool sliding = l.kind == LayerKind::Sliding;
   const int64_t H = t.n_heads, d = l.head_dim;
-  const int64_t splits = options_.max_attention_splits;
+  const size_t kind = sliding ? 0 : 1;
+  const cuda::AttentionPlan& plan = plans_[kind];
+  UG_CHECK(l.n_kv_heads == plan_kv_heads_[kind] && d == plan_head_dim_[kind],
+           "cuda attention: layer {} has {} kv heads of dim {}, other {} layers {} of dim {}", li, l.n_kv_heads, d,
+           sliding ? "sliding" : "full", plan_kv_heads_[kind], plan_head_dim_[kind]);
   const cuda::AttentionSeq* seqs = seqs_.data() + li * n_seqs_;
-  const int64_t max_keys = sliding ? max_keys_sliding_ : max_keys_full_;
-  float* partial =
-      ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(rows_, H, d, max_keys, splits)));
-  cuda::attention({.q = q,
-                   .k = k,
-                   .v = v,
-                   .out = out,
-                   .seqs = seqs,
-                   .row_seq = row_seq_.data(),
-                   .block_last = sliding && has_blocks_ ? block_last_.data() : nullptr,  // variant A
-                   .partial = partial,
-                   .rows = rows_,
-                   .n_seqs = n_seqs_,
-                   .n_heads = H,
-                   .n_kv_heads = l.n_kv_heads,
-                   .head_dim = d,
-                   .window = sliding ? t.sliding_window : 0,
-                   .max_keys = max_keys,
-                   .max_splits = splits,
-                   .scale = 1.0f},
-                  stream_);
-  cuda::kv_store(
-      {.k = k, .v = v, .seqs = seqs, .row_seq = row_seq_.data(), .rows = rows_, .row_size = l.n_kv_heads * d}, stream_);
+  float* partial = ensure(partial_, std::max<int64_t>(1, cuda::attention_partial_floats(plan, rows_, H, d)));
+  cuda::AttentionParams p{.q = q,
+                          .k = k,
+                          .v = v,
+                          .out = out,
+                          .seqs = seqs,
+                          .block_last = sliding && has_blocks_ ? block_last_.data() : nullptr,  // variant A
+                          .partial = partial,
+                          .rows = rows_,
+                          .n_seqs = n_seqs_,
+                          .n_heads = H,
+                          .n_kv_heads = l.n_kv_heads,
+                          .head_dim = d,
+                          .window = sliding ? t.sliding_window : 0,
+                          .scale = 1.0f,
+                          .mode = attention_mode()};
+  cuda::apply_plan(p, plan, plan_tiles_[kind].data());
+  cuda::attention(p, stream_);
+  cuda::kv_store({.k = k,
+                  .v = v,
+                  .seqs = seqs,
+                  .row_seq = row_seq_.data(),
+                  .rows = rows_,
+                  .row_size = l.n_kv_heads * d,
+                  .f32 = options_.precision == MatmulPrecision::Faithful},
+                 stream_);
 }
 
 float* CudaDecoderBackend::pinned(size_t floats) {

@@ -6,10 +6,11 @@
 
 namespace ug::cuda {
 
-DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device) : device_(device) {
+DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device, bool f32)
+    : device_(device), element_bytes_(f32 ? 4 : 2) {
   for (const auto& l : config.layers) {
     Layer d;
-    d.row_size = l.n_kv_heads * l.head_dim;
+    d.row_size = l.n_kv_heads * l.head_dim * (element_bytes_ / 2);  // in uint16_t units
     d.ring_capacity = l.kind == LayerKind::Sliding ? config.sliding_window + ring_slack : 0;
     layers_.push_back(std::move(d));
   }
@@ -19,10 +20,11 @@ std::unique_ptr<KvStorage> DeviceKvStorage::clone() const {
   UG_CUDA_CHECK(cudaSetDevice(device_));
   std::unique_ptr<DeviceKvStorage> c(new DeviceKvStorage());
   c->device_ = device_;
+  c->element_bytes_ = element_bytes_;
   for (const Layer& l : layers_) {
     Layer d{.row_size = l.row_size, .ring_capacity = l.ring_capacity, .rows = l.rows};
-    d.k = DeviceBuffer<float>(l.k.size());
-    d.v = DeviceBuffer<float>(l.v.size());
+    d.k = DeviceBuffer<uint16_t>(l.k.size());
+    d.v = DeviceBuffer<uint16_t>(l.v.size());
     if (l.k.size() > 0) {
       UG_CUDA_CHECK(cudaMemcpy(d.k.data(), l.k.data(), l.k.bytes(), cudaMemcpyDeviceToDevice));
       UG_CUDA_CHECK(cudaMemcpy(d.v.data(), l.v.data(), l.v.bytes(), cudaMemcpyDeviceToDevice));
@@ -38,8 +40,8 @@ size_t DeviceKvStorage::bytes() const {
   return b;
 }
 
-void DeviceKvStorage::resize(Layer& l, int64_t rows) {
-  DeviceBuffer<float> k(size_t(rows * l.row_size)), v(size_t(rows * l.row_size));
+void DeviceKvStorage::resize(Layer& l, int64_t rows) const {
+  DeviceBuffer<uint16_t> k(size_t(rows * l.row_size)), v(size_t(rows * l.row_size));
   if (l.rows > 0) {
     // The legacy default stream orders this after the kernels that wrote the old rows.
     UG_CUDA_CHECK(cudaMemcpy(k.data(), l.k.data(), l.k.bytes(), cudaMemcpyDeviceToDevice));

@@ -1,5 +1,6 @@
 // KV rows of one sequence in device memory (KvStorage of the CUDA backend): per layer [slots,
-// kv_heads, head_dim] f32 for K and V. Full layers grow by 1.5x as the sequence grows (grow()
+// kv_heads, head_dim] for K and V, bf16 (what a bf16 model needs; cuda::kv_store rounds the f32 rows) or f32
+// (the f32-faithful precision). Full layers grow by 1.5x as the sequence grows (grow()
 // before a step writes); sliding layers hold at most their ring capacity (window + slack) rows.
 #pragma once
 
@@ -17,7 +18,7 @@ class DeviceKvStorage final : public KvStorage {
  public:
   // device: the CUDA device the rows live on (selected before every allocation: the server's scheduler thread
   // calls these, not the thread that made the backend).
-  DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device);
+  DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device, bool f32);
 
   std::unique_ptr<KvStorage> clone() const override;
   size_t bytes() const override;
@@ -25,20 +26,22 @@ class DeviceKvStorage final : public KvStorage {
 
   // Makes room for positions [0, n_tokens) (capped at each ring's capacity); keeps the rows held.
   void grow(int64_t n_tokens);
-  float* k(int64_t layer) { return layers_[size_t(layer)].k.data(); }
-  float* v(int64_t layer) { return layers_[size_t(layer)].v.data(); }
+  void* k(int64_t layer) { return layers_[size_t(layer)].k.data(); }
+  void* v(int64_t layer) { return layers_[size_t(layer)].v.data(); }
+  bool f32() const { return element_bytes_ == 4; }
   int64_t ring_capacity(int64_t layer) const { return layers_[size_t(layer)].ring_capacity; }
 
  private:
   struct Layer {
-    DeviceBuffer<float> k, v;
+    DeviceBuffer<uint16_t> k, v;                        // element_bytes_ / 2 entries per value (bf16 or f32 bits)
     int64_t row_size = 0, ring_capacity = 0, rows = 0;  // rows allocated
   };
   DeviceKvStorage() = default;
-  static void resize(Layer& l, int64_t rows);
+  void resize(Layer& l, int64_t rows) const;
 
   std::vector<Layer> layers_;
   int device_ = 0;
+  int64_t element_bytes_ = 2;
 };
 
 }  // namespace ug::cuda

@@ -151,7 +151,7 @@ void Scheduler::Impl::validate(const SequenceParams& p) const {
   UG_CHECK(p.stop_strings.empty() || tokenizer, "request: stop strings need a tokenizer (the engine has none)");
   UG_CHECK(!p.constraint.json || tokenizer, "request: JSON output needs a tokenizer (the engine has none)");
   const int64_t reserve = std::min(n + p.max_new_tokens, max_context);
-  const size_t need = KvCache::bytes_for(cfg, opt.ring_slack, reserve);
+  const size_t need = KvCache::bytes_for(cfg, opt.ring_slack, reserve, decoder.backend().kv_element_bytes());
   UG_CHECK(int64_t(need) <= budget,
            "request: {} prompt + {} new tokens need {:.1f} MiB of KV cache, more than the whole KV budget of {:.1f} "
            "MiB (lower max_tokens, shorten the prompt, or raise the KV budget)",
@@ -313,7 +313,8 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
     cache->truncate(p);
   } else {
     p = 0;
-    if (!make_room(KvCache::bytes_for(cfg, opt.ring_slack, s.reserved_tokens))) return false;
+    if (!make_room(KvCache::bytes_for(cfg, opt.ring_slack, s.reserved_tokens, decoder.backend().kv_element_bytes())))
+      return false;
     cache = std::make_unique<KvCache>(decoder.new_cache(opt.ring_slack));
     cache->reserve(s.reserved_tokens);
   }

@@ -1,12 +1,14 @@
-// CUDA attention, KV append and gemv vs their CPU oracles (cpu::attention_batch, KvCache::store,
-// cpu::matmul) over odd shapes: head dims 16 / 256 / 512, GQA and MQA, ring caches that wrapped,
-// linear caches, bidirectional blocks, several sequences of different lengths in one call, split
-// and unsplit keys. Skips without a GPU (scripts/gpu_check.sh runs it on the H200).
+// CUDA attention, KV append and gemv vs their CPU oracles (cpu::attention_batch on bf16-rounded keys and
+// values, KvCache::store, cpu::matmul) over odd shapes: head dims 16 / 64 / 256 / 512, GQA and MQA, ring
+// caches that wrapped (also smaller than the chunk), linear caches, bidirectional blocks, several sequences
+// of different lengths in one call, split and unsplit keys, exact (two-term) and bf16 queries. Skips
+// without a GPU (scripts/gpu_check.sh runs it on the H200).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <tuple>
@@ -60,19 +62,43 @@ struct AttnCase {
   int64_t max_splits;
 };
 
-void run_case(const AttnCase& c, uint32_t seed) {
+std::vector<float> rounded_to_bf16(std::vector<float> v) {
+  for (auto& x : v) x = round_to_bf16(x);
+  return v;
+}
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
+  return b;
+}
+
+void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
+  const bool exact = mode != AttentionMode::Fast, f32_kv = mode == AttentionMode::ExactF32Kv;
+  // Exact modes at scale 1 (the harshest: scores ~ sqrt(d)); bf16 queries at the usual 1/sqrt(d).
+  const float scale = exact ? 1.0f : 1.0f / std::sqrt(float(d));
+  auto stored = [&](std::vector<float> x) { return f32_kv ? x : rounded_to_bf16(std::move(x)); };
   int64_t rows = 0, max_keys = 1;
+  std::vector<int64_t> seq_rows;
   for (const auto& s : c.seqs) {
     rows += s.n;
     max_keys = std::max(max_keys, s.start + s.n);
+    seq_rows.push_back(s.n);
   }
   auto q = random_floats(size_t(rows * H * d), seed);
   auto k = random_floats(size_t(rows * rs), seed + 1);
   auto v = random_floats(size_t(rows * rs), seed + 2);
+  const auto k_b = stored(k), v_b = stored(v);  // what the kernel and the cache hold
   // Caches: slot contents for every position before start (ring slots hold the newest positions).
   std::vector<std::vector<float>> ck, cv;
-  std::vector<DeviceBuffer<float>> dk, dv;
+  std::vector<DeviceBuffer<uint16_t>> dk, dv;
+  auto device_cache = [&](const std::vector<float>& x) {
+    if (!f32_kv) return up(to_bf16(x));
+    std::vector<uint16_t> bits(x.size() * 2);
+    std::memcpy(bits.data(), x.data(), x.size() * sizeof(float));
+    return up(bits);
+  };
   std::vector<AttentionSeq> seqs;
   std::vector<int32_t> row_seq, block_last(size_t(rows), -1);
   std::vector<cpu::AttentionParams> calls;
@@ -82,10 +108,10 @@ void run_case(const AttnCase& c, uint32_t seed) {
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
     const int64_t slots = s.capacity > 0 ? s.capacity : s.start + s.n;
-    ck.push_back(random_floats(size_t(slots * rs), seed + 10 + uint32_t(i)));
-    cv.push_back(random_floats(size_t(slots * rs), seed + 20 + uint32_t(i)));
-    dk.push_back(up(ck.back()));
-    dv.push_back(up(cv.back()));
+    ck.push_back(stored(random_floats(size_t(slots * rs), seed + 10 + uint32_t(i))));
+    cv.push_back(stored(random_floats(size_t(slots * rs), seed + 20 + uint32_t(i))));
+    dk.push_back(device_cache(ck.back()));
+    dv.push_back(device_cache(cv.back()));
     seqs.push_back({.cache_k = dk.back().data(),
                     .cache_v = dv.back().data(),
                     .ring_capacity = s.capacity,
@@ -110,10 +136,10 @@ void run_case(const AttnCase& c, uint32_t seed) {
                      .cache_k = ck.back().data(),
                      .cache_v = cv.back().data(),
                      .ring_capacity = s.capacity,
-                     .chunk_k = k.data() + row0 * rs,
-                     .chunk_v = v.data() + row0 * rs,
+                     .chunk_k = k_b.data() + row0 * rs,
+                     .chunk_v = v_b.data() + row0 * rs,
                      .block_ids = s.block_ids.empty() ? nullptr : s.block_ids.data(),
-                     .scale = 1.0f});
+                     .scale = scale});
     row0 += s.n;
   }
   cpu::attention_batch(calls, ThreadPool::global());
@@ -121,39 +147,47 @@ void run_case(const AttnCase& c, uint32_t seed) {
   auto dq = up(q), dkk = up(k), dvv = up(v);
   auto dseqs = up(seqs);
   auto drow = up(row_seq), dblock = up(block_last);
+  const AttentionPlan plan = plan_attention(seq_rows, H, Hkv, d, mode, max_keys, c.max_splits);
+  auto dtiles = up(plan.tiles);
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
-  DeviceBuffer<float> partial(
-      size_t(std::max<int64_t>(1, attention_partial_floats(rows, H, d, max_keys, c.max_splits))));
-  attention({.q = dq.data(),
-             .k = dkk.data(),
-             .v = dvv.data(),
-             .out = out.data(),
-             .seqs = dseqs.data(),
-             .row_seq = drow.data(),
-             .block_last = blocks ? dblock.data() : nullptr,
-             .partial = partial.data(),
-             .rows = rows,
-             .n_seqs = int64_t(seqs.size()),
-             .n_heads = H,
-             .n_kv_heads = Hkv,
-             .head_dim = d,
-             .window = c.window,
-             .max_keys = max_keys,
-             .max_splits = c.max_splits,
-             .scale = 1.0f});
+  DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d))));
+  AttentionParams p{.q = dq.data(),
+                    .k = dkk.data(),
+                    .v = dvv.data(),
+                    .out = out.data(),
+                    .seqs = dseqs.data(),
+                    .block_last = blocks ? dblock.data() : nullptr,
+                    .partial = partial.data(),
+                    .rows = rows,
+                    .n_seqs = int64_t(seqs.size()),
+                    .n_heads = H,
+                    .n_kv_heads = Hkv,
+                    .head_dim = d,
+                    .window = c.window,
+                    .scale = scale,
+                    .mode = mode};
+  apply_plan(p, plan, dtiles.data());
+  attention(p);
   auto got = out.to_host();
-  // f32 online softmax vs the CPU's two-pass softmax with a double sum: outputs are convex
-  // combinations of values in [-1.5, 1.5], so the difference is a few f32 ulps of the largest
-  // terms.
+  // Outputs are convex combinations of values in [-1.5, 1.5]. Exact: queries and probabilities carry ~16
+  // mantissa bits against the same bf16 keys/values, scores up to ~sqrt(d) x 2 at scale 1 move by < 1e-3.
+  // bf16 queries/probabilities: 2^-9 relative per term.
+  const float tol = exact ? 2e-3f : 2e-2f;
   float worst = 0;
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
-  EXPECT_LE(worst, 2e-5f) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " splits "
-                          << c.max_splits;
+  EXPECT_LE(worst, tol) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " max_splits "
+                        << c.max_splits << " (plan: splits " << plan.splits << ", row warps " << plan.row_warps
+                        << ") mode " << int(mode);
 
-  // KV append: the cache slots afterwards equal KvCache::store's.
-  kv_store(
-      {.k = dkk.data(), .v = dvv.data(), .seqs = dseqs.data(), .row_seq = drow.data(), .rows = rows, .row_size = rs});
+  // KV append: the cache slots afterwards equal KvCache::store's (rounded to bf16 unless f32).
+  kv_store({.k = dkk.data(),
+            .v = dvv.data(),
+            .seqs = dseqs.data(),
+            .row_seq = drow.data(),
+            .rows = rows,
+            .row_size = rs,
+            .f32 = f32_kv});
   row0 = 0;
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
@@ -163,10 +197,15 @@ void run_case(const AttnCase& c, uint32_t seed) {
       std::copy(k.begin() + (row0 + t) * rs, k.begin() + (row0 + t + 1) * rs, ck[i].begin() + slot * rs);
       std::copy(v.begin() + (row0 + t) * rs, v.begin() + (row0 + t + 1) * rs, cv[i].begin() + slot * rs);
     }
-    EXPECT_EQ(dk[i].to_host(), ck[i]) << "seq " << i;
-    EXPECT_EQ(dv[i].to_host(), cv[i]) << "seq " << i;
+    EXPECT_EQ(dk[i].to_host(), device_cache(ck[i]).to_host()) << "seq " << i;
+    EXPECT_EQ(dv[i].to_host(), device_cache(cv[i]).to_host()) << "seq " << i;
     row0 += s.n;
   }
+}
+
+void run_case(const AttnCase& c, uint32_t seed) {
+  for (AttentionMode mode : {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast})
+    run_case(c, seed, mode);
 }
 
 TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
@@ -186,7 +225,8 @@ TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
   for (int64_t splits : {int64_t(1), int64_t(8)}) {
     run_case({4, 2, 16, 8, {{13, 37, 8 + 6, blocks}, {0, 5, 14, {}}}, splits}, 3);
     run_case({4, 2, 16, 0, {{13, 37, 0, {}}, {3, 2, 0, {}}}, splits}, 4);
-    run_case({6, 3, 48, 0, {{0, 29, 0, {}}}, splits}, 5);  // head dim not a multiple of 32
+    run_case({6, 3, 64, 0, {{0, 29, 0, {}}}, splits}, 5);                 // GQA group 2 of 3 kv heads
+    run_case({16, 1, 32, 0, {{5, 9, 0, {}}, {0, 1, 0, {}}}, splits}, 7);  // MQA: 16 heads fill a tile row group
     run_case(
         {8,
          8,
@@ -243,22 +283,31 @@ TEST_F(CudaAttention, ArgmaxRowsTakesTheLowestIdOnTies) {
 
 TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   DeviceBuffer<float> b(64);
+  for (int64_t d : {int64_t(640), int64_t(48)}) {
+    try {
+      attention({.q = b.data(),
+                 .k = b.data(),
+                 .v = b.data(),
+                 .out = b.data(),
+                 .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
+                 .tiles = reinterpret_cast<const int32_t*>(b.data()),
+                 .n_tiles = 1,
+                 .rows = 1,
+                 .n_seqs = 1,
+                 .n_heads = 2,
+                 .n_kv_heads = 1,
+                 .head_dim = d});
+      FAIL() << "head_dim " << d << " accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("head_dim " + std::to_string(d)), std::string::npos) << e.what();
+    }
+  }
   try {
-    attention({.q = b.data(),
-               .k = b.data(),
-               .v = b.data(),
-               .out = b.data(),
-               .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
-               .row_seq = reinterpret_cast<const int32_t*>(b.data()),
-               .rows = 1,
-               .n_seqs = 1,
-               .n_heads = 2,
-               .n_kv_heads = 1,
-               .head_dim = 640,
-               .max_keys = 1});
-    FAIL() << "head_dim 640 accepted";
+    const std::vector<int64_t> rows{1};
+    plan_attention(rows, 128, 1, 64, AttentionMode::Exact, 1);
+    FAIL() << "a GQA group of 128 accepted";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("head_dim 640"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("GQA group 128"), std::string::npos) << e.what();
   }
   try {
     gemv({.w = reinterpret_cast<const uint16_t*>(b.data()), .x = b.data(), .y = b.data(), .m = 9, .n = 1, .k = 8});
@@ -309,45 +358,70 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                   (long long)k, us, double(w.bytes()) / us / 1e3, double(w.bytes()) / us / 1e3 / 4240.0);
     }
   }
-  // Decode attention of one sequence at context 1024 / 16384: sliding layer (16 heads over 8, d 256, ring 1024)
-  // and full layer (MQA, d 512).
-  for (int64_t ctx : {int64_t(1024), int64_t(16384)}) {
-    for (auto [Hkv, d, window] : {std::tuple<int64_t, int64_t, int64_t>{8, 256, 1024}, {1, 512, 0}}) {
-      const int64_t H = 16, cap = window > 0 ? window : ctx + 1, rs = Hkv * d;
-      DeviceBuffer<float> q(static_cast<size_t>(H * d)), k(static_cast<size_t>(rs)), v(static_cast<size_t>(rs)),
-          out(static_cast<size_t>(H * d));
-      DeviceBuffer<float> ck(static_cast<size_t>(cap * rs)), cv(static_cast<size_t>(cap * rs));
-      for (auto* b : {&q, &k, &v, &ck, &cv}) UG_CUDA_CHECK(cudaMemset(b->data(), 0, b->bytes()));
-      std::vector<AttentionSeq> seqs{{.cache_k = ck.data(),
-                                      .cache_v = cv.data(),
-                                      .ring_capacity = window > 0 ? cap : 0,
-                                      .row0 = 0,
-                                      .n_rows = 1,
-                                      .chunk_start = ctx}};
-      auto dseqs = up(seqs);
-      auto drow = up(std::vector<int32_t>{0});
-      const int64_t keys = window > 0 ? window : ctx + 1;
-      DeviceBuffer<float> partial(static_cast<size_t>(attention_partial_floats(1, H, d, keys, 128)));
-      const double us = time_us([&] {
-        attention({.q = q.data(),
-                   .k = k.data(),
-                   .v = v.data(),
-                   .out = out.data(),
-                   .seqs = dseqs.data(),
-                   .row_seq = drow.data(),
-                   .partial = partial.data(),
-                   .rows = 1,
-                   .n_seqs = 1,
-                   .n_heads = H,
-                   .n_kv_heads = Hkv,
-                   .head_dim = d,
-                   .window = window,
-                   .max_keys = keys,
-                   .max_splits = 128});
-      });
-      const double bytes = double(2 * keys * rs * 4);
-      std::printf("ATTN decode ctx=%lld Hkv=%lld d=%lld: %.1f us, %.0f GB/s of KV\n", (long long)ctx, (long long)Hkv,
-                  (long long)d, us, bytes / us / 1e3);
+  // Attention at the 12B's shapes: sliding layer (16 heads over 8, d 256, ring 1024) and full layer (MQA, d 512).
+  // Decode: `batch` sequences of one row at context ctx; prefill: one sequence of ctx rows from position 0.
+  for (AttentionMode mode : {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast}) {
+    for (auto [batch, ctx, prefill] : {std::tuple<int64_t, int64_t, bool>{1, 1024, false},
+                                       {1, 16384, false},
+                                       {32, 1024, false},
+                                       {64, 1024, false},
+                                       {1, 2048, true},
+                                       {1, 8192, true}}) {
+      for (auto [Hkv, d, window] : {std::tuple<int64_t, int64_t, int64_t>{8, 256, 1024}, {1, 512, 0}}) {
+        const int64_t H = 16, rows = prefill ? ctx : batch, rs = Hkv * d;
+        const int64_t slots = window > 0 ? window : ctx + 1;
+        DeviceBuffer<float> q(size_t(rows * H * d)), k(size_t(rows * rs)), v(size_t(rows * rs)),
+            out(size_t(rows * H * d));
+        const int64_t el = mode == AttentionMode::ExactF32Kv ? 2 : 1;  // uint16_t per value
+        DeviceBuffer<uint16_t> ck(size_t(prefill ? 1 : batch * slots * rs * el)),
+            cv(size_t(prefill ? 1 : batch * slots * rs * el));
+        for (auto* b : {&q, &k, &v, &out}) UG_CUDA_CHECK(cudaMemset(b->data(), 0, b->bytes()));
+        for (auto* b : {&ck, &cv}) UG_CUDA_CHECK(cudaMemset(b->data(), 0, b->bytes()));
+        std::vector<AttentionSeq> seqs;
+        std::vector<int64_t> seq_rows;
+        for (int64_t i = 0; i < (prefill ? 1 : batch); ++i) {
+          seqs.push_back({.cache_k = ck.data() + (prefill ? 0 : i * slots * rs * el),
+                          .cache_v = cv.data() + (prefill ? 0 : i * slots * rs * el),
+                          .ring_capacity = window > 0 ? slots : 0,
+                          .row0 = prefill ? 0 : i,
+                          .n_rows = prefill ? ctx : 1,
+                          .chunk_start = prefill ? 0 : ctx});
+          seq_rows.push_back(prefill ? ctx : 1);
+        }
+        auto dseqs = up(seqs);
+        const int64_t keys = prefill ? ctx : std::min(ctx + 1, window > 0 ? window : ctx + 1);
+        const AttentionPlan plan = plan_attention(seq_rows, H, Hkv, d, mode, keys, 128);
+        auto dtiles = up(plan.tiles);
+        DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d))));
+        AttentionParams p{.q = q.data(),
+                          .k = k.data(),
+                          .v = v.data(),
+                          .out = out.data(),
+                          .seqs = dseqs.data(),
+                          .partial = partial.data(),
+                          .rows = rows,
+                          .n_seqs = int64_t(seqs.size()),
+                          .n_heads = H,
+                          .n_kv_heads = Hkv,
+                          .head_dim = d,
+                          .window = window,
+                          .mode = mode};
+        apply_plan(p, plan, dtiles.data());
+        const double us = time_us([&] { attention(p); }, prefill ? 3 : 20);
+        if (prefill) {
+          double pairs = 0;  // visible (query, key) pairs per head
+          for (int64_t i = 0; i < ctx; ++i) pairs += double(window > 0 ? std::min(i + 1, window) : i + 1);
+          const double flops = pairs * double(H) * double(4 * d);
+          std::printf("ATTN prefill %lld rows Hkv=%lld d=%lld mode=%d: %.0f us, %.0f TFLOP/s (useful; splits %lld)\n",
+                      (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, flops / us / 1e6,
+                      (long long)plan.splits);
+        } else {
+          const double bytes = double(batch) * double(2 * keys * rs * 2 * el);
+          std::printf("ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d: %.1f us, %.0f GB/s of KV (splits %lld)\n",
+                      (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, bytes / us / 1e3,
+                      (long long)plan.splits);
+        }
+      }
     }
   }
   // The small per-layer ops at one row (launch-bound): RMSNorm over 3840, RoPE over 16 heads x 256.

@@ -1,5 +1,13 @@
-// Attention kernels (see attention.h): a warp per (row, head, split) with an online softmax, plus the merge
-// of split partials.
+// Flash attention on tensor cores (see attention.h): per block one tile of (query, head) rows that share a kv
+// head, a loop over blocks of kKeys keys (K and V staged in shared memory as bf16: cache rows by cp.async, the
+// step's fresh f32 rows converted on the way), S = Q Kᵀ and O += P V with mma.sync m16n8k16, f32 online
+// softmax in registers. Plus the merge of split partials.
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16 .bf16): lane = 4 g + t holds A rows g and g + 8, columns 2t, 2t + 1
+// (+ 8); B rows (k) 2t, 2t + 1 (+ 8) of column g; C rows g and g + 8, columns 2t, 2t + 1. The S accumulator of
+// two adjacent 8-key tiles is exactly the A fragment of P for the 16 keys (no shuffles).
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <string>
 
@@ -9,96 +17,328 @@
 namespace ug::cuda {
 namespace {
 
-constexpr int kWarpsPerBlock = 4;
-constexpr int64_t kWarpsToFill = 132 * 48;  // enough resident warps to hide memory latency on an H100/H200
+constexpr int kKeys = 32;                // keys per loop step
+constexpr int kPad = 8;                  // bf16 padding per shared row: conflict-free fragment loads and ldmatrix
+constexpr int64_t kTargetBlocks = 1056;  // ~8 resident blocks per SM on an H100/H200: split keys below this
+constexpr int kMergeWarps = 4;
 
-__device__ float warp_sum(float v) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
+__device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(first, second);  // .x (low half) = first
+  return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Row of key / value `pos` of kv head `kvh`: the step's fresh rows for positions of the chunk, else the cache.
-__device__ const float* kv_row(const AttentionSeq& s, const float* cache, const float* fresh, int64_t pos, int64_t kvh,
-                               int64_t stride, int64_t d) {
-  if (pos >= s.chunk_start) return fresh + (s.row0 + pos - s.chunk_start) * stride + kvh * d;
-  const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-  return cache + slot * stride + kvh * d;
+// The rounding residual of pack_bf16 (second bf16 term of a two-term split).
+__device__ __forceinline__ uint32_t pack_residual(float first, float second) {
+  return pack_bf16(first - __bfloat162float(__float2bfloat16_rn(first)),
+                   second - __bfloat162float(__float2bfloat16_rn(second)));
 }
 
-// EPL: head-dim elements per lane (lane owns elements lane + 32 j).
-template <int EPL>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32) attention_kernel(AttentionParams p, int64_t splits) {
-  const int64_t task = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  const int lane = int(threadIdx.x % 32);
-  if (task >= p.rows * p.n_heads * splits) return;
-  const int64_t split = task % splits, rh = task / splits;
-  const int64_t head = rh % p.n_heads, row = rh / p.n_heads;
-  const AttentionSeq s = p.seqs[p.row_seq[row]];
+__device__ __forceinline__ uint32_t ld_u32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* smem) {
+  const unsigned addr = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void cp_async16(__nv_bfloat16* smem, const uint16_t* global) {
+  const unsigned addr = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(global));
+}
+
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
+}
+
+// 8 f32 -> 8 bf16 (16 bytes) in shared memory.
+__device__ __forceinline__ void store8(__nv_bfloat16* dst, const float* src) {
+  const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
+  *reinterpret_cast<uint4*>(dst) =
+      make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+}
+
+// Visible keys [lo, hi] of the query at row `row` (position qpos) of sequence s.
+__device__ __forceinline__ void key_range(const AttentionParams& p, const AttentionSeq& s, int64_t row, int64_t& lo,
+                                          int64_t& hi) {
   const int64_t qpos = s.chunk_start + (row - s.row0);
-  int64_t first = 0, last = qpos;
-  if (p.window > 0) first = qpos - p.window + 1 > 0 ? qpos - p.window + 1 : 0;
-  if (p.window > 0 && p.block_last && p.block_last[row] >= 0) last = s.chunk_start + (p.block_last[row] - s.row0);
-  const int64_t per = (last - first + 1 + splits - 1) / splits;
-  const int64_t lo = first + split * per, hi = lo + per < last + 1 ? lo + per : last + 1;
+  lo = p.window > 0 ? max(int64_t(0), qpos - p.window + 1) : 0;
+  hi = qpos;
+  if (p.window > 0 && p.block_last && p.block_last[row] >= 0) hi = s.chunk_start + (p.block_last[row] - s.row0);
+}
 
-  const int64_t d = p.head_dim, stride = p.n_kv_heads * d, kvh = head / (p.n_heads / p.n_kv_heads);
-  float q[EPL], acc[EPL];
-  const float* qr = p.q + (row * p.n_heads + head) * d;
-#pragma unroll
-  for (int j = 0; j < EPL; ++j) {
-    const int64_t idx = lane + 32 * j;
-    q[j] = idx < d ? qr[idx] : 0.0f;
-    acc[j] = 0.0f;
-  }
-  float m = -INFINITY, l = 0.0f;
-  for (int64_t pos = lo; pos < hi; ++pos) {
-    const float* kr = kv_row(s, s.cache_k, p.k, pos, kvh, stride, d);
-    float part = 0.0f;
-#pragma unroll
-    for (int j = 0; j < EPL; ++j) {
-      const int64_t idx = lane + 32 * j;
-      if (idx < d) part += q[j] * kr[idx];
+__host__ __device__ constexpr bool two_term_q(AttentionMode m) { return m != AttentionMode::Fast; }
+__host__ __device__ constexpr bool two_term_kv(AttentionMode m) { return m == AttentionMode::ExactF32Kv; }
+
+// Shared memory of a block: queries (1 or 2 terms) and one block of keys and values (1 or 2 terms each).
+constexpr int64_t smem_bytes(int64_t d, AttentionMode mode, int row_warps) {
+  return ((two_term_q(mode) ? 2 : 1) * 16 * row_warps + (two_term_kv(mode) ? 4 : 2) * kKeys) * (d + kPad) * 2;
+}
+constexpr int64_t kMaxSmem = 227 * 1024;  // opt-in limit of an H100/H200 block
+
+// 8 f32 -> the bf16 rounding residuals (second terms), 16 bytes in shared memory.
+__device__ __forceinline__ void store8_residual(__nv_bfloat16* dst, const float* src) {
+  const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
+  *reinterpret_cast<uint4*>(dst) =
+      make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w), pack_residual(b.x, b.y), pack_residual(b.z, b.w));
+}
+
+template <int D, AttentionMode MODE>
+__global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams p) {
+  constexpr int DG = D > 256 ? 2 : 1;  // warps sharing a row group, each owning D / DG output columns
+  constexpr int DS = D / DG;
+  constexpr int SD = D + kPad;  // shared row stride (elements)
+  constexpr bool Q2 = two_term_q(MODE), KV2 = two_term_kv(MODE);
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int RW = p.row_warps, M = 16 * RW;
+  __nv_bfloat16* q_hi = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // [M][SD]
+  __nv_bfloat16* q_lo = q_hi + M * SD;                               // [M][SD] when Q2
+  __nv_bfloat16* k_s = q_hi + (Q2 ? 2 : 1) * M * SD;                 // [kKeys][SD]
+  __nv_bfloat16* v_s = k_s + kKeys * SD;                             // [kKeys][SD]
+  __nv_bfloat16* k_lo = v_s + kKeys * SD;                            // [kKeys][SD] when KV2
+  __nv_bfloat16* v_lo = k_lo + kKeys * SD;                           // [kKeys][SD] when KV2
+  __shared__ int64_t tile_keys[2];
+
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  const int rw = warp % RW, dg = warp / RW;
+  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
+  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
+  const int64_t first_q = p.tiles[3 * tile + 1], kvh = p.tiles[3 * tile + 2];
+  const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
+  const int64_t nq = min(p.queries_per_tile, s.n_rows - first_q);
+  const int64_t valid_rows = nq * G;  // tile row m: query first_q + m / G, head kvh * G + m % G
+
+  if (threadIdx.x == 0) {  // keys any row of the tile sees
+    int64_t lo0 = 0, hi0 = 0, lo = 0, hi = 0;
+    key_range(p, s, s.row0 + first_q, lo0, hi0);
+    for (int64_t qi = 1; qi < nq; ++qi) {
+      key_range(p, s, s.row0 + first_q + qi, lo, hi);
+      hi0 = max(hi0, hi);
     }
-    const float score = warp_sum(part) * p.scale;
-    const float m_new = fmaxf(m, score);
-    const float corr = expf(m - m_new), w = expf(score - m_new);
-    l = l * corr + w;
-    const float* vr = kv_row(s, s.cache_v, p.v, pos, kvh, stride, d);
-#pragma unroll
-    for (int j = 0; j < EPL; ++j) {
-      const int64_t idx = lane + 32 * j;
-      if (idx < d) acc[j] = acc[j] * corr + w * vr[idx];
+    tile_keys[0] = lo0;
+    tile_keys[1] = hi0;
+  }
+  // Queries -> bf16 (hi, lo) rows in shared memory; rows past the tile are zero.
+  for (int64_t i = threadIdx.x; i < int64_t(M) * (D / 8); i += blockDim.x) {
+    const int64_t m = i / (D / 8), c = (i % (D / 8)) * 8;
+    float4 a = make_float4(0, 0, 0, 0), b = a;
+    if (m < valid_rows) {
+      const int64_t row = s.row0 + first_q + m / G, head = kvh * G + m % G;
+      const float* src = p.q + (row * H + head) * D + c;
+      a = *reinterpret_cast<const float4*>(src);
+      b = *reinterpret_cast<const float4*>(src + 4);
     }
-    m = m_new;
+    *reinterpret_cast<uint4*>(q_hi + m * SD + c) =
+        make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+    if constexpr (Q2)
+      *reinterpret_cast<uint4*>(q_lo + m * SD + c) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
+                                                                pack_residual(b.x, b.y), pack_residual(b.z, b.w));
   }
-  if (splits == 1) {
-    float* out = p.out + (row * p.n_heads + head) * d;
-    const float inv = 1.0f / l;
+  __syncthreads();
+  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
+  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + kKeys - 1) / kKeys * kKeys;
+  const int64_t klo = all_lo + split * per, khi = min(all_hi, klo + per - 1);
+
+  // This thread's two rows (g and g + 8 of its warp's 16).
+  bool valid[2];
+  int64_t lo[2] = {0, 0}, hi[2] = {-1, -1}, out_row[2] = {0, 0}, head[2] = {0, 0};
 #pragma unroll
-    for (int j = 0; j < EPL; ++j) {
-      const int64_t idx = lane + 32 * j;
-      if (idx < d) out[idx] = acc[j] * inv;
+  for (int h = 0; h < 2; ++h) {
+    const int64_t m = rw * 16 + g + 8 * h;
+    valid[h] = m < valid_rows;
+    if (valid[h]) {
+      out_row[h] = s.row0 + first_q + m / G;
+      head[h] = kvh * G + m % G;
+      key_range(p, s, out_row[h], lo[h], hi[h]);
     }
-    return;
   }
-  float* part = p.partial + task * (d + 2);  // [m, l, acc[d]]
-  if (lane == 0) {
-    part[0] = m;
-    part[1] = l;
-  }
+  const bool warp_active = rw * 16 < valid_rows;
+
+  float o[DS / 8][4];
 #pragma unroll
-  for (int j = 0; j < EPL; ++j) {
-    const int64_t idx = lane + 32 * j;
-    if (idx < d) part[2 + idx] = acc[j];
+  for (int i = 0; i < DS / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+
+  for (int64_t kb = klo; kb <= khi; kb += kKeys) {
+    __syncthreads();  // the previous step's reads of k_s / v_s are done
+    for (int i = int(threadIdx.x); i < kKeys * (D / 8); i += int(blockDim.x)) {
+      const int j = i / (D / 8), c = (i % (D / 8)) * 8;
+      const int64_t pos = kb + j;
+      const int o = j * SD + c;
+      const float *fk = nullptr, *fv = nullptr;  // f32 source rows (fresh, or an f32 cache)
+      if (pos > khi) {                           // past the range: zeros (masked; finite so that 0 x V stays 0)
+        *reinterpret_cast<uint4*>(k_s + o) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(v_s + o) = make_uint4(0, 0, 0, 0);
+        if constexpr (KV2) {
+          *reinterpret_cast<uint4*>(k_lo + o) = make_uint4(0, 0, 0, 0);
+          *reinterpret_cast<uint4*>(v_lo + o) = make_uint4(0, 0, 0, 0);
+        }
+      } else if (pos >= s.chunk_start) {
+        const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
+        fk = p.k + at;
+        fv = p.v + at;
+      } else {
+        const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+        const int64_t at = (slot * Hkv + kvh) * D + c;
+        if constexpr (KV2) {
+          fk = static_cast<const float*>(s.cache_k) + at;
+          fv = static_cast<const float*>(s.cache_v) + at;
+        } else {
+          cp_async16(k_s + o, static_cast<const uint16_t*>(s.cache_k) + at);
+          cp_async16(v_s + o, static_cast<const uint16_t*>(s.cache_v) + at);
+        }
+      }
+      if (fk) {
+        store8(k_s + o, fk);
+        store8(v_s + o, fv);
+        if constexpr (KV2) {
+          store8_residual(k_lo + o, fk);
+          store8_residual(v_lo + o, fv);
+        }
+      }
+    }
+    cp_async_wait_all();
+    __syncthreads();
+    if (!warp_active) continue;
+
+    // S = Q Kᵀ for this warp's 16 rows x kKeys keys.
+    float sc[kKeys / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kKeys / 8; ++nt) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.0f;
+#pragma unroll 4
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const __nv_bfloat16* qa = q_hi + (rw * 16 + g) * SD + kk * 16 + 2 * t;
+      const uint32_t a[4] = {ld_u32(qa), ld_u32(qa + 8 * SD), ld_u32(qa + 8), ld_u32(qa + 8 * SD + 8)};
+      uint32_t al[4];
+      if constexpr (Q2) {
+        const __nv_bfloat16* ql = qa + M * SD;
+        al[0] = ld_u32(ql);
+        al[1] = ld_u32(ql + 8 * SD);
+        al[2] = ld_u32(ql + 8);
+        al[3] = ld_u32(ql + 8 * SD + 8);
+      }
+#pragma unroll
+      for (int nt = 0; nt < kKeys / 8; ++nt) {
+        const __nv_bfloat16* kp = k_s + (nt * 8 + g) * SD + kk * 16 + 2 * t;
+        const uint32_t b0 = ld_u32(kp), b1 = ld_u32(kp + 8);
+        mma(sc[nt], a, b0, b1);
+        if constexpr (Q2) mma(sc[nt], al, b0, b1);
+        if constexpr (KV2) {
+          const __nv_bfloat16* kl = kp + (k_lo - k_s);
+          mma(sc[nt], a, ld_u32(kl), ld_u32(kl + 8));
+        }
+      }
+    }
+    // Mask, online softmax (each row's 32 scores live in the 4 lanes of a quad).
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < kKeys / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t key = kb + nt * 8 + 2 * t + e;
+          float& x = sc[nt][2 * h + e];
+          x = valid[h] && key >= lo[h] && key <= hi[h] && key <= khi ? x * p.scale : -INFINITY;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_run[h], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      const float corr = expf(m_run[h] - m_use);
+      m_run[h] = m_new;
+      l_run[h] *= corr;
+#pragma unroll
+      for (int i = 0; i < DS / 8; ++i) {
+        o[i][2 * h] *= corr;
+        o[i][2 * h + 1] *= corr;
+      }
+#pragma unroll
+      for (int nt = 0; nt < kKeys / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = sc[nt][2 * h + e];
+          x = expf(x - m_use);
+          l_run[h] += x;
+        }
+    }
+    // O += P V over this warp's DS columns.
+#pragma unroll
+    for (int ks = 0; ks < kKeys / 16; ++ks) {
+      const float(&s0)[4] = sc[2 * ks];
+      const float(&s1)[4] = sc[2 * ks + 1];
+      const uint32_t pa[4] = {pack_bf16(s0[0], s0[1]), pack_bf16(s0[2], s0[3]), pack_bf16(s1[0], s1[1]),
+                              pack_bf16(s1[2], s1[3])};
+      uint32_t pl[4];
+      if constexpr (Q2) {
+        pl[0] = pack_residual(s0[0], s0[1]);
+        pl[1] = pack_residual(s0[2], s0[3]);
+        pl[2] = pack_residual(s1[0], s1[1]);
+        pl[3] = pack_residual(s1[2], s1[3]);
+      }
+      const __nv_bfloat16* vrow = v_s + (ks * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * SD + dg * DS + (lane >> 4) * 8;
+#pragma unroll
+      for (int n16 = 0; n16 < DS / 16; ++n16) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, vrow + n16 * 16);
+        mma(o[2 * n16], pa, b[0], b[1]);
+        mma(o[2 * n16 + 1], pa, b[2], b[3]);
+        if constexpr (Q2) {
+          mma(o[2 * n16], pl, b[0], b[1]);
+          mma(o[2 * n16 + 1], pl, b[2], b[3]);
+        }
+        if constexpr (KV2) {
+          ldmatrix_x4_trans(b, vrow + n16 * 16 + (v_lo - v_s));
+          mma(o[2 * n16], pa, b[0], b[1]);
+          mma(o[2 * n16 + 1], pa, b[2], b[3]);
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = l_run[h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (!valid[h]) continue;
+    const int64_t rh = out_row[h] * H + head[h];
+    if (p.splits == 1) {
+      float* out = p.out + rh * D + dg * DS + 2 * t;
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int i = 0; i < DS / 8; ++i)
+        *reinterpret_cast<float2*>(out + i * 8) = make_float2(o[i][2 * h] * inv, o[i][2 * h + 1] * inv);
+    } else {
+      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]]
+      if (t == 0 && dg == 0) {
+        part[0] = m_run[h];
+        part[1] = l;
+      }
+#pragma unroll
+      for (int i = 0; i < DS / 8; ++i) {
+        part[2 + dg * DS + i * 8 + 2 * t] = o[i][2 * h];
+        part[2 + dg * DS + i * 8 + 2 * t + 1] = o[i][2 * h + 1];
+      }
+    }
   }
 }
 
 // One warp per (row, head): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M).
-__global__ void __launch_bounds__(kWarpsPerBlock * 32) merge_kernel(AttentionParams p, int64_t splits) {
+__global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(AttentionParams p) {
   const int64_t rh = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = int(threadIdx.x % 32);
   if (rh >= p.rows * p.n_heads) return;
-  const int64_t d = p.head_dim;
+  const int64_t d = p.head_dim, splits = p.splits;
   const float* parts = p.partial + rh * splits * (d + 2);
   float big = -INFINITY;
   for (int64_t i = 0; i < splits; ++i) big = fmaxf(big, parts[i * (d + 2)]);
@@ -119,59 +359,116 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) merge_kernel(AttentionPar
   }
 }
 
-// Splits only when rows x heads leave the chip idle (decode): prefill chunks never split, so their scratch is 0.
-int64_t splits_for(int64_t rows, int64_t n_heads, int64_t max_keys, int64_t max_splits) {
-  const int64_t base = std::max<int64_t>(1, rows * n_heads);
-  int64_t s = std::min<int64_t>(max_splits, std::max<int64_t>(1, kWarpsToFill / base));
-  s = std::min<int64_t>(s, std::max<int64_t>(1, max_keys / 16));  // at least 16 keys per split
-  return std::max<int64_t>(s, 1);
+template <int D, AttentionMode MODE>
+void launch(const AttentionParams& p, cudaStream_t stream) {
+  constexpr int DG = D > 256 ? 2 : 1;
+  const int64_t bytes = smem_bytes(D, MODE, p.row_warps);
+  UG_CUDA_REQUIRE(bytes <= kMaxSmem, "attention",
+                  "row_warps " + std::to_string(p.row_warps) + " needs " + std::to_string(bytes) +
+                      " bytes of shared memory at head_dim " + std::to_string(D) + " (use plan_attention)");
+  if (bytes > 48 * 1024)  // opt in above the default 48 KiB (per device, so set on every launch: it is cheap)
+    UG_CUDA_CHECK(
+        cudaFuncSetAttribute(flash_attention_kernel<D, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  flash_attention_kernel<D, MODE>
+      <<<unsigned(p.n_tiles * p.splits), unsigned(32 * p.row_warps * DG), size_t(bytes), stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("flash_attention_kernel");
 }
 
-template <int EPL>
-void launch(const AttentionParams& p, int64_t splits, cudaStream_t stream) {
-  const int64_t warps = p.rows * p.n_heads * splits;
-  attention_kernel<EPL>
-      <<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(p, splits);
-  UG_CUDA_CHECK_LAUNCH("attention_kernel");
+template <int D>
+void launch_dim(const AttentionParams& p, cudaStream_t stream) {
+  switch (p.mode) {
+    case AttentionMode::Fast:
+      launch<D, AttentionMode::Fast>(p, stream);
+      break;
+    case AttentionMode::Exact:
+      launch<D, AttentionMode::Exact>(p, stream);
+      break;
+    case AttentionMode::ExactF32Kv:
+      launch<D, AttentionMode::ExactF32Kv>(p, stream);
+      break;
+  }
 }
 
 }  // namespace
 
-int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_keys,
-                                 int64_t max_splits) {
-  const int64_t splits = splits_for(rows, n_heads, max_keys, max_splits);
-  return splits > 1 ? rows * n_heads * splits * (head_dim + 2) : 0;
+AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                             AttentionMode mode, int64_t max_keys, int64_t max_splits) {
+  const char* op = "plan_attention";
+  UG_CUDA_REQUIRE(
+      n_kv_heads >= 1 && n_heads >= n_kv_heads && n_heads % n_kv_heads == 0, op,
+      "n_heads " + std::to_string(n_heads) + " must be a multiple of n_kv_heads " + std::to_string(n_kv_heads));
+  const int64_t group = n_heads / n_kv_heads;
+  UG_CUDA_REQUIRE(group <= 64, op, "GQA group " + std::to_string(group) + " (query heads per kv head) exceeds 64");
+  int64_t most_rows = 1;
+  for (int64_t n : seq_rows) most_rows = std::max(most_rows, n);
+  AttentionPlan plan;
+  const int64_t want_rows = std::min<int64_t>(64, std::max(group, most_rows * group));
+  plan.row_warps = want_rows <= 16 ? 1 : want_rows <= 32 ? 2 : 4;
+  while (plan.row_warps > 1 && smem_bytes(head_dim, mode, plan.row_warps) > kMaxSmem) plan.row_warps /= 2;
+  UG_CUDA_REQUIRE(16 * plan.row_warps >= group, op,
+                  "GQA group " + std::to_string(group) + " does not fit the shared memory of one block at head_dim " +
+                      std::to_string(head_dim));
+  plan.queries_per_tile = std::max<int64_t>(1, 16 * plan.row_warps / group);
+  for (size_t i = 0; i < seq_rows.size(); ++i) {
+    // Later queries see more keys (causal): their tiles go first so the long ones start early.
+    const int64_t n_q_tiles = (seq_rows[i] + plan.queries_per_tile - 1) / plan.queries_per_tile;
+    for (int64_t qt = n_q_tiles - 1; qt >= 0; --qt)
+      for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh)
+        plan.tiles.insert(plan.tiles.end(), {int32_t(i), int32_t(qt * plan.queries_per_tile), int32_t(kvh)});
+  }
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
+  if (tiles < kTargetBlocks) {
+    plan.splits = std::min({(kTargetBlocks + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
+                            std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});
+  }
+  return plan;
+}
+
+int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim) {
+  return plan.splits > 1 ? rows * n_heads * plan.splits * (head_dim + 2) : 0;
 }
 
 void attention(const AttentionParams& p, cudaStream_t stream) {
   const char* op = "attention";
-  UG_CUDA_REQUIRE(p.q && p.k && p.v && p.out && p.seqs && p.row_seq, op, "q, k, v, out, seqs and row_seq must be set");
-  UG_CUDA_REQUIRE(p.rows >= 1 && p.n_seqs >= 1, op,
-                  "rows " + std::to_string(p.rows) + " and n_seqs " + std::to_string(p.n_seqs) + " must be >= 1");
+  UG_CUDA_REQUIRE(p.q && p.k && p.v && p.out && p.seqs && p.tiles, op, "q, k, v, out, seqs and tiles must be set");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.n_seqs >= 1 && p.n_tiles >= 1, op,
+                  "rows " + std::to_string(p.rows) + ", n_seqs " + std::to_string(p.n_seqs) + " and n_tiles " +
+                      std::to_string(p.n_tiles) + " must be >= 1");
   UG_CUDA_REQUIRE(
       p.n_kv_heads >= 1 && p.n_heads >= p.n_kv_heads && p.n_heads % p.n_kv_heads == 0, op,
       "n_heads " + std::to_string(p.n_heads) + " must be a multiple of n_kv_heads " + std::to_string(p.n_kv_heads));
-  UG_CUDA_REQUIRE(p.head_dim >= 1 && p.head_dim <= 512, op,
-                  "head_dim " + std::to_string(p.head_dim) + " is outside the supported 1..512");
-  UG_CUDA_REQUIRE(p.window >= 0 && p.max_keys >= 1 && p.max_splits >= 1, op,
-                  "window must be >= 0, max_keys and max_splits >= 1");
-  const int64_t splits = splits_for(p.rows, p.n_heads, p.max_keys, p.max_splits);
-  UG_CUDA_REQUIRE(splits == 1 || p.partial, op, "partial scratch must be set when max_splits > 1");
-  const int64_t d = p.head_dim;
-  if (d <= 32)
-    launch<1>(p, splits, stream);
-  else if (d <= 64)
-    launch<2>(p, splits, stream);
-  else if (d <= 128)
-    launch<4>(p, splits, stream);
-  else if (d <= 256)
-    launch<8>(p, splits, stream);
-  else
-    launch<16>(p, splits, stream);
-  if (splits > 1) {
+  UG_CUDA_REQUIRE(p.row_warps == 1 || p.row_warps == 2 || p.row_warps == 4, op,
+                  "row_warps " + std::to_string(p.row_warps) + " must be 1, 2 or 4 (use plan_attention)");
+  UG_CUDA_REQUIRE(p.queries_per_tile >= 1 && p.queries_per_tile * (p.n_heads / p.n_kv_heads) <= 16 * p.row_warps, op,
+                  "queries_per_tile " + std::to_string(p.queries_per_tile) + " does not fit the tile rows");
+  UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1, op, "window must be >= 0 and splits >= 1");
+  UG_CUDA_REQUIRE(p.splits == 1 || p.partial, op, "partial scratch must be set when splits > 1");
+  switch (p.head_dim) {
+    case 16:
+      launch_dim<16>(p, stream);
+      break;
+    case 32:
+      launch_dim<32>(p, stream);
+      break;
+    case 64:
+      launch_dim<64>(p, stream);
+      break;
+    case 128:
+      launch_dim<128>(p, stream);
+      break;
+    case 256:
+      launch_dim<256>(p, stream);
+      break;
+    case 512:
+      launch_dim<512>(p, stream);
+      break;
+    default:
+      UG_CUDA_REQUIRE(false, op,
+                      "head_dim " + std::to_string(p.head_dim) + " is not supported (16, 32, 64, 128, 256 or 512)");
+  }
+  if (p.splits > 1) {
     const int64_t warps = p.rows * p.n_heads;
-    merge_kernel<<<unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(p,
-                                                                                                              splits);
+    merge_kernel<<<unsigned((warps + kMergeWarps - 1) / kMergeWarps), kMergeWarps * 32, 0, stream>>>(p);
     UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
   }
 }

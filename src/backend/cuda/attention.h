@@ -1,30 +1,58 @@
-// CUDA attention of the Gemma 4 decoder over a batch of sequences (f32 q/k/v in device memory). The
-// CPU op cpu::attention_batch (backend/cpu/ops.h) is its oracle: the same visible-key rule per
-// query (causal, the sliding window, bidirectional blocks that extend a query's range to the end of
-// its block), keys before a sequence's chunk read from its cache (ring slot = pos % capacity,
-// linear slot = pos), the chunk's own keys from the step's fresh k/v. Online softmax in f32 (the
-// CPU normalises with a double sum: results agree to f32 rounding).
+// CUDA attention of the Gemma 4 decoder over a batch of sequences: f32 queries and fresh keys/values of the
+// step, KV caches in device memory (bf16, or f32 in the f32-faithful mode). The CPU op cpu::attention_batch
+// (backend/cpu/ops.h) is its oracle (on bf16-rounded keys and values): the same visible-key rule per query (causal, the
+// sliding window, bidirectional blocks that extend a query's range to the end of its block), keys before a sequence's
+// chunk read from its cache (ring slot = pos % capacity, linear slot = pos), the chunk's own keys from the step's fresh
+// k/v (rounded to bf16 on load, exactly as kv_store stores them).
 //
-// Parallelism: one warp per (query row, head, key split). With few queries (decode) the visible
-// keys are split over up to `max_splits` warps whose partial (max, sum, acc) are merged by a second
-// kernel (flash-decoding); with many queries (prefill) every warp takes a query's whole range.
+// One flash-attention kernel on tensor cores (mma.sync m16n8k16 bf16, f32 accumulate, f32 online softmax)
+// serves prefill and decode. A tile is up to 16 x row_warps (query, head) pairs of one sequence that share a
+// kv head (GQA/MQA heads packed into the rows, so every K/V block is read once per tile), and a range of its
+// keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them).
+// AttentionMode says how operands become bf16 tensor-core inputs (a value split into two bf16 terms hi + lo
+// carries 16 mantissa bits: products of two-term operands are f32-faithful).
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace ug::cuda {
 
+enum class AttentionMode {
+  Fast,        // bf16 queries and probabilities against bf16 KV (like HF's bf16 model)
+  Exact,       // two-term queries and probabilities against bf16 KV (2x the tensor-core work)
+  ExactF32Kv,  // f32 KV, two-term keys and values too: f32-faithful attention (3x)
+};
+
 // One sequence of the step, for one layer. Device-memory array (also what kv_store appends with).
 struct AttentionSeq {
-  float* cache_k = nullptr;  // [slots, n_kv_heads, head_dim]: positions < chunk_start
-  float* cache_v = nullptr;
+  void* cache_k = nullptr;  // [slots, n_kv_heads, head_dim] bf16 (f32 for ExactF32Kv): positions < chunk_start
+  void* cache_v = nullptr;
   int64_t ring_capacity = 0;  // 0: linear (slot = position)
   int64_t row0 = 0;           // first row of this sequence in q / k / v / out
   int64_t n_rows = 0;         // its queries, at positions chunk_start ..
   int64_t chunk_start = 0;
 };
+
+// How one call divides its work; made on the host from the sequences' row counts only, so a step plans once
+// per layer shape and uploads `tiles`.
+struct AttentionPlan {
+  int row_warps = 1;             // 1, 2 or 4 warps of 16 tile rows each
+  int64_t queries_per_tile = 1;  // queries of one sequence per tile (16 x row_warps / GQA group)
+  int64_t splits = 1;            // key splits per tile
+  std::vector<int32_t> tiles;    // [n_tiles, 3]: sequence, first query (row within the sequence), kv head
+  int64_t n_tiles() const { return int64_t(tiles.size() / 3); }
+};
+
+// seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
+AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                             AttentionMode mode, int64_t max_keys, int64_t max_splits = 128);
+
+// Floats of scratch `partial` a call with this plan needs (0 without splits).
+int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim);
 
 struct AttentionParams {
   const float* q = nullptr;             // [rows, n_heads, head_dim]
@@ -32,35 +60,37 @@ struct AttentionParams {
   const float* v = nullptr;             // [rows, n_kv_heads, head_dim]
   float* out = nullptr;                 // [rows, n_heads, head_dim]
   const AttentionSeq* seqs = nullptr;   // [n_seqs] (device)
-  const int32_t* row_seq = nullptr;     // [rows] sequence of each row (device)
+  const int32_t* tiles = nullptr;       // plan.tiles (device)
   const int32_t* block_last = nullptr;  // [rows] row index of the last row of the row's bidirectional block, or
                                         //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
-  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device); may be nullptr
-                                        //   when max_splits == 1
-  int64_t rows = 0;                     // >= 1
-  int64_t n_seqs = 0;                   // >= 1
-  int64_t n_heads = 0;                  // multiple of n_kv_heads
+  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when splits > 1
+  int64_t n_tiles = 0;                  // plan.n_tiles()
+  int row_warps = 1;                    // plan fields
+  int64_t queries_per_tile = 1;
+  int64_t splits = 1;
+  int64_t rows = 0;     // >= 1
+  int64_t n_seqs = 0;   // >= 1
+  int64_t n_heads = 0;  // multiple of n_kv_heads, at most 64 per kv head
   int64_t n_kv_heads = 0;
-  int64_t head_dim = 0;    // 1 .. 512
-  int64_t window = 0;      // sliding window W (key visible iff q - k < W); 0 = full attention
-  int64_t max_keys = 0;    // upper bound of visible keys of any row (sizes the split)
-  int64_t max_splits = 1;  // >= 1: split the keys of a query over up to this many warps
+  int64_t head_dim = 0;  // 16, 32, 64, 128, 256 or 512
+  int64_t window = 0;    // sliding window W (key visible iff q - k < W); 0 = full attention
   float scale = 1.0f;
+  AttentionMode mode = AttentionMode::Exact;  // the same as the plan's
 };
-
-// Floats of scratch `partial` that attention() with these fields needs: 0 unless it splits the keys, which it
-// does only for few rows (decode), so prefill needs none.
-int64_t attention_partial_floats(int64_t rows, int64_t n_heads, int64_t head_dim, int64_t max_keys, int64_t max_splits);
 
 void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
 
-}  // namespace ug::cuda
+// Sets the plan fields of p.
+inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int32_t* device_tiles) {
+  p.tiles = device_tiles;
+  p.n_tiles = plan.n_tiles();
+  p.row_warps = plan.row_warps;
+  p.queries_per_tile = plan.queries_per_tile;
+  p.splits = plan.splits;
+}
 
-namespace ug::cuda {
-
-// Appends the step's fresh k / v rows to each sequence's cache (same slots as KvCache::store: a
-// ring keeps only the last `capacity` rows of a chunk). Run after attention, which reads the old
-// slots.
+// Appends the step's fresh k / v rows to each sequence's cache, as bf16 or f32 (same slots as KvCache::store: a
+// ring keeps only the last `capacity` rows of a chunk). Run after attention, which reads the old slots.
 struct KvStoreParams {
   const float* k = nullptr;  // [rows, row_size]
   const float* v = nullptr;
@@ -68,6 +98,7 @@ struct KvStoreParams {
   const int32_t* row_seq = nullptr;    // [rows] (device)
   int64_t rows = 0;                    // >= 1
   int64_t row_size = 0;                // n_kv_heads * head_dim
+  bool f32 = false;                    // caches hold f32 rows (AttentionMode::ExactF32Kv), else bf16
 };
 void kv_store(const KvStoreParams& p, cudaStream_t stream = nullptr);
 

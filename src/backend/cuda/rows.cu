@@ -1,4 +1,6 @@
 // Row-wise data movement of a decoder step: token embeddings (+ multimodal overrides), KV appends, gathers.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <string>
 
@@ -38,8 +40,13 @@ __global__ void kv_store_kernel(KvStoreParams p) {
       if (t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the same chunk
       slot = pos % s.ring_capacity;
     }
-    s.cache_k[slot * p.row_size + c] = p.k[i];
-    s.cache_v[slot * p.row_size + c] = p.v[i];
+    if (p.f32) {
+      static_cast<float*>(s.cache_k)[slot * p.row_size + c] = p.k[i];
+      static_cast<float*>(s.cache_v)[slot * p.row_size + c] = p.v[i];
+    } else {
+      static_cast<__nv_bfloat16*>(s.cache_k)[slot * p.row_size + c] = __float2bfloat16_rn(p.k[i]);
+      static_cast<__nv_bfloat16*>(s.cache_v)[slot * p.row_size + c] = __float2bfloat16_rn(p.v[i]);
+    }
   }
 }
 
