@@ -43,3 +43,22 @@ std::optional<DType> parse_weight_dtype(const std::string& name) {
 }
 
 }  // namespace ug::cli
+
+namespace ug::cli {
+
+DeviceSpec DeviceArgs::spec() const {
+  DeviceSpec d = parse_device(device);
+  UG_CHECK(precision == "faithful" || precision == "balanced" || precision == "fast",
+           "--precision: '{}' is not faithful, balanced or fast", precision);
+  d.precision = precision;
+  return d;
+}
+
+void add_device_options(CLI::App& sub, DeviceArgs& args) {
+  sub.add_option("--device", args.device, "Where the decoder runs: cpu (default), cuda or cuda:N");
+  sub.add_option("--precision", args.precision,
+                 "CUDA numerics: balanced (default: bf16 KV cache, f32-faithful decode matmuls), faithful (f32 KV and "
+                 "f32-faithful matmuls: matches the f32 reference), fast (bf16 activations like HF's bf16 model)");
+}
+
+}  // namespace ug::cli

@@ -2,13 +2,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "runtime/decoder_factory.h"
 
 namespace ug::cli {
 
@@ -16,5 +16,13 @@ namespace ug::cli {
 std::vector<int32_t> parse_token_list(const std::string& spec);
 // "f32" | "bf16" | "" (as stored) -> the weight precision to run at.
 std::optional<DType> parse_weight_dtype(const std::string& name);
+
+// --device and --precision, shared by run / serve / logits / bench.
+struct DeviceArgs {
+  std::string device = "cpu";
+  std::string precision = DeviceSpec{}.precision;
+  DeviceSpec spec() const;  // errors name the bad value
+};
+void add_device_options(CLI::App& sub, DeviceArgs& args);
 
 }  // namespace ug::cli

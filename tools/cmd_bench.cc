@@ -24,7 +24,8 @@ namespace ug::cli {
 namespace {
 
 struct BenchArgs {
-  std::string model, dtype, load = "auto", device = "cpu", precision = "faithful";
+  std::string model, dtype, load = "auto";
+  cli::DeviceArgs device;
   std::vector<int64_t> prompts{512}, batches{1}, contexts{0};
   int64_t gen = 128, reps = 5, chunk = 0;
   double bandwidth_gbs = 0, tflops = 0;  // ceilings; 0 = measure (CPU bandwidth) or leave out
@@ -127,8 +128,7 @@ struct Bench {
 };
 
 int run_bench(const BenchArgs& a) {
-  DeviceSpec device = parse_device(a.device);
-  device.precision = a.precision;
+  DeviceSpec device = a.device.spec();
   auto model = load_model(a.model, {.weight_dtype = parse_weight_dtype(a.dtype)}, parse_load_mode(a.load));
   const auto& cfg = model->config.text;
   ThreadPool& pool = ThreadPool::global();
@@ -201,8 +201,7 @@ RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-benc
   sub.add_option("--ctx", a->contexts, "Decode context lengths, e.g. 1024,16384 (default 0)")->delimiter(',');
   sub.add_option("-r,--repetitions", a->reps, "Repetitions (after one warm-up)")->check(CLI::PositiveNumber);
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-  sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
-  sub.add_option("--precision", a->precision, "CUDA matmul precision: faithful (default), balanced, fast");
+  cli::add_device_options(sub, a->device);
   sub.add_option("--chunk", a->chunk, "Prefill chunk size (default 256 on cpu, 2048 on cuda)");
   sub.add_option("--bandwidth-ceiling", a->bandwidth_gbs, "Memory bandwidth ceiling in GB/s (cpu: measured)");
   sub.add_option("--compute-ceiling", a->tflops, "Compute ceiling in TFLOP/s (prints prefill's fraction)");

@@ -23,7 +23,8 @@ int run_init(const InitArgs& a) {
   UG_CHECK(a.dtype == "bf16" || a.dtype == "f32", "--dtype: expected bf16 or f32, got '{}'", a.dtype);
   UG_CHECK(a.shard_gb > 0, "--shard-gb must be positive");
   auto t0 = std::chrono::steady_clock::now();
-  RandomCheckpointOptions opts{.seed = a.seed, .dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32,
+  RandomCheckpointOptions opts{.seed = a.seed,
+                               .dtype = a.dtype == "bf16" ? DType::BF16 : DType::F32,
                                .max_shard_bytes = size_t(a.shard_gb * double(1 << 30))};
   size_t bytes = write_random_checkpoint(a.out, preset.config, preset.generation_config, opts, ThreadPool::global());
   if (!a.tokenizer.empty()) {
@@ -31,7 +32,8 @@ int run_init(const InitArgs& a) {
     UG_CHECK(fs::exists(a.tokenizer), "--tokenizer: {} does not exist", a.tokenizer);
     fs::copy_file(a.tokenizer, fs::path(a.out) / "tokenizer.json", fs::copy_options::overwrite_existing);
     auto cfg = fs::path(a.tokenizer).parent_path() / "tokenizer_config.json";
-    if (fs::exists(cfg)) fs::copy_file(cfg, fs::path(a.out) / "tokenizer_config.json", fs::copy_options::overwrite_existing);
+    if (fs::exists(cfg))
+      fs::copy_file(cfg, fs::path(a.out) / "tokenizer_config.json", fs::copy_options::overwrite_existing);
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %s: preset %s (%s), %.2f GB of weights in %.1f s\n", a.out.c_str(), preset.name.c_str(),

@@ -17,7 +17,8 @@ namespace ug::cli {
 namespace {
 
 struct LogitsArgs {
-  std::string model, tokens, dtype, out, hidden_out, device = "cpu";
+  std::string model, tokens, dtype, out, hidden_out;
+  cli::DeviceArgs device;
   int64_t chunk = 256;
 };
 
@@ -30,8 +31,8 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   // masked_scatter).
   MediaEncoder media(*model, nullptr, ThreadPool::global(), m.options());
   PromptInput input = media.scatter(ids, m.items);
-  auto decoder_ptr = make_decoder(parse_device(a.device), model->config, *model->weights, ThreadPool::global(),
-                                  {.max_chunk = a.chunk});
+  auto decoder_ptr =
+      make_decoder(a.device.spec(), model->config, *model->weights, ThreadPool::global(), {.max_chunk = a.chunk});
   Decoder& decoder = *decoder_ptr;
   KvCache cache = decoder.new_cache();
   const int64_t n = int64_t(ids.size()), D = model->config.text.hidden_size, L = model->config.text.n_layers();
@@ -67,7 +68,7 @@ RegisterCommand reg("logits", "Write float32 logits [n_tokens, vocab] for every 
                       sub.add_option("--model,-m", a->model, "Checkpoint folder (HF layout)")->required();
                       sub.add_option("--tokens,-t", a->tokens, "FILE.npy or ID,ID,...")->required();
                       sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-                      sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
+                      cli::add_device_options(sub, a->device);
                       sub.add_option("--out,-o", a->out, "Output .npy")->required();
                       sub.add_option("--hidden-out", a->hidden_out,
                                      "Also write hidden states [layers+1, n, hidden] (HF output_hidden_states)");

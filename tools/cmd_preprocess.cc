@@ -113,9 +113,9 @@ int preprocess_video_file(const PreprocessArgs& a, const MediaArgs& m) {
   const int64_t frames = int64_t(v.frames.size());
   write_npy(a.out, all.data(), {frames, g.count(), int64_t(g.pixels.size()) / std::max<int64_t>(1, g.count())});
   write_positions(positions_path(a), g);
-  std::fprintf(stderr, "%s: %lld frames at %.3f fps; sampled %lld, %lld soft tokens each -> %s\nframes:",
-               a.video.c_str(), (long long)v.total_frames, v.stream_fps, (long long)frames, (long long)g.count(),
-               a.out.c_str());
+  std::fprintf(stderr,
+               "%s: %lld frames at %.3f fps; sampled %lld, %lld soft tokens each -> %s\nframes:", a.video.c_str(),
+               (long long)v.total_frames, v.stream_fps, (long long)frames, (long long)g.count(), a.out.c_str());
   for (size_t i = 0; i < v.indices.size(); ++i)
     std::fprintf(stderr, " %lld@%.2fs", (long long)v.indices[i], v.timestamps[i]);
   std::fputc('\n', stderr);
@@ -130,25 +130,24 @@ int run_preprocess(const PreprocessArgs& a, const MediaArgs& m) {
   return preprocess_video_file(a, m);
 }
 
-RegisterCommand reg("preprocess", "Decode and preprocess one image, audio or video file into .npy (HF processor "
-                                  "outputs)",
-                    [](CLI::App& sub) {
-                      auto a = std::make_shared<PreprocessArgs>();
-                      auto m = std::make_shared<MediaArgs>();
-                      sub.add_option("--image", a->image, "Image file")->type_name("PATH");
-                      sub.add_option("--audio", a->audio, "Audio file, or a float .npy [channels, samples]")
-                          ->type_name("PATH");
-                      sub.add_option("--audio-rate", a->audio_rate, "Sample rate of a .npy --audio")
-                          ->check(CLI::PositiveNumber);
-                      sub.add_option("--video", a->video, "Video file")->type_name("PATH");
-                      sub.add_option("--out,-o", a->out, "Output .npy (patches or frames)")->required();
-                      sub.add_option("--positions-out", a->positions_out,
-                                     "Patch positions .npy (default: OUT with .positions.npy)");
-                      sub.add_option("--repeat", a->repeat, "Time N runs of decode + preprocess (first one warms)")
-                          ->check(CLI::PositiveNumber);
-                      add_media_options(sub, m, /*with_items=*/false);
-                      return [a, m] { return run_preprocess(*a, *m); };
-                    });
+RegisterCommand reg(
+    "preprocess",
+    "Decode and preprocess one image, audio or video file into .npy (HF processor "
+    "outputs)",
+    [](CLI::App& sub) {
+      auto a = std::make_shared<PreprocessArgs>();
+      auto m = std::make_shared<MediaArgs>();
+      sub.add_option("--image", a->image, "Image file")->type_name("PATH");
+      sub.add_option("--audio", a->audio, "Audio file, or a float .npy [channels, samples]")->type_name("PATH");
+      sub.add_option("--audio-rate", a->audio_rate, "Sample rate of a .npy --audio")->check(CLI::PositiveNumber);
+      sub.add_option("--video", a->video, "Video file")->type_name("PATH");
+      sub.add_option("--out,-o", a->out, "Output .npy (patches or frames)")->required();
+      sub.add_option("--positions-out", a->positions_out, "Patch positions .npy (default: OUT with .positions.npy)");
+      sub.add_option("--repeat", a->repeat, "Time N runs of decode + preprocess (first one warms)")
+          ->check(CLI::PositiveNumber);
+      add_media_options(sub, m, /*with_items=*/false);
+      return [a, m] { return run_preprocess(*a, *m); };
+    });
 
 }  // namespace
 }  // namespace ug::cli

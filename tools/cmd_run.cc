@@ -28,7 +28,8 @@ extern "C" void on_sigint(int) {
 }
 
 struct RunArgs {
-  std::string model, prompt, system, tokenizer, dtype, load = "auto", device = "cpu", json_schema;
+  std::string model, prompt, system, tokenizer, dtype, load = "auto", json_schema;
+  cli::DeviceArgs device;
   bool json = false;
   std::vector<std::string> stops;
   bool think = false, raw = false, greedy = false, stats = false;
@@ -66,7 +67,7 @@ int run(const RunArgs& a, const MediaArgs& m) {
   EngineOptions opts{.weights = {.weight_dtype = parse_weight_dtype(a.dtype)},
                      .load_mode = parse_load_mode(a.load),
                      .tokenizer_path = a.tokenizer,
-                     .device = parse_device(a.device),
+                     .device = a.device.spec(),
                      .media = m.options()};
   auto engine = load_engine(a.model, opts, /*require_tokenizer=*/true);
   if (!engine->template_warning.empty()) std::fprintf(stderr, "warning: %s\n", engine->template_warning.c_str());
@@ -85,9 +86,13 @@ int run(const RunArgs& a, const MediaArgs& m) {
       fail("{}: {}", a.json_schema, e.what());
     }
   }
-  ChatSession chat(*engine, {.system = a.system, .enable_thinking = a.think, .raw = a.raw,
-                             .max_new_tokens = a.max_tokens, .stop_strings = a.stops,
-                             .sampling = sampling_from(a, engine->model->generation), .json = json});
+  ChatSession chat(*engine, {.system = a.system,
+                             .enable_thinking = a.think,
+                             .raw = a.raw,
+                             .max_new_tokens = a.max_tokens,
+                             .stop_strings = a.stops,
+                             .sampling = sampling_from(a, engine->model->generation),
+                             .json = json});
   std::signal(SIGINT, on_sigint);
   auto stream = [](std::string_view s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
@@ -166,11 +171,10 @@ RegisterCommand reg("run", "Generate from a prompt (-p) or chat interactively", 
   sub.add_flag("--greedy", a->greedy, "Greedy decoding (same as --temperature 0)");
   sub.add_option("--stop", a->stops, "Stop string (repeatable)");
   sub.add_flag("--json", a->json, "Constrain every reply to a JSON object (response_format json_object)");
-  sub.add_option("--json-schema", a->json_schema, "Constrain every reply to this JSON Schema file")
-      ->excludes("--json");
+  sub.add_option("--json-schema", a->json_schema, "Constrain every reply to this JSON Schema file")->excludes("--json");
   sub.add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: MODEL/tokenizer.json)");
   sub.add_option("--dtype", a->dtype, "Weight precision: f32 or bf16 (default: as stored)");
-  sub.add_option("--device", a->device, "Where the decoder runs: cpu (default), cuda or cuda:N");
+  cli::add_device_options(sub, a->device);
   sub.add_flag("--stats", a->stats, "Print token counts and speed after each reply");
   sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
   return [a, m] { return run(*a, *m); };

@@ -39,16 +39,15 @@ std::string checkpoint_template(const std::string& dir) {
   if (it->is_string()) return it->get<std::string>();
   if (it->is_array())  // HF also allows [{name, template}]: the "default" one is used
     for (const json& t : *it)
-      if (t.is_object() && t.value("name", "") == "default" && t.contains("template") &&
-          t["template"].is_string())
+      if (t.is_object() && t.value("name", "") == "default" && t.contains("template") && t["template"].is_string())
         return t["template"].get<std::string>();
   return "";
 }
 
 json tools_from(const json& doc, const std::string& path) {
   if (doc.is_array()) return doc;
-  UG_CHECK(doc.is_object() && doc.contains("tools"),
-           "{}: expected a JSON array of tools or an object with \"tools\"", path);
+  UG_CHECK(doc.is_object() && doc.contains("tools"), "{}: expected a JSON array of tools or an object with \"tools\"",
+           path);
   return doc["tools"];
 }
 
@@ -78,25 +77,21 @@ int run_template(const TemplateArgs& a) {
     if (doc.contains("tools")) options.tools = doc["tools"];
   }
   if (!a.tools.empty()) options.tools = tools_from(read_json(a.tools), a.tools);
-  const std::string prompt =
-      with_context(a.messages, [&] { return render_chat(messages, options); });
+  const std::string prompt = with_context(a.messages, [&] { return render_chat(messages, options); });
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
   return 0;
 }
 
-RegisterCommand reg(
-    "template", "Render a conversation with the Gemma 4 chat template", [](CLI::App& sub) {
-      auto a = std::make_shared<TemplateArgs>();
-      sub.add_option("--model", a->model, "Checkpoint folder (its shipped template is checked)");
-      sub.add_option("--messages", a->messages, "JSON file: [messages] or {messages, tools?}")
-          ->required();
-      sub.add_flag("--generation-prompt", a->generation_prompt, "Append the model turn opener");
-      sub.add_flag("--think", a->think, "Enable thinking (<|think|>)");
-      sub.add_option("--tools", a->tools,
-                     "JSON file with the tools array (overrides the messages file)");
-      return [a]() { return run_template(*a); };
-    });
+RegisterCommand reg("template", "Render a conversation with the Gemma 4 chat template", [](CLI::App& sub) {
+  auto a = std::make_shared<TemplateArgs>();
+  sub.add_option("--model", a->model, "Checkpoint folder (its shipped template is checked)");
+  sub.add_option("--messages", a->messages, "JSON file: [messages] or {messages, tools?}")->required();
+  sub.add_flag("--generation-prompt", a->generation_prompt, "Append the model turn opener");
+  sub.add_flag("--think", a->think, "Enable thinking (<|think|>)");
+  sub.add_option("--tools", a->tools, "JSON file with the tools array (overrides the messages file)");
+  return [a]() { return run_template(*a); };
+});
 
 }  // namespace
 }  // namespace ug::cli

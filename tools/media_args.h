@@ -4,7 +4,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -14,7 +13,7 @@ namespace ug::cli {
 
 struct MediaArgs {
   std::vector<MediaSource> items;
-  int64_t image_tokens = 0;         // 0: the model's vision_config.num_soft_tokens
+  int64_t image_tokens = 0;  // 0: the model's vision_config.num_soft_tokens
   int64_t video_frames = 32;
   double video_fps = 0;
   int64_t video_max_frames = 0;

@@ -29,7 +29,7 @@ enum class MatmulPrecision {
 struct CudaBackendOptions {
   int device = 0;                      // CUDA device ordinal
   int64_t max_attention_splits = 128;  // flash-decoding: key splits per (query, head)
-  MatmulPrecision precision = MatmulPrecision::Faithful;
+  MatmulPrecision precision = MatmulPrecision::Balanced;
   int64_t split_max_rows = 64;
 };
 

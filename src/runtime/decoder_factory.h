@@ -13,9 +13,8 @@ namespace ug {
 struct DeviceSpec {
   enum class Kind { Cpu, Cuda } kind = Kind::Cpu;
   int ordinal = 0;  // CUDA device
-  // CUDA matmul precision (model_cuda/cuda_decoder_backend.h): "faithful" (default), "balanced" or
-  // "fast".
-  std::string precision = "faithful";
+  // CUDA numerics (model_cuda/cuda_decoder_backend.h): "balanced" (default), "faithful" or "fast".
+  std::string precision = "balanced";
 };
 
 // "cpu", "cuda", "cuda:N"; anything else is an error naming the accepted forms.

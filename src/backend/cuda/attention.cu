@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/attention.h"
@@ -20,6 +21,12 @@ namespace {
 constexpr int kKeys = 32;                // keys per loop step
 constexpr int kPad = 8;                  // bf16 padding per shared row: conflict-free fragment loads and ldmatrix
 constexpr int64_t kTargetBlocks = 1056;  // ~8 resident blocks per SM on an H100/H200: split keys below this
+constexpr int kMinBlockWarps = 4;        // warps that stage K/V even when fewer compute (decode tiles)
+
+int64_t env_or(const char* name, int64_t fallback) {  // tuning knobs for kernel experiments (attention.h)
+  const char* v = std::getenv(name);
+  return v && *v ? std::max<int64_t>(1, std::atoll(v)) : fallback;
+}
 constexpr int kMergeWarps = 4;
 
 __device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
@@ -109,6 +116,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
   const int rw = warp % RW, dg = warp / RW;
+  const bool compute_warp = warp < RW * DG;  // the others only help staging K/V (p.block_warps)
   const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
   const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
   const int64_t first_q = p.tiles[3 * tile + 1], kvh = p.tiles[3 * tile + 2];
@@ -153,14 +161,14 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int64_t m = rw * 16 + g + 8 * h;
-    valid[h] = m < valid_rows;
+    valid[h] = compute_warp && m < valid_rows;
     if (valid[h]) {
       out_row[h] = s.row0 + first_q + m / G;
       head[h] = kvh * G + m % G;
       key_range(p, s, out_row[h], lo[h], hi[h]);
     }
   }
-  const bool warp_active = rw * 16 < valid_rows;
+  const bool warp_active = compute_warp && rw * 16 < valid_rows;
 
   float o[DS / 8][4];
 #pragma unroll
@@ -370,7 +378,8 @@ void launch(const AttentionParams& p, cudaStream_t stream) {
     UG_CUDA_CHECK(
         cudaFuncSetAttribute(flash_attention_kernel<D, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   flash_attention_kernel<D, MODE>
-      <<<unsigned(p.n_tiles * p.splits), unsigned(32 * p.row_warps * DG), size_t(bytes), stream>>>(p);
+      <<<unsigned(p.n_tiles * p.splits), unsigned(32 * std::max(p.row_warps * DG, p.block_warps)), size_t(bytes),
+         stream>>>(p);
   UG_CUDA_CHECK_LAUNCH("flash_attention_kernel");
 }
 
@@ -416,9 +425,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
       for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh)
         plan.tiles.insert(plan.tiles.end(), {int32_t(i), int32_t(qt * plan.queries_per_tile), int32_t(kvh)});
   }
-  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
-  if (tiles < kTargetBlocks) {
-    plan.splits = std::min({(kTargetBlocks + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
+  plan.block_warps = int(std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps)));
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles()), target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  if (tiles < target) {
+    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
                             std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});
   }
   return plan;

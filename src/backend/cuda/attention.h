@@ -41,6 +41,7 @@ struct AttentionSeq {
 // per layer shape and uploads `tiles`.
 struct AttentionPlan {
   int row_warps = 1;             // 1, 2 or 4 warps of 16 tile rows each
+  int block_warps = 4;           // warps per block at least (the extra ones help stage K/V)
   int64_t queries_per_tile = 1;  // queries of one sequence per tile (16 x row_warps / GQA group)
   int64_t splits = 1;            // key splits per tile
   std::vector<int32_t> tiles;    // [n_tiles, 3]: sequence, first query (row within the sequence), kv head
@@ -48,6 +49,8 @@ struct AttentionPlan {
 };
 
 // seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
+// Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
+// (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128);
 
@@ -66,6 +69,7 @@ struct AttentionParams {
   float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when splits > 1
   int64_t n_tiles = 0;                  // plan.n_tiles()
   int row_warps = 1;                    // plan fields
+  int block_warps = 4;
   int64_t queries_per_tile = 1;
   int64_t splits = 1;
   int64_t rows = 0;     // >= 1
@@ -85,6 +89,7 @@ inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int3
   p.tiles = device_tiles;
   p.n_tiles = plan.n_tiles();
   p.row_warps = plan.row_warps;
+  p.block_warps = plan.block_warps;
   p.queries_per_tile = plan.queries_per_tile;
   p.splits = plan.splits;
 }
