@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/thread_pool.h"
 #include "runtime/engine.h"
 #include "runtime/scheduler_sequence.h"
 
@@ -118,7 +119,13 @@ struct Scheduler::Impl {
   bool try_admit(Sequence& s);
   bool make_room(size_t bytes);
   void step();
-  void on_logits(Sequence& s);
+  // Sampling of one sequence's next token (no shared state: runs on pool threads) and what follows it.
+  struct Sampled {
+    TokenEvent ev;
+    std::string error;  // sampling failed
+  };
+  static Sampled sample_next(Sequence& s);
+  void on_sampled(Sequence& s, Sampled sampled);
   void finish(Sequence& s, FinishReason reason, std::string error = {});
   size_t running_bytes() const;
   void publish_stats();
@@ -378,26 +385,55 @@ void Scheduler::Impl::step() {
     for (Sequence* s : owners) finish(*s, FinishReason::Cancelled, std::string("forward failed: ") + e.what());
   }
   ++totals.steps;
+  // Sampling (softmax / top-k / top-p over 262k logits: ~1 ms a sequence) runs on the pool across sequences; each
+  // has its own sampler state, so results do not depend on the threads. Constrained sequences stay on this thread
+  // (their grammars may share mask caches); streaming and finishing stay in order.
+  std::vector<Sequence*> ready;
   for (size_t i = 0; i < items.size(); ++i)
-    if (items[i].mode == LogitsMode::Last && !owners[i]->done) on_logits(*owners[i]);
+    if (items[i].mode == LogitsMode::Last && !owners[i]->done) ready.push_back(owners[i]);
+  std::vector<Sampled> sampled(ready.size());
+  std::vector<int64_t> parallel;
+  for (size_t j = 0; j < ready.size(); ++j) {
+    const bool due = int64_t(ready[j]->generated.size()) < ready[j]->params.max_new_tokens;
+    if (!due) continue;
+    if (ready[j]->constraint)
+      sampled[j] = sample_next(*ready[j]);
+    else
+      parallel.push_back(int64_t(j));
+  }
+  if (parallel.size() > 1)
+    ThreadPool::global().run(int64_t(parallel.size()), [&](int64_t t) {
+      sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
+    });
+  else if (parallel.size() == 1)
+    sampled[size_t(parallel[0])] = sample_next(*ready[size_t(parallel[0])]);
+  for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
   std::erase_if(running, [](const auto& s) { return s->done; });
 }
 
-// Samples the next token from s.logits, streams it and decides whether the sequence ends.
-void Scheduler::Impl::on_logits(Sequence& s) {
+// Samples the next token from s.logits (touches only s).
+Scheduler::Impl::Sampled Scheduler::Impl::sample_next(Sequence& s) {
   const SequenceParams& p = s.params;
-  if (int64_t(s.generated.size()) >= p.max_new_tokens) return finish(s, FinishReason::Length);
-  TokenEvent ev;
+  Sampled out;
   try {
     std::vector<float> raw;
     if (p.top_logprobs >= 0) raw = s.logits;  // the sampler modifies its input in place
     if (s.constraint) s.constraint->mask_logits(s.logits);
-    ev.id = s.sampler.sample(s.logits, p.prompt.tokens, s.generated);
-    if (s.constraint) s.constraint->accept(ev.id);
-    if (p.top_logprobs >= 0) fill_logprobs(raw, ev.id, p.top_logprobs, ev);
+    out.ev.id = s.sampler.sample(s.logits, p.prompt.tokens, s.generated);
+    if (s.constraint) s.constraint->accept(out.ev.id);
+    if (p.top_logprobs >= 0) fill_logprobs(raw, out.ev.id, p.top_logprobs, out.ev);
   } catch (const std::exception& e) {
-    return finish(s, FinishReason::Cancelled, std::string("sampling failed: ") + e.what());
+    out.error = std::string("sampling failed: ") + e.what();
   }
+  return out;
+}
+
+// Streams the sampled token and decides whether the sequence ends.
+void Scheduler::Impl::on_sampled(Sequence& s, Sampled sampled) {
+  const SequenceParams& p = s.params;
+  if (int64_t(s.generated.size()) >= p.max_new_tokens) return finish(s, FinishReason::Length);
+  if (!sampled.error.empty()) return finish(s, FinishReason::Cancelled, std::move(sampled.error));
+  TokenEvent ev = std::move(sampled.ev);
   if (s.generated.empty()) s.first_token = SchedClock::now();
   s.generated.push_back(ev.id);
   s.tokens.push_back(ev.id);
