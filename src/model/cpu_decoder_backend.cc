@@ -7,6 +7,7 @@
 #include "backend/cpu/ops.h"
 #include "core/error.h"
 #include "model/decoder.h"
+#include "model/layer_weight_picker.h"
 
 namespace ug {
 
@@ -47,30 +48,8 @@ void CpuDecoderBackend::embed(std::span<const BatchItem> items, float scale, flo
   }
 }
 
-const float* CpuDecoderBackend::norm_weight(NormWeight w, int64_t layer) const {
-  if (w == NormWeight::None) return nullptr;
-  if (w == NormWeight::Final) return weights_.final_norm.data();
-  const auto& l = weights_.layers[size_t(layer)];
-  switch (w) {
-    case NormWeight::Input:
-      return l.input_layernorm.data();
-    case NormWeight::PostAttention:
-      return l.post_attention_layernorm.data();
-    case NormWeight::PreFeedforward:
-      return l.pre_feedforward_layernorm.data();
-    case NormWeight::PostFeedforward:
-      return l.post_feedforward_layernorm.data();
-    case NormWeight::QNorm:
-      return l.attn.q_norm.data();
-    case NormWeight::KNorm:
-      return l.attn.k_norm.data();
-    default:
-      fail("rms_norm: unknown norm weight {}", int(w));
-  }
-}
-
 void CpuDecoderBackend::rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) {
-  const float* weight = norm_weight(w, layer);
+  const float* weight = norm_scale(weights_.layers, weights_.final_norm, w, layer);
   if (x == out) return cpu::rms_norm(out, rows, dim, weight, config_.text.rms_norm_eps);
   cpu::rms_norm_to(x, out, rows, dim, weight, config_.text.rms_norm_eps);
 }
@@ -83,29 +62,8 @@ void CpuDecoderBackend::add_scaled(float* h, const float* branch, float scale, i
   }
 }
 
-const MatrixRef& CpuDecoderBackend::matrix(LayerMatrix m, int64_t layer) const {
-  const auto& l = weights_.layers[size_t(layer)];
-  switch (m) {
-    case LayerMatrix::Q:
-      return l.attn.q_proj;
-    case LayerMatrix::K:
-      return l.attn.k_proj;
-    case LayerMatrix::V:
-      return l.attn.v_proj;
-    case LayerMatrix::O:
-      return l.attn.o_proj;
-    case LayerMatrix::Gate:
-      return l.mlp.gate_proj;
-    case LayerMatrix::Up:
-      return l.mlp.up_proj;
-    case LayerMatrix::Down:
-      return l.mlp.down_proj;
-  }
-  fail("matmul: unknown layer matrix {}", int(m));
-}
-
 void CpuDecoderBackend::matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) {
-  cpu::matmul(x, rows, matrix(m, layer), y, pool_);
+  cpu::matmul(x, rows, layer_matrix(weights_.layers[size_t(layer)], m), y, pool_);
 }
 
 void CpuDecoderBackend::copy(const float* src, float* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * 4); }

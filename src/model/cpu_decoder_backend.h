@@ -35,8 +35,6 @@ class CpuDecoderBackend final : public DecoderBackend {
   const float* to_host(const float* x, int64_t, std::vector<float>&) override { return x; }
 
  private:
-  const float* norm_weight(NormWeight w, int64_t layer) const;
-  const MatrixRef& matrix(LayerMatrix m, int64_t layer) const;
   void compute_logits(const float* h, int64_t n, float* out);
 
   const ModelConfig& config_;

@@ -6,6 +6,7 @@
 #include "core/bf16.h"
 #include "core/error.h"
 #include "model/decoder.h"
+#include "model/layer_weight_picker.h"
 
 namespace ug::cuda {
 
@@ -17,19 +18,19 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const auto& l = w.layers[i];
     DeviceLayer d;
-    d.q = upload(l.attn.q_proj, "self_attn.q_proj");
-    d.k = upload(l.attn.k_proj, "self_attn.k_proj");
-    if (l.attn.v_proj.data) d.v = upload(l.attn.v_proj, "self_attn.v_proj");
-    d.o = upload(l.attn.o_proj, "self_attn.o_proj");
-    d.gate = upload(l.mlp.gate_proj, "mlp.gate_proj");
-    d.up = upload(l.mlp.up_proj, "mlp.up_proj");
-    d.down = upload(l.mlp.down_proj, "mlp.down_proj");
-    d.input_norm = upload(l.input_layernorm);
-    d.post_attention_norm = upload(l.post_attention_layernorm);
-    d.pre_feedforward_norm = upload(l.pre_feedforward_layernorm);
-    d.post_feedforward_norm = upload(l.post_feedforward_layernorm);
-    d.q_norm = upload(l.attn.q_norm);
-    d.k_norm = upload(l.attn.k_norm);
+    d.attn.q_proj = upload(l.attn.q_proj, "self_attn.q_proj");
+    d.attn.k_proj = upload(l.attn.k_proj, "self_attn.k_proj");
+    if (l.attn.v_proj.data) d.attn.v_proj = upload(l.attn.v_proj, "self_attn.v_proj");
+    d.attn.o_proj = upload(l.attn.o_proj, "self_attn.o_proj");
+    d.mlp.gate_proj = upload(l.mlp.gate_proj, "mlp.gate_proj");
+    d.mlp.up_proj = upload(l.mlp.up_proj, "mlp.up_proj");
+    d.mlp.down_proj = upload(l.mlp.down_proj, "mlp.down_proj");
+    d.input_layernorm = upload(l.input_layernorm);
+    d.post_attention_layernorm = upload(l.post_attention_layernorm);
+    d.pre_feedforward_layernorm = upload(l.pre_feedforward_layernorm);
+    d.post_feedforward_layernorm = upload(l.post_feedforward_layernorm);
+    d.attn.q_norm = upload(l.attn.q_norm);
+    d.attn.k_norm = upload(l.attn.k_norm);
     d.inv_freq = upload(rope_inv_freq(config.text.layers[i]));
     layers_.push_back(std::move(d));
   }
@@ -63,46 +64,11 @@ DeviceBuffer<float> DeviceWeights::upload(const std::vector<float>& v) {
 }
 
 const DeviceMatrix& DeviceWeights::matrix(LayerMatrix m, int64_t layer) const {
-  const DeviceLayer& l = layers_[size_t(layer)];
-  switch (m) {
-    case LayerMatrix::Q:
-      return l.q;
-    case LayerMatrix::K:
-      return l.k;
-    case LayerMatrix::V:
-      return l.v;
-    case LayerMatrix::O:
-      return l.o;
-    case LayerMatrix::Gate:
-      return l.gate;
-    case LayerMatrix::Up:
-      return l.up;
-    case LayerMatrix::Down:
-      return l.down;
-  }
-  fail("cuda: unknown layer matrix {}", int(m));
+  return layer_matrix(layers_[size_t(layer)], m);
 }
 
 const float* DeviceWeights::norm(NormWeight w, int64_t layer) const {
-  if (w == NormWeight::None) return nullptr;
-  if (w == NormWeight::Final) return final_norm_.data();
-  const DeviceLayer& l = layers_[size_t(layer)];
-  switch (w) {
-    case NormWeight::Input:
-      return l.input_norm.data();
-    case NormWeight::PostAttention:
-      return l.post_attention_norm.data();
-    case NormWeight::PreFeedforward:
-      return l.pre_feedforward_norm.data();
-    case NormWeight::PostFeedforward:
-      return l.post_feedforward_norm.data();
-    case NormWeight::QNorm:
-      return l.q_norm.data();
-    case NormWeight::KNorm:
-      return l.k_norm.data();
-    default:
-      fail("cuda: unknown norm weight {}", int(w));
-  }
+  return norm_scale(layers_, final_norm_, w, layer);
 }
 
 }  // namespace ug::cuda

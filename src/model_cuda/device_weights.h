@@ -18,10 +18,22 @@ struct DeviceMatrix {
   int64_t rows = 0, cols = 0;
 };
 
-struct DeviceLayer {
-  DeviceMatrix q, k, v, o, gate, up, down;  // v empty when V = raw K (k_eq_v)
-  DeviceBuffer<float> input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+// DeviceLayer mirrors DecoderLayerWeights' member names (HF's), so model/layer_weight_picker.h picks
+// a LayerMatrix / NormWeight from both.
+struct DeviceAttention {
+  DeviceMatrix q_proj, k_proj, v_proj, o_proj;  // v_proj empty when V = raw K (k_eq_v)
   DeviceBuffer<float> q_norm, k_norm;
+};
+
+struct DeviceMlp {
+  DeviceMatrix gate_proj, up_proj, down_proj;
+};
+
+struct DeviceLayer {
+  DeviceBuffer<float> input_layernorm, post_attention_layernorm;
+  DeviceBuffer<float> pre_feedforward_layernorm, post_feedforward_layernorm;
+  DeviceAttention attn;
+  DeviceMlp mlp;
   DeviceBuffer<float> inv_freq;  // [head_dim / 2]
 };
 

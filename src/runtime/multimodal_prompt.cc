@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -63,6 +64,59 @@ ImagePatches to_patches(const PatchGrid& grid, bool divide) {
   p.xs = grid.xs;
   p.ys = grid.ys;
   return p;
+}
+
+// The soft-token placeholder texts <|image|>, <|audio|>, <|video|> (the pieces of config.json's ids), in
+// MediaKind order. None is a prefix of another or overlaps itself.
+struct Placeholders {
+  std::string text[3];
+
+  int at(std::string_view s, size_t pos) const {  // which one starts at pos, or -1
+    if (pos > s.size()) return -1;
+    for (int k = 0; k < 3; ++k)
+      if (s.substr(pos, text[k].size()) == text[k]) return k;
+    return -1;
+  }
+  size_t next(std::string_view s, size_t from) const {  // offset of the first one at or after `from`, or npos
+    size_t best = std::string_view::npos;
+    for (const std::string& t : text) best = std::min(best, s.find(t, from));
+    return best;
+  }
+  int64_t count(std::string_view s) const {
+    int64_t n = 0;
+    for (size_t at = next(s, 0); at != std::string_view::npos; at = next(s, at + 1)) ++n;
+    return n;
+  }
+};
+
+Placeholders placeholders_of(const Tokenizer* tokenizer, const MultimodalTokens& t) {
+  UG_CHECK(tokenizer, "multimodal prompt assembly needs a tokenizer");
+  auto piece = [&](int64_t id) { return std::string(tokenizer->id_to_piece(int32_t(id))); };
+  return {.text = {piece(t.image), piece(t.audio), piece(t.video)}};
+}
+
+// Which soft tokens of `tokens` are literal (placeholder text outside the media slots). Each placeholder text is
+// one special token and the layouts hold exactly their items' soft tokens, so the soft tokens come in the runs
+// of `soft_runs`: literal, media, literal, ..., literal. Empty when none is literal.
+std::vector<bool> literal_soft_tokens(std::span<const int32_t> tokens, std::span<const int64_t> soft_runs,
+                                      const MultimodalTokens& t) {
+  bool any = false;
+  for (size_t r = 0; r < soft_runs.size(); r += 2) any |= soft_runs[r] > 0;
+  if (!any) return {};
+  std::vector<bool> literal(tokens.size(), false);
+  size_t run = 0;
+  int64_t left = soft_runs[0];
+  for (size_t p = 0; p < tokens.size(); ++p) {
+    const int32_t id = tokens[p];
+    if (id != t.image && id != t.audio && id != t.video) continue;
+    while (left == 0 && run + 1 < soft_runs.size()) left = soft_runs[++run];
+    UG_CHECK(left > 0, "multimodal prompt: the tokenized prompt has more soft tokens than its text");
+    literal[p] = run % 2 == 0;
+    --left;
+  }
+  for (size_t r = run + 1; r < soft_runs.size(); ++r) left += soft_runs[r];
+  UG_CHECK(left == 0, "multimodal prompt: the tokenized prompt has fewer soft tokens than its text");
+  return literal;
 }
 
 }  // namespace
@@ -226,36 +280,46 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_video(const MediaSource& sour
 }
 
 PromptInput MediaEncoder::assemble_text(const std::string& text, std::span<const MediaSource> media) {
-  const MultimodalTokens& t = model_.config.tokens;
-  const std::string placeholders[3] = {piece(t.image), piece(t.audio), piece(t.video)};
+  // HF's processor: every placeholder in the text is a media slot.
+  const Placeholders ph = placeholders_of(tokenizer_, model_.config.tokens);
+  std::vector<size_t> media_at;
+  for (size_t at = ph.next(text, 0); at != std::string::npos; at = ph.next(text, at + 1)) media_at.push_back(at);
+  return assemble_text(text, media_at, media);
+}
+
+PromptInput MediaEncoder::assemble_text(const std::string& text, std::span<const size_t> media_at,
+                                        std::span<const MediaSource> media) {
+  const Placeholders ph = placeholders_of(tokenizer_, model_.config.tokens);
   const MediaKind kinds[3] = {MediaKind::Image, MediaKind::Audio, MediaKind::Video};
   std::string expanded;
   std::vector<std::shared_ptr<const EncodedMedia>> items;
+  std::vector<int64_t> soft_runs;  // soft tokens of the expanded text in order: literal, media, literal, ...
   size_t pos = 0;
-  for (;;) {
-    size_t best = std::string::npos;
-    int which = -1;
-    for (int k = 0; k < 3; ++k) {
-      size_t at = text.find(placeholders[k], pos);
-      if (at < best) best = at, which = k;
-    }
-    if (which < 0) break;
+  for (size_t at : media_at) {
+    const int which = at >= pos ? ph.at(text, at) : -1;
+    UG_CHECK(which >= 0, "media slot {}: byte {} of the prompt is not a media placeholder after the previous one",
+             items.size() + 1, at);
     UG_CHECK(items.size() < media.size(), "the prompt has more media placeholders than the {} media item(s) given",
              media.size());
     const MediaSource& src = media[items.size()];
     UG_CHECK(src.kind == kinds[which], "media placeholder {} is {} but item {} ({}) is {}", items.size() + 1,
-             placeholders[which], items.size() + 1, display_name(src, items.size()), media_kind_name(src.kind));
+             ph.text[which], items.size() + 1, display_name(src, items.size()), media_kind_name(src.kind));
     MediaSource named = src;
     named.name = display_name(src, items.size());
     items.push_back(encode(named));
-    expanded.append(text, pos, best - pos);
+    soft_runs.push_back(ph.count(std::string_view(text).substr(pos, at - pos)));
+    soft_runs.push_back(items.back()->n_visual + items.back()->n_audio);
+    expanded.append(text, pos, at - pos);
     expanded += items.back()->layout_text;
-    pos = best + placeholders[which].size();
+    pos = at + ph.text[which].size();
   }
+  soft_runs.push_back(ph.count(std::string_view(text).substr(pos)));
   expanded.append(text, pos);
   UG_CHECK(items.size() == media.size(), "{} media item(s) given but the prompt has {} placeholder(s)", media.size(),
            items.size());
-  return attach(tokenizer_->encode(expanded), items);
+  std::vector<int32_t> tokens = tokenizer_->encode(expanded);
+  std::vector<bool> literal = literal_soft_tokens(tokens, soft_runs, model_.config.tokens);
+  return attach(std::move(tokens), items, literal);
 }
 
 PromptInput MediaEncoder::scatter(std::span<const int32_t> tokens, std::span<const MediaSource> media) {
@@ -265,12 +329,14 @@ PromptInput MediaEncoder::scatter(std::span<const int32_t> tokens, std::span<con
     named.name = display_name(media[i], i);
     items.push_back(encode(named));
   }
-  return attach({tokens.begin(), tokens.end()}, items);
+  return attach({tokens.begin(), tokens.end()}, items, {});
 }
 
 // Walks the tokens; each soft token takes the next row of its kind (image, video or audio), items in order.
 // Consecutive positions filled from one item become one MediaSpan.
-PromptInput MediaEncoder::attach(std::vector<int32_t> tokens, std::span<const std::shared_ptr<const EncodedMedia>> items) {
+PromptInput MediaEncoder::attach(std::vector<int32_t> tokens,
+                                 std::span<const std::shared_ptr<const EncodedMedia>> items,
+                                 const std::vector<bool>& literal) {
   const MultimodalTokens& t = model_.config.tokens;
   struct Queue {
     std::vector<std::pair<size_t, int64_t>> order;  // (item, rows) in item order
@@ -287,7 +353,7 @@ PromptInput MediaEncoder::attach(std::vector<int32_t> tokens, std::span<const st
   PromptInput out;
   const int64_t n = int64_t(tokens.size());
   for (int64_t p = 0; p < n; ++p) {
-    const int32_t id = tokens[size_t(p)];
+    const int32_t id = literal.empty() || !literal[size_t(p)] ? tokens[size_t(p)] : -1;
     Queue* q = id == t.image ? &image : id == t.video ? &video : id == t.audio ? &audio : nullptr;
     if (!q) continue;
     ++q->used;
@@ -312,7 +378,14 @@ PromptInput MediaEncoder::attach(std::vector<int32_t> tokens, std::span<const st
   check(image, "image");
   check(video, "video");
   check(audio, "audio");
-  out.block_ids = block_ids_for(tokens, t);
+  if (literal.empty()) {
+    out.block_ids = block_ids_for(tokens, t);
+  } else {  // literal soft tokens join no block: their KV is what it was when the model generated them
+    std::vector<int32_t> media_only = tokens;
+    for (size_t p = 0; p < media_only.size(); ++p)
+      if (literal[p]) media_only[p] = -1;
+    out.block_ids = block_ids_for(media_only, t);
+  }
   out.tokens = std::move(tokens);
   return out;
 }

@@ -77,6 +77,12 @@ class MediaEncoder {
   // prompt), in order, is replaced by the layout of the corresponding media item; the text is tokenized;
   // soft-token positions get the items' rows. Placeholder count and kinds must match `media`.
   PromptInput assemble_text(const std::string& text, std::span<const MediaSource> media);
+  // The same with the media slots given: media_at holds the byte offsets of the placeholders that stand for
+  // `media` (RenderedChat::media_at). Placeholder text anywhere else is literal, e.g. a re-sent reply in which
+  // the model generated that token: it stays that token with its own embedding, in no bidirectional block,
+  // exactly as when it was generated (so the prefix cache still matches it).
+  PromptInput assemble_text(const std::string& text, std::span<const size_t> media_at,
+                            std::span<const MediaSource> media);
 
   // Token ids given with the soft tokens already expanded (unigemma logits --tokens): the items' rows fill
   // the image / video / audio soft-token positions in order, per kind (HF's masked_scatter). Counts must match.
@@ -87,7 +93,9 @@ class MediaEncoder {
   int64_t cache_misses() const { return misses_; }
 
  private:
-  PromptInput attach(std::vector<int32_t> tokens, std::span<const std::shared_ptr<const EncodedMedia>> items);
+  // literal: [n] soft tokens that take no media row (empty: none).
+  PromptInput attach(std::vector<int32_t> tokens, std::span<const std::shared_ptr<const EncodedMedia>> items,
+                     const std::vector<bool>& literal);
   std::shared_ptr<const EncodedMedia> encode_uncached(const MediaSource& source, std::span<const uint8_t> bytes,
                                                       uint64_t hash);
   std::shared_ptr<EncodedMedia> encode_image(const MediaSource& source, std::span<const uint8_t> bytes);

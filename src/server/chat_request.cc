@@ -11,8 +11,11 @@ using nlohmann::json;
 
 namespace {
 
-// Placeholder strings that would be read as media tokens if they appeared in text.
-void reject_placeholders(const std::string& text, const std::string& where) {
+// Media placeholder strings in user, system or tool text would read as media slots: media come as content
+// parts. An assistant message is a reply sent back as history: there the text is the token the model
+// generated and is kept as that literal token (only media parts make media slots; render_chat_with_media).
+void reject_placeholders(const std::string& text, const std::string& role, const std::string& where) {
+  if (role == "assistant") return;
   for (const char* ph : {"<|image|>", "<|audio|>", "<|video|>"})
     if (text.find(ph) != std::string::npos)
       bad_request(
@@ -74,7 +77,7 @@ MediaSource data_media(const json& v, MediaKind kind, const std::string& where,
 }
 
 // One content part; media parts are decoded into `media` and reduced to {"type": kind}.
-json read_part(const json& part, const std::string& where, bool media_ok, ChatRequest& out,
+json read_part(const json& part, const std::string& where, const std::string& role, ChatRequest& out,
                const RequestLimits& limits) {
   FieldReader p(part, where);
   const std::string type = p.required_string("type");
@@ -82,7 +85,7 @@ json read_part(const json& part, const std::string& where, bool media_ok, ChatRe
   std::optional<MediaSource> media;
   if (type == "text") {
     std::string text = p.required_string("text");
-    reject_placeholders(text, p.at("text"));
+    reject_placeholders(text, role, p.at("text"));
     reduced = {{"type", "text"}, {"text", text}};
   } else if (type == "image_url" || type == "input_image") {
     const json* v = p.raw("image_url");
@@ -123,7 +126,7 @@ json read_part(const json& part, const std::string& where, bool media_ok, ChatRe
   }
   p.reject_unknown();
   if (media) {
-    if (!media_ok)
+    if (role != "user" && role != "tool")
       bad_request(where, "media parts are only accepted in user and tool messages",
                   "invalid_value");
     if (int64_t(out.media.size()) >= limits.media.max_items)
@@ -140,7 +143,7 @@ json read_content(FieldReader& m, const std::string& role, ChatRequest& out,
   const json* c = m.raw("content");
   if (!c) return nullptr;
   if (c->is_string()) {
-    reject_placeholders(c->get<std::string>(), m.at("content"));
+    reject_placeholders(c->get<std::string>(), role, m.at("content"));
     return *c;
   }
   if (!c->is_array())
@@ -149,8 +152,7 @@ json read_content(FieldReader& m, const std::string& role, ChatRequest& out,
                 "invalid_type");
   json parts = json::array();
   for (size_t i = 0; i < c->size(); ++i)
-    parts.push_back(read_part((*c)[i], fmt::format("{}[{}]", m.at("content"), i),
-                              role == "user" || role == "tool", out, limits));
+    parts.push_back(read_part((*c)[i], fmt::format("{}[{}]", m.at("content"), i), role, out, limits));
   return parts;
 }
 

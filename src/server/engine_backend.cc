@@ -30,10 +30,12 @@ PromptInput EngineBackend::chat_prompt(const nlohmann::json& messages,
                                        const ChatTemplateOptions& options,
                                        const std::string& forced_prefix,
                                        std::span<const MediaSource> media) {
-  std::string text = render_chat(messages, options) + forced_prefix;
-  if (!media.empty()) {
+  // Only the media parts' placeholders are media slots; the same text in a re-sent reply is the literal token.
+  RenderedChat chat = render_chat_with_media(messages, options);
+  const std::string text = chat.text + forced_prefix;
+  if (!media.empty() || !chat.media_at.empty()) {
     UG_CHECK(engine_.media != nullptr, "this model cannot take images, audio or video");
-    return engine_.media->assemble_text(text, media);
+    return engine_.media->assemble_text(text, chat.media_at, media);
   }
   PromptInput p;
   p.tokens = engine_.tokenizer->encode(text);

@@ -63,6 +63,16 @@ void replace_all(std::string_view in, const ReplaceRule& rule, std::string& out)
   out.append(in.substr(pos));
 }
 
+std::string replace_each(std::string_view text, const std::vector<ReplaceRule>& rules) {
+  std::string cur(text), next;
+  for (const ReplaceRule& r : rules) {
+    next.clear();
+    replace_all(cur, r, next);
+    cur.swap(next);
+  }
+  return cur;
+}
+
 // ---- Normalizer
 // ----------------------------------------------------------------------------------
 
@@ -275,13 +285,7 @@ void Decoder::emit(State& state, std::string_view token, std::string& out) const
     out.append(token);
     return;
   }
-  std::string cur(token), next;
-  for (const ReplaceRule& r : after_bytes_) {
-    next.clear();
-    replace_all(cur, r, next);
-    cur.swap(next);
-  }
-  out.append(cur);
+  out.append(replace_each(token, after_bytes_));
 }
 
 void Decoder::flush_bytes(State& state, std::string& out) const {
@@ -294,35 +298,29 @@ void Decoder::flush_bytes(State& state, std::string& out) const {
   state.bytes.clear();
 }
 
+Decoder::Piece Decoder::read_piece(std::string_view piece) const {
+  Piece p{.text = replace_each(piece, before_bytes_)};
+  p.is_byte = byte_fallback_ && parse_byte_token(p.text, p.byte);
+  return p;
+}
+
 void Decoder::push(State& state, std::string_view piece, std::string& out) const {
-  std::string token(piece), next;
-  for (const ReplaceRule& r : before_bytes_) {
-    next.clear();
-    replace_all(token, r, next);
-    token.swap(next);
-  }
-  uint8_t byte;
-  if (byte_fallback_ && parse_byte_token(token, byte)) {
-    state.bytes.push_back(char(byte));
+  Piece p = read_piece(piece);
+  if (p.is_byte) {
+    state.bytes.push_back(char(p.byte));
     return;
   }
   flush_bytes(state, out);
-  emit(state, token, out);
+  emit(state, p.text, out);
 }
 
 void Decoder::finish(State& state, std::string& out) const { flush_bytes(state, out); }
 
 std::string Decoder::piece_bytes(std::string_view piece, bool& byte_piece) const {
-  std::string token(piece), next;
-  for (const ReplaceRule& r : before_bytes_) {
-    next.clear();
-    replace_all(token, r, next);
-    token.swap(next);
-  }
-  uint8_t byte;
-  byte_piece = byte_fallback_ && parse_byte_token(token, byte);
-  if (byte_piece) return std::string(1, char(byte));
-  return token;
+  Piece p = read_piece(piece);
+  byte_piece = p.is_byte;
+  if (p.is_byte) return std::string(1, char(p.byte));
+  return std::move(p.text);
 }
 
 }  // namespace ug::bpe

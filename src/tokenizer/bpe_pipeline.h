@@ -6,6 +6,7 @@
 // (last) / Sequence / null (null joins tokens with spaces, as HF does).
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -20,6 +21,8 @@ struct ReplaceRule {
 
 // Replaces every non-overlapping occurrence of rule.pattern, scanning left to right.
 void replace_all(std::string_view in, const ReplaceRule& rule, std::string& out);
+// `text` after replace_all of every rule, in order.
+std::string replace_each(std::string_view text, const std::vector<ReplaceRule>& rules);
 
 class Normalizer {
  public:
@@ -75,6 +78,14 @@ class Decoder {
   bool is_concatenation() const { return !join_with_space_ && after_bytes_.empty(); }
 
  private:
+  // One piece as the chain sees it at ByteFallback: after the Replace steps before it, and whether
+  // ByteFallback takes it as a raw byte.
+  struct Piece {
+    std::string text;
+    bool is_byte = false;
+    uint8_t byte = 0;  // when is_byte
+  };
+  Piece read_piece(std::string_view piece) const;
   void add(const nlohmann::json& j, const std::string& path, bool& fused);
   void emit(State& state, std::string_view token, std::string& out) const;
   void flush_bytes(State& state, std::string& out) const;

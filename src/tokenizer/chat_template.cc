@@ -175,7 +175,7 @@ class Renderer {
   Renderer(const json& messages, const ChatTemplateOptions& options)
       : messages_(messages), options_(options) {}
 
-  std::string run() {
+  RenderedChat run() {
     out_ = "<bos>";
     system_block();
     for (size_t i = first_; i < messages_.size(); ++i)
@@ -187,7 +187,7 @@ class Renderer {
       out_ += "<|turn>model\n";
       if (!options_.enable_thinking) out_ += "<|channel>thought\n<channel|>";
     }
-    return std::move(out_);
+    return {.text = std::move(out_), .media_at = std::move(media_at_)};
   }
 
  private:
@@ -257,9 +257,9 @@ class Renderer {
     } else if (has_calls) {
       results = following_tool_results(i);
     }
-    const std::string content = render_content(m, role);
-    out_ += content;
-    const bool has_content = !py_strip(content).empty();
+    const size_t content_at = out_.size();
+    render_content(m, role);
+    const bool has_content = !py_strip(std::string_view(out_).substr(content_at)).empty();
     if (prev_ == Prev::kToolCall && !results)
       out_ += "<|tool_response>";  // the model's own opener: the host appends the result
     else if (!(results && !has_content))
@@ -288,7 +288,7 @@ class Renderer {
         out_ += format_tool_response(name, text);
         for (const json& part : *body)
           if (const char* ph = media_placeholder(part.at("type").get<std::string>(), nullptr))
-            out_ += ph;
+            add_media_placeholder(ph);
       } else {
         out_ += format_tool_response(name, body ? *body : json());
       }
@@ -298,30 +298,37 @@ class Renderer {
     return any;
   }
 
-  std::string render_content(const json& m, const std::string& role) {
+  // Appends the message's content.
+  void render_content(const json& m, const std::string& role) {
     const json* c = field(m, "content");
-    if (!c) return "";
+    if (!c) return;
     if (c->is_string()) {
       const auto& s = c->get_ref<const std::string&>();
-      return role == "model" ? strip_thinking(s) : std::string(py_strip(s));
+      out_ += role == "model" ? strip_thinking(s) : std::string(py_strip(s));
+      return;
     }
-    std::string out;
-    if (!c->is_array()) return out;
+    if (!c->is_array()) return;
     for (const json& part : *c) {
       const std::string& type = part.at("type").get_ref<const std::string&>();
       if (type == "text") {
         const auto& s = part.at("text").get_ref<const std::string&>();
-        out += role == "model" ? strip_thinking(s) : std::string(py_strip(s));
+        out_ += role == "model" ? strip_thinking(s) : std::string(py_strip(s));
       } else if (const char* ph = media_placeholder(type, &prev_)) {
-        out += ph;
+        add_media_placeholder(ph);
       }
     }
-    return out;
+  }
+
+  // The placeholder of a media content part: the one kind of placeholder text that is a media slot.
+  void add_media_placeholder(const char* ph) {
+    media_at_.push_back(out_.size());
+    out_ += ph;
   }
 
   const json& messages_;
   const ChatTemplateOptions& options_;
   std::string out_;
+  std::vector<size_t> media_at_;  // offsets in out_ of the media parts' placeholders
   Prev prev_ = Prev::kNone;
   size_t first_ = 0;     // index of the first message the loop renders
   long last_user_ = -1;  // index of the last user message (reasoning-replay guard)
@@ -344,9 +351,13 @@ bool opens_bare_thought_channel(std::string_view t) {
 
 }  // namespace
 
-std::string render_chat(const json& messages, const ChatTemplateOptions& options) {
+RenderedChat render_chat_with_media(const json& messages, const ChatTemplateOptions& options) {
   validate_messages(messages);
   return Renderer(messages, options).run();
+}
+
+std::string render_chat(const json& messages, const ChatTemplateOptions& options) {
+  return render_chat_with_media(messages, options).text;
 }
 
 std::string check_checkpoint_template(std::string_view t) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ug {
 
@@ -24,6 +25,15 @@ struct ChatTemplateOptions {
 // audio/input_audio → <|audio|>, video → <|video|>. Malformed input throws ug::Error naming the
 // message index and field.
 std::string render_chat(const nlohmann::json& messages, const ChatTemplateOptions& options);
+
+// render_chat plus where its media content parts went. Only those placeholders are media slots: the
+// same text elsewhere (an assistant reply that contains the token the model generated, a tool call's
+// argument) is literal text.
+struct RenderedChat {
+  std::string text;
+  std::vector<size_t> media_at;  // byte offset in text of each media part's placeholder, ascending
+};
+RenderedChat render_chat_with_media(const nlohmann::json& messages, const ChatTemplateOptions& options);
 
 // Compares a checkpoint-shipped template (chat_template.jinja text, or tokenizer_config.json's
 // chat_template string) with what render_chat implements. Returns "" when it is the same family,

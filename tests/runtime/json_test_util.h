@@ -1,9 +1,11 @@
 // Helpers of the JSON constraint tests: a small, independent validator of the supported JSON Schema
-// subset (the check applied to every constrained output) and shortcuts over JsonMatcher.
+// subset (the check applied to every constrained output), schema text -> grammar, and shortcuts over
+// JsonMatcher.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -86,6 +88,20 @@ inline bool validate(const json& v, const json& s, const json& root) {
     if (s.contains("maxLength") && n > s["maxLength"].get<size_t>()) return false;
   }
   return true;
+}
+
+// Whether `text` parses as JSON and validates against the schema `doc`: the check every completed
+// constrained output must pass.
+inline ::testing::AssertionResult parses_and_validates(const std::string& text, const json& doc) {
+  const json v = json::parse(text, nullptr, false);
+  if (v.is_discarded()) return ::testing::AssertionFailure() << "not JSON: " << text;
+  if (!validate(v, doc, doc)) return ::testing::AssertionFailure() << "does not validate: " << text;
+  return ::testing::AssertionSuccess();
+}
+
+// The grammar of a schema given as JSON text.
+inline std::shared_ptr<const JsonGrammar> schema(const std::string& text) {
+  return JsonGrammar::from_schema(json::parse(text), "schema");
 }
 
 struct Matched {

@@ -192,6 +192,38 @@ TEST_F(MediaLayout, VideoFramesGetTimestampsAndSeparateBlocks) {
   EXPECT_EQ(*std::max_element(in.block_ids.begin(), in.block_ids.end()), 31);
 }
 
+// Placeholder text outside the given media slots (a re-sent reply in which the model generated the token) stays
+// that token: its own embedding, no block, as when it was generated.
+TEST_F(MediaLayout, PlaceholdersOutsideTheMediaSlotsAreLiteralTokens) {
+  const Tokenizer& tok = *engine_->tokenizer;
+  const std::string before = "<bos>A<|image|><|image|>B", after = "C<|audio|><|video|>";
+  const std::string text = before + "<|image|>" + after;
+  PromptInput in = engine_->media->assemble_text(text, std::vector<size_t>{before.size()},
+                                                 {{file(MediaKind::Image, "gradient.png")}});
+  std::string expected = before + "<|image>";
+  for (int i = 0; i < 60; ++i) expected += "<|image|>";
+  expected += "<image|>" + after;
+  EXPECT_EQ(in.tokens, tok.encode(expected));
+  ASSERT_EQ(in.media.size(), 1u);
+  EXPECT_EQ(in.media[0].position, 6);  // <bos> A <|image|> <|image|> B <|image>, then the soft tokens
+  EXPECT_EQ(in.media[0].count, 60);
+  EXPECT_EQ(count(in.tokens, 258880), 62);
+  for (int64_t p : {2, 3}) {
+    EXPECT_EQ(in.tokens[size_t(p)], 258880);
+    EXPECT_EQ(in.block_ids[size_t(p)], -1) << p;
+  }
+  EXPECT_EQ(in.block_ids[size_t(in.media[0].position)], 0);  // the only block
+  EXPECT_EQ(*std::max_element(in.block_ids.begin(), in.block_ids.end()), 0);
+  // Without media slots every placeholder is literal; the tokens are the plain encoding.
+  PromptInput plain = engine_->media->assemble_text(text, std::vector<size_t>{}, {});
+  EXPECT_EQ(plain.tokens, tok.encode(text));
+  EXPECT_TRUE(plain.media.empty());
+  EXPECT_EQ(*std::max_element(plain.block_ids.begin(), plain.block_ids.end()), -1);
+  // A slot must be a placeholder, in order.
+  EXPECT_THROW(engine_->media->assemble_text(text, std::vector<size_t>{1}, {{file(MediaKind::Image, "gradient.png")}}),
+               Error);
+}
+
 TEST_F(MediaLayout, PlaceholderAndMediaMismatchesAreErrors) {
   auto& enc = *engine_->media;
   try {

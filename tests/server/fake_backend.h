@@ -45,12 +45,9 @@ class FakeBackend final : public Backend {
   PromptInput chat_prompt(const nlohmann::json& messages, const ChatTemplateOptions& options,
                           const std::string& forced_prefix,
                           std::span<const MediaSource> media) override {
-    std::string text = render_chat(messages, options) + forced_prefix;
-    size_t placeholders = 0;
-    for (const char* ph : {"<|image|>", "<|audio|>", "<|video|>"})
-      for (size_t p = text.find(ph); p != std::string::npos; p = text.find(ph, p + 1))
-        ++placeholders;
-    UG_CHECK(placeholders == media.size(), "{} media placeholders for {} media items", placeholders,
+    RenderedChat chat = render_chat_with_media(messages, options);
+    std::string text = chat.text + forced_prefix;
+    UG_CHECK(chat.media_at.size() == media.size(), "{} media placeholders for {} media items", chat.media_at.size(),
              media.size());
     for (const auto& m : media)
       UG_CHECK(m.bytes && m.bytes->size() >= 3 &&

@@ -173,6 +173,10 @@ TEST(ChatRequest, Messages) {
              "messages[0].content[0].type", "unknown content part type 'file'");
   expect_bad(chat({{"messages", {{{"role", "user"}, {"content", "see <|image|>"}}}}}),
              "messages[0].content", "media placeholder");
+  expect_bad(chat({{"messages", {{{"role", "system"}, {"content", "<|audio|>"}}}}}), "messages[0].content",
+             "media placeholder");
+  expect_bad(chat({{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "<|video|>"}}}}}}}}),
+             "messages[0].content[0].text", "media placeholder");
   expect_bad(chat({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}),
              "messages[0].tool_call_id", "missing");
   expect_bad(chat({{"messages", {{{"role", "assistant"}, {"content", nullptr}}}}}),
@@ -184,6 +188,15 @@ TEST(ChatRequest, Messages) {
                        {"function", {{"name", "f"}, {"arguments", "{not json"}}}}}}}};
   expect_bad(chat({{"messages", bad_args}}), "messages[0].tool_calls[0].function.arguments",
              "JSON object");
+
+  // A reply sent back as history may hold the placeholder text the model generated: literal, accepted.
+  json echoed = json::array({{{"role", "user"}, {"content", "hi"}},
+                             {{"role", "assistant"}, {"content", "I see <|image|><|audio|>"}},
+                             {{"role", "assistant"}, {"content", {{{"type", "text"}, {"text", "<|video|>"}}}}},
+                             {{"role", "user"}, {"content", "and?"}}});
+  ChatRequest e = parse_chat_request(chat({{"messages", echoed}}), {});
+  EXPECT_EQ(e.messages[1]["content"], "I see <|image|><|audio|>");
+  EXPECT_TRUE(e.media.empty());
 
   json conv = json::array(
       {{{"role", "system"}, {"content", "sys"}},

@@ -1,9 +1,9 @@
 // End-to-end test of `unigemma serve` with the official OpenAI Node client (pinned in package.json).
 // Starts the server on a free port against a tiny random-weight model with the real tokenizer and runs
 // the acceptance list: chat (plain, streamed, usage), tool-call round trip, image/audio/video parts,
-// stop sequences, seeded reproducibility, n > 1, 32 concurrent streams, bad input of every kind, a client
-// that disconnects mid-stream, KV back to idle (no leak) after disconnects, and SIGTERM. Exit code 0 = all
-// passed.
+// placeholder text in re-sent replies, stop sequences, seeded reproducibility, n > 1, 32 concurrent
+// streams, bad input of every kind, a client that disconnects mid-stream, KV back to idle (no leak) after
+// disconnects, and SIGTERM. Exit code 0 = all passed.
 //
 // node e2e.mjs --bin build/release/unigemma --tokenizer build/test_assets/tokenizer/tokenizer.json
 //              --media tests/data/media [--filter NAME]
@@ -284,6 +284,27 @@ const tests = {
       messages.push({ role: "assistant", content: r.choices[0].message.content ?? "" });
     }
     assert((await metrics()).unigemma_prompt_tokens_cached_total > 0, "metrics count cached tokens");
+  },
+
+  // Agent frameworks send the whole history back, replies included, and a reply may hold the text of a soft
+  // token the model generated (<|image|>, ...; a random model does). In a reply it is that literal token, never
+  // a media slot: accepted beside real media, and the next turn still hits the prefix cache through it.
+  async echoedPlaceholdersInReplies() {
+    const window = JSON.parse(readFileSync(join(work, "tiny", "config.json"), "utf8")).text_config.sliding_window;
+    const image = { type: "image_url", image_url: { url: `data:image/png;base64,${b64("gradient.png")}`, detail: "low" } };
+    const messages = [
+      { role: "user", content: [{ type: "text", text: "Describe" }, image] },
+      { role: "assistant", content: "It shows <|image|> and <|audio|><|video|>." },
+      { role: "user", content: "More?" },
+    ];
+    const a = await client().chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0 });
+    assert(a.usage.prompt_tokens > 70, `the image's soft tokens counted (${a.usage.prompt_tokens})`);
+    messages.push({ role: "assistant", content: a.choices[0].message.content ?? "" }, { role: "user", content: "And?" });
+    const b = await client().chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0 });
+    const cached = b.usage.prompt_tokens_details?.cached_tokens ?? 0;
+    assert(cached >= a.usage.prompt_tokens - window, `only ${cached} of ${a.usage.prompt_tokens} cached`);
+    await expectStatus(400, () => client().chat.completions.create({ model: MODEL, messages: user("see <|image|>") }),
+                       "media placeholder");
   },
 
   async clientDisconnectsMidStream() {

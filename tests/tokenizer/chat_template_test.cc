@@ -159,6 +159,30 @@ TEST(ChatTemplate, ContentPartsConcatenateWithoutSeparators) {
             "<turn|>\n");
 }
 
+// Only the placeholders of media parts are media slots; the same text in a reply, a tool call's argument or
+// reasoning is literal (a re-sent reply in which the model generated the token).
+TEST(ChatTemplate, MediaSlotsAreTheMediaPartsOnly) {
+  json image_part = json::array({{{"type", "text"}, {"text", "Look <|audio|>"}}, {{"type", "image"}}});
+  json call = {{"id", "c"}, {"function", {{"name", "f"}, {"arguments", {{"a", "<|video|>"}}}}}};
+  json messages = json::array(
+      {{{"role", "user"}, {"content", image_part}},
+       assistant("I see <|image|> and <|audio|>"),
+       user("Next"),
+       {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", "<|image|>"}, {"tool_calls", {call}}},
+       {{"role", "tool"}, {"tool_call_id", "c"}, {"content", json::array({{{"type", "audio"}}})}}});
+  RenderedChat r = render_chat_with_media(messages, {});
+  EXPECT_EQ(r.text, render(messages));
+  ASSERT_EQ(r.media_at.size(), 2u);
+  EXPECT_EQ(r.text.compare(r.media_at[0], 9, "<|image|>"), 0);
+  EXPECT_EQ(r.text.compare(r.media_at[1], 9, "<|audio|>"), 0);
+  EXPECT_EQ(r.text.substr(0, r.media_at[0]), "<bos><|turn>user\nLook <|audio|>");  // the user's text: literal
+  EXPECT_TRUE(r.text.substr(0, r.media_at[1]).ends_with("<tool_response|>"));      // the tool result's audio
+  size_t placeholders = 0;
+  for (const char* ph : {"<|image|>", "<|audio|>", "<|video|>"})
+    for (size_t at = r.text.find(ph); at != std::string::npos; at = r.text.find(ph, at + 1)) ++placeholders;
+  EXPECT_EQ(placeholders, 7u);  // the user's text, the reply (2), the reasoning, the argument, the media (2)
+}
+
 TEST(ChatTemplate, TrimIsPythonStripWithUnicodeWhitespace) {
   // U+3000, U+00A0, U+2028 and U+0085 are whitespace to Python; U+200B is not.
   EXPECT_EQ(render(json::array({user("\xE3\x80\x80 \xC2\xA0Hi\xE2\x80\xA8\xC2\x85\n")}), false),
