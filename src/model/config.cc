@@ -1,8 +1,8 @@
 #include "model/config.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -39,16 +39,15 @@ std::vector<LayerKind> parse_layer_types(const JsonReader& t, int64_t n_layers) 
     return kinds;
   }
   auto names = t.get_string_list("layer_types");
-  UG_CHECK(int64_t(names.size()) == n_layers, "{}: has {} entries but num_hidden_layers is {}",
-           t.where("layer_types"), names.size(), n_layers);
+  UG_CHECK(int64_t(names.size()) == n_layers, "{}: has {} entries but num_hidden_layers is {}", t.where("layer_types"),
+           names.size(), n_layers);
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == "sliding_attention") {
       kinds.push_back(LayerKind::Sliding);
     } else if (names[i] == "full_attention") {
       kinds.push_back(LayerKind::Full);
     } else {
-      fail("{}[{}]: expected 'sliding_attention' or 'full_attention', got '{}'", t.where("layer_types"), i,
-           names[i]);
+      fail("{}[{}]: expected 'sliding_attention' or 'full_attention', got '{}'", t.where("layer_types"), i, names[i]);
     }
   }
   return kinds;
@@ -109,8 +108,8 @@ void validate(const TextConfig& text, const JsonReader& t) {
     UG_CHECK(l.head_dim > 0 && l.head_dim % 2 == 0, "{}: layer {} head_dim must be positive and even, got {}",
              t.where("head_dim"), i, l.head_dim);
     UG_CHECK(l.n_kv_heads > 0 && text.n_heads % l.n_kv_heads == 0,
-             "{}: layer {} has {} kv heads, which must divide num_attention_heads {}",
-             t.where("num_key_value_heads"), i, l.n_kv_heads, text.n_heads);
+             "{}: layer {} has {} kv heads, which must divide num_attention_heads {}", t.where("num_key_value_heads"),
+             i, l.n_kv_heads, text.n_heads);
   }
   if (text.final_logit_softcap)
     UG_CHECK(*text.final_logit_softcap > 0, "{}: must be > 0", t.where("final_logit_softcapping"));
@@ -161,9 +160,12 @@ VisionConfig parse_vision_config(const JsonReader& v) {
   c.output_proj_dims = v.get_int("output_proj_dims", 3840);
   c.rms_norm_eps = v.get_number("rms_norm_eps", 1e-6);
   c.num_soft_tokens = v.get_int("num_soft_tokens", 280);
-  for (auto [val, key] : {std::pair{c.patch_size, "patch_size"}, {c.pooling_kernel_size, "pooling_kernel_size"},
-                          {c.mm_embed_dim, "mm_embed_dim"}, {c.mm_posemb_size, "mm_posemb_size"},
-                          {c.output_proj_dims, "output_proj_dims"}, {c.num_soft_tokens, "num_soft_tokens"}})
+  for (auto [val, key] : {std::pair{c.patch_size, "patch_size"},
+                          {c.pooling_kernel_size, "pooling_kernel_size"},
+                          {c.mm_embed_dim, "mm_embed_dim"},
+                          {c.mm_posemb_size, "mm_posemb_size"},
+                          {c.output_proj_dims, "output_proj_dims"},
+                          {c.num_soft_tokens, "num_soft_tokens"}})
     UG_CHECK(val > 0, "{}: must be a positive integer, got {}", v.where(key), val);
   if (v.has("model_patch_size"))
     UG_CHECK(v.get_int("model_patch_size") == c.model_patch_size(),

@@ -1,6 +1,7 @@
 #include "model/cpu_decoder_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/matmul.h"
@@ -113,11 +114,14 @@ void CpuDecoderBackend::attention(int64_t li, const float* q, const float* k, co
   }
 }
 
-int32_t argmax_lowest(const float* x, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (x[i] > x[best]) best = i;
-  return int32_t(best);
+int32_t argmax_lowest(const float* x, int64_t n, std::span<const int32_t> excluded) {
+  int64_t best = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::find(excluded.begin(), excluded.end(), int32_t(i)) != excluded.end()) continue;
+    if (std::isnan(x[i]) || x[i] == INFINITY) return -1;
+    if (best < 0 || x[i] > x[best]) best = i;
+  }
+  return int32_t(std::max<int64_t>(best, 0));  // everything excluded: id 0
 }
 
 // Gathers the requested rows so that the lm_head matmul reads the [vocab, hidden] table once per step.
@@ -128,7 +132,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
   if (requests.size() == 1 && requests[0].out) {
     const LogitsRequest& r = requests[0];
     compute_logits(h + r.row * D, r.count, r.out);
-    if (r.argmax) *r.argmax = argmax_lowest(r.out, V);
+    if (r.argmax) *r.argmax = argmax_lowest(r.out, V, r.excluded);
     return;
   }
   int64_t rows = 0;
@@ -145,7 +149,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
   for (const auto& r : requests) {
     const float* rows_of = gathered_logits_.data() + at * V;
     if (r.out) std::copy(rows_of, rows_of + r.count * V, r.out);
-    if (r.argmax) *r.argmax = argmax_lowest(rows_of, V);
+    if (r.argmax) *r.argmax = argmax_lowest(rows_of, V, r.excluded);
     at += r.count;
   }
 }

@@ -112,7 +112,8 @@ void Decoder::forward_batch(std::span<const BatchItem> items, const HiddenTap& t
     UG_CHECK(it.cache != nullptr, "forward_batch: item {} has no cache", i);
     UG_CHECK(it.mode == LogitsMode::None || it.logits != nullptr || (it.mode == LogitsMode::Last && it.argmax),
              "forward_batch: item {} has no logits buffer", i);
-    UG_CHECK(!it.argmax || it.mode == LogitsMode::Last, "forward_batch: item {} asks for an argmax without LogitsMode::Last", i);
+    UG_CHECK(!it.argmax || it.mode == LogitsMode::Last,
+             "forward_batch: item {} asks for an argmax without LogitsMode::Last", i);
     for (size_t j = 0; j < i; ++j)
       UG_CHECK(items[j].cache != it.cache, "forward_batch: items {} and {} share one KV cache", j, i);
     validate(it.input);
@@ -158,7 +159,11 @@ void Decoder::step_logits(std::span<const BatchItem> items, const StepLayout& b,
     if (items[i].mode == LogitsMode::All) {
       requests.push_back({.row = b.row0[i], .count = b.n[i], .out = items[i].logits});
     } else {
-      requests.push_back({.row = b.row0[i] + b.n[i] - 1, .count = 1, .out = items[i].logits, .argmax = items[i].argmax});
+      requests.push_back({.row = b.row0[i] + b.n[i] - 1,
+                          .count = 1,
+                          .out = items[i].logits,
+                          .argmax = items[i].argmax,
+                          .excluded = items[i].argmax_excluded});
     }
   }
   backend_->logits(h, requests);

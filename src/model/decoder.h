@@ -44,6 +44,7 @@ struct BatchItem {
   // Optional out (Last only): the argmax of the last row's logits, ties -> lowest id (torch.argmax), computed
   // where the logits are (on the GPU: no logits copy when `logits` is nullptr: greedy decode).
   int32_t* argmax = nullptr;
+  std::span<const int32_t> argmax_excluded;  // ids the argmax skips (suppress_tokens of a greedy sampler)
 };
 
 // Chunking rule shared by the decoder and the scheduler (spec §3.6: a bidirectional block is never

@@ -41,12 +41,15 @@ struct StepLayout {
 struct LogitsRequest {
   int64_t row = 0;
   int64_t count = 0;
-  float* out = nullptr;       // host memory; nullptr: not needed (argmax only)
-  int32_t* argmax = nullptr;  // count == 1: the row's argmax (ties -> lowest id), or nullptr
+  float* out = nullptr;               // host memory; nullptr: not needed (argmax only)
+  int32_t* argmax = nullptr;          // count == 1: the row's argmax (ties -> lowest id), or nullptr
+  std::span<const int32_t> excluded;  // ids the argmax skips (a sampler's suppress_tokens)
 };
 
-// Index of the largest value, ties -> the lowest index (torch.argmax); the reference for device argmaxes.
-int32_t argmax_lowest(const float* x, int64_t n);
+// Index of the largest value, ties -> the lowest index (torch.argmax), skipping `excluded` ids; -1 when a
+// considered value is NaN or +inf (the sampler's rule: such logits are an error). The reference for device
+// argmaxes.
+int32_t argmax_lowest(const float* x, int64_t n, std::span<const int32_t> excluded = {});
 
 // Named scratch activations of a step. A backend keeps one buffer per slot and reuses it across
 // steps.

@@ -28,8 +28,8 @@ std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& we
   const auto& vc = *config.vision;
   const auto& w = *weights.vision;
   const int64_t n = image.count(), P = vc.patch_values(), E = vc.mm_embed_dim, D = config.text.hidden_size;
-  UG_CHECK(int64_t(image.pixels.size()) == n * P, "image: {} pixel values for {} patches of {}", image.pixels.size(),
-           n, P);
+  UG_CHECK(int64_t(image.pixels.size()) == n * P, "image: {} pixel values for {} patches of {}", image.pixels.size(), n,
+           P);
   UG_CHECK(int64_t(image.ys.size()) == n, "image: {} y positions for {} patches", image.ys.size(), n);
   std::vector<float> a(size_t(n * P)), b(size_t(n * E)), c(size_t(n * E));
   cpu::layer_norm_to(image.pixels.data(), a.data(), n, P, w.patch_ln1_w.data(), w.patch_ln1_b.data(), kLayerNormEps);

@@ -14,8 +14,8 @@ namespace ug {
 
 // One image (or video frame) ready for the vision embedder: valid patches only.
 struct ImagePatches {
-  std::vector<float> pixels;     // [n, patch_values], (row, col, channel) order, values in [0, 1]
-  std::vector<int32_t> xs, ys;   // [n] patch column / row in the resized grid
+  std::vector<float> pixels;    // [n, patch_values], (row, col, channel) order, values in [0, 1]
+  std::vector<int32_t> xs, ys;  // [n] patch column / row in the resized grid
   int64_t count() const { return int64_t(xs.size()); }
 };
 

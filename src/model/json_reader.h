@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +15,7 @@ class JsonReader {
       : value_(&value), source_(std::move(source)), path_(std::move(path)) {}
 
   bool has(const std::string& key) const;
-  JsonReader child(const std::string& key) const;  // must exist and be an object
+  JsonReader child(const std::string& key) const;                          // must exist and be an object
   std::optional<JsonReader> optional_child(const std::string& key) const;  // absent or null -> nullopt
 
   int64_t get_int(const std::string& key) const;

@@ -32,7 +32,7 @@ WeightResidency resolve_residency(LoadMode mode, size_t checkpoint_bytes) {
   if (mode == LoadMode::Copy) return WeightResidency::Copied;
   size_t avail = available_memory();
   return avail > 0 && double(checkpoint_bytes) < 0.6 * double(avail) ? WeightResidency::Copied
-                                                                       : WeightResidency::Mapped;
+                                                                     : WeightResidency::Mapped;
 }
 
 std::unique_ptr<LoadedModel> load_model(const std::string& dir, const WeightLoadOptions& options, LoadMode mode) {

@@ -15,8 +15,8 @@ json rope_parameters(double partial) {
 
 json layer_types(int n_layers) {
   json types = json::array();
-  for (int i = 0; i < n_layers; ++i) types.push_back((i + 1) % 6 == 0 || i == n_layers - 1 ? "full_attention"
-                                                                                               : "sliding_attention");
+  for (int i = 0; i < n_layers; ++i)
+    types.push_back((i + 1) % 6 == 0 || i == n_layers - 1 ? "full_attention" : "sliding_attention");
   return types;
 }
 
@@ -58,12 +58,22 @@ json unified_config(int hidden, int intermediate, int n_layers, int heads, int k
                {"moe_intermediate_size", nullptr},
                {"use_cache", true},
                {"initializer_range", 0.02}};
-  json vision = {{"model_type", "gemma4_unified_vision"}, {"patch_size", 16}, {"pooling_kernel_size", 3},
-                 {"model_patch_size", 48}, {"mm_embed_dim", mm_embed_dim}, {"mm_posemb_size", posemb},
-                 {"output_proj_dims", mm_embed_dim}, {"rms_norm_eps", 1e-6}, {"num_soft_tokens", 280},
+  json vision = {{"model_type", "gemma4_unified_vision"},
+                 {"patch_size", 16},
+                 {"pooling_kernel_size", 3},
+                 {"model_patch_size", 48},
+                 {"mm_embed_dim", mm_embed_dim},
+                 {"mm_posemb_size", posemb},
+                 {"output_proj_dims", mm_embed_dim},
+                 {"rms_norm_eps", 1e-6},
+                 {"num_soft_tokens", 280},
                  {"initializer_range", 0.02}};
-  json audio = {{"model_type", "gemma4_unified_audio"}, {"audio_embed_dim", 640}, {"hidden_size", 640},
-                {"output_proj_dims", 640}, {"audio_samples_per_token", 640}, {"rms_norm_eps", 1e-6},
+  json audio = {{"model_type", "gemma4_unified_audio"},
+                {"audio_embed_dim", 640},
+                {"hidden_size", 640},
+                {"output_proj_dims", 640},
+                {"audio_samples_per_token", 640},
+                {"rms_norm_eps", 1e-6},
                 {"initializer_range", 0.02}};
   return {{"architectures", {"Gemma4UnifiedForConditionalGeneration"}},
           {"model_type", "gemma4_unified"},
@@ -86,9 +96,15 @@ json unified_config(int hidden, int intermediate, int n_layers, int heads, int k
 
 // What the conversion script writes for the IT checkpoint (spec §1.5).
 json it_generation_config() {
-  return {{"bos_token_id", 2},       {"pad_token_id", 0},    {"eos_token_id", {1, 106, 50}},
-          {"suppress_tokens", {258883, 258882}}, {"do_sample", true}, {"temperature", 1.0},
-          {"top_k", 64},             {"top_p", 0.95},        {"transformers_version", "5.10.0.dev0"}};
+  return {{"bos_token_id", 2},
+          {"pad_token_id", 0},
+          {"eos_token_id", {1, 106, 50}},
+          {"suppress_tokens", {258883, 258882}},
+          {"do_sample", true},
+          {"temperature", 1.0},
+          {"top_k", 64},
+          {"top_p", 0.95},
+          {"transformers_version", "5.10.0.dev0"}};
 }
 
 std::vector<ModelPreset> make_presets() {

@@ -4,9 +4,8 @@
 // and the writer streams: a 24 GB checkpoint needs no more than one chunk of memory.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/dtype.h"
@@ -16,8 +15,8 @@ namespace ug {
 
 struct RandomCheckpointOptions {
   uint64_t seed = 0;
-  DType dtype = DType::BF16;                    // BF16 or F32
-  size_t max_shard_bytes = size_t(5) << 30;     // HF's default shard size
+  DType dtype = DType::BF16;                 // BF16 or F32
+  size_t max_shard_bytes = size_t(5) << 30;  // HF's default shard size
 };
 
 // Returns the total bytes of tensor data written.

@@ -1,11 +1,11 @@
 #include "model/weights.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cstdio>
 #include <cstring>
 #include <set>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "core/bf16.h"
 #include "core/error.h"
@@ -36,8 +36,8 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   for (int64_t i = 0; i < t.n_layers(); ++i) {
     const auto& l = t.layers[size_t(i)];
     const std::string p = layer_prefix(i);
-    for (const char* n : {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                          "post_feedforward_layernorm"})
+    for (const char* n :
+         {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"})
       out.push_back({p + n + ".weight", {D}});
     out.push_back({p + "layer_scalar", {1}});
     out.push_back({p + "self_attn.q_proj.weight", {t.n_heads * l.head_dim, D}});
@@ -100,8 +100,7 @@ class WeightBinder {
     return as_matrix(t, rows, cols);
   }
 
-  MatrixRef matrix_any_shape(const std::string& name, const std::vector<int64_t>& shape, int64_t rows,
-                             int64_t cols) {
+  MatrixRef matrix_any_shape(const std::string& name, const std::vector<int64_t>& shape, int64_t rows, int64_t cols) {
     return as_matrix(find(name, shape), rows, cols);
   }
 
@@ -113,9 +112,17 @@ class WeightBinder {
     for (size_t i = 0; i < v.size(); ++i) {
       uint16_t h;
       switch (t.dtype) {
-        case DType::F32: std::memcpy(&v[i], src + 4 * i, 4); break;
-        case DType::BF16: std::memcpy(&h, src + 2 * i, 2); v[i] = bf16_to_f32(h); break;
-        default: std::memcpy(&h, src + 2 * i, 2); v[i] = f16_to_f32(h); break;
+        case DType::F32:
+          std::memcpy(&v[i], src + 4 * i, 4);
+          break;
+        case DType::BF16:
+          std::memcpy(&h, src + 2 * i, 2);
+          v[i] = bf16_to_f32(h);
+          break;
+        default:
+          std::memcpy(&h, src + 2 * i, 2);
+          v[i] = f16_to_f32(h);
+          break;
       }
       if (opt_.weight_dtype == DType::BF16) v[i] = round_to_bf16(v[i]);
     }
@@ -218,8 +225,8 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const Checkpoint& ckpt, const M
   for (int64_t i = 0; i < t.n_layers(); ++i) w->layers.push_back(bind_layer(b, t, i));
   if (config.vision) w->vision = bind_vision(b, *config.vision, t.hidden_size);
   if (config.audio)
-    w->audio = AudioEmbedderWeights{b.matrix("model.embed_audio.embedding_projection.weight", t.hidden_size,
-                                             config.audio->audio_embed_dim)};
+    w->audio = AudioEmbedderWeights{
+        b.matrix("model.embed_audio.embedding_projection.weight", t.hidden_size, config.audio->audio_embed_dim)};
   if (options.warn_unused) b.warn_unused();
   return w;
 }

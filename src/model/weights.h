@@ -17,10 +17,10 @@
 namespace ug {
 
 struct AttentionWeights {
-  MatrixRef q_proj;  // [n_heads * head_dim, hidden]
-  MatrixRef k_proj;  // [n_kv_heads * head_dim, hidden]
-  MatrixRef v_proj;  // [n_kv_heads * head_dim, hidden]; data == nullptr when V = raw K (k_eq_v)
-  MatrixRef o_proj;  // [hidden, n_heads * head_dim]
+  MatrixRef q_proj;                   // [n_heads * head_dim, hidden]
+  MatrixRef k_proj;                   // [n_kv_heads * head_dim, hidden]
+  MatrixRef v_proj;                   // [n_kv_heads * head_dim, hidden]; data == nullptr when V = raw K (k_eq_v)
+  MatrixRef o_proj;                   // [hidden, n_heads * head_dim]
   std::vector<float> q_norm, k_norm;  // [head_dim]
 };
 
@@ -30,7 +30,7 @@ struct MlpWeights {
 };
 
 struct DecoderLayerWeights {
-  std::vector<float> input_layernorm, post_attention_layernorm;      // [hidden]
+  std::vector<float> input_layernorm, post_attention_layernorm;  // [hidden]
   std::vector<float> pre_feedforward_layernorm, post_feedforward_layernorm;
   float layer_scalar = 1.0f;
   AttentionWeights attn;

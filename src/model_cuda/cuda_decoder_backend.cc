@@ -164,7 +164,8 @@ class CudaDecoderBackend final : public DecoderBackend {
   bool has_blocks_ = false;
   std::vector<int64_t> host_positions_;
   DeviceBuffer<int64_t> positions_;
-  DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_;
+  DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_, excluded_at_,
+      excluded_ids_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
@@ -320,11 +321,16 @@ float* CudaDecoderBackend::pinned(size_t floats) {
 void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (requests.empty()) return;
-  std::vector<int32_t> index;
+  std::vector<int32_t> index, excluded_at{0}, excluded_ids;
   bool any_argmax = false;
-  size_t host_floats = 0;
+  size_t host_floats = 0, most_excluded = 0;
   for (const auto& r : requests) {
-    for (int64_t j = 0; j < r.count; ++j) index.push_back(int32_t(r.row + j));
+    for (int64_t j = 0; j < r.count; ++j) {
+      index.push_back(int32_t(r.row + j));
+      excluded_ids.insert(excluded_ids.end(), r.excluded.begin(), r.excluded.end());  // argmax rows: count 1
+      excluded_at.push_back(int32_t(excluded_ids.size()));
+    }
+    most_excluded = std::max(most_excluded, r.excluded.size());
     any_argmax = any_argmax || r.argmax;
     if (r.out) host_floats += size_t(r.count * V);
   }
@@ -340,7 +346,18 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   float* host = pinned(host_floats + size_t(rows));
   auto* host_ids = reinterpret_cast<int32_t*>(host + host_floats);
   if (any_argmax) {
-    cuda::argmax_rows({.x = out, .out = ensure(argmax_ids_, rows), .rows = rows, .n = V}, stream_);
+    if (most_excluded > 0) {
+      upload_async(excluded_at_, excluded_at, stream_);
+      upload_async(excluded_ids_, excluded_ids, stream_);
+    }
+    cuda::argmax_rows({.x = out,
+                       .out = ensure(argmax_ids_, rows),
+                       .rows = rows,
+                       .n = V,
+                       .excluded_at = most_excluded > 0 ? excluded_at_.data() : nullptr,
+                       .excluded_ids = most_excluded > 0 ? excluded_ids_.data() : nullptr,
+                       .max_excluded = int64_t(most_excluded)},
+                      stream_);
     UG_CUDA_CHECK(
         cudaMemcpyAsync(host_ids, argmax_ids_.data(), size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
   }

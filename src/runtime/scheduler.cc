@@ -345,8 +345,8 @@ void Scheduler::Impl::step() {
     if (s->prefilling()) continue;
     items.push_back({.input = {.token_ids = std::span(s->tokens).subspan(size_t(s->cache->size()), 1)},
                      .cache = s->cache.get(),
-                     .mode = LogitsMode::Last,
-                     .logits = s->logits.data()});
+                     .mode = LogitsMode::Last});
+    s->want_next_token(items.back());
     owners.push_back(s.get());
     --left;
   }
@@ -374,8 +374,8 @@ void Scheduler::Impl::step() {
                                .block_ids = pr.block_ids.empty() ? std::span<const int32_t>{}
                                                                  : std::span(pr.block_ids).subspan(b, len)},
                      .cache = s->cache.get(),
-                     .mode = end == n ? LogitsMode::Last : LogitsMode::None,
-                     .logits = s->logits.data()});
+                     .mode = end == n ? LogitsMode::Last : LogitsMode::None});
+    if (end == n) s->want_next_token(items.back());
     owners.push_back(s.get());
     left -= end - begin;
   }
@@ -415,6 +415,11 @@ void Scheduler::Impl::step() {
 Scheduler::Impl::Sampled Scheduler::Impl::sample_next(Sequence& s) {
   const SequenceParams& p = s.params;
   Sampled out;
+  if (s.device_greedy()) {
+    if (s.argmax < 0) out.error = "sampling failed: the logits hold NaN or +inf";
+    out.ev.id = s.argmax;
+    return out;
+  }
   try {
     std::vector<float> raw;
     if (p.top_logprobs >= 0) raw = s.logits;  // the sampler modifies its input in place

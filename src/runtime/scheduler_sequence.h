@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "model/decoder.h"
 #include "model/kv_cache.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/sampler.h"
@@ -22,10 +23,7 @@ using SchedClock = std::chrono::steady_clock;
 
 struct Sequence {
   Sequence(SequenceParams p, SequenceCallbacks cb, int32_t vocab, const Tokenizer* tokenizer)
-      : params(std::move(p)),
-        callbacks(std::move(cb)),
-        sampler(params.sampling, vocab),
-        stops(params.stop_strings) {
+      : params(std::move(p)), callbacks(std::move(cb)), sampler(params.sampling, vocab), stops(params.stop_strings) {
     keys = token_keys(params.prompt);
     chain = hash_chain(keys);
     tokens = params.prompt.tokens;
@@ -35,9 +33,9 @@ struct Sequence {
   uint64_t id = 0;
   SequenceParams params;
   SequenceCallbacks callbacks;
-  std::vector<uint64_t> keys;     // prompt keys, then generated ids; the cache holds keys[0, cache->size())
-  std::vector<uint64_t> chain;    // hash chain of the prompt keys
-  std::vector<int32_t> tokens;    // prompt ids, then generated ids
+  std::vector<uint64_t> keys;   // prompt keys, then generated ids; the cache holds keys[0, cache->size())
+  std::vector<uint64_t> chain;  // hash chain of the prompt keys
+  std::vector<int32_t> tokens;  // prompt ids, then generated ids
   std::vector<int32_t> generated;
   std::unique_ptr<KvCache> cache;  // null while waiting and after the end
   Sampler sampler;
@@ -45,6 +43,7 @@ struct Sequence {
   std::unique_ptr<JsonConstraint> constraint;  // params.constraint.json set
   StopMatcher stops;
   std::vector<float> logits;  // [vocab], the last forward's
+  int32_t argmax = 0;         // the last forward's argmax when device_greedy()
   int64_t reserved_tokens = 0;
   SequenceResult result;
   SchedClock::time_point submitted{}, admitted{}, first_token{};
@@ -52,6 +51,22 @@ struct Sequence {
 
   int64_t prompt_size() const { return params.prompt.size(); }
   bool prefilling() const { return cache->size() < prompt_size(); }
+  // Greedy with nothing that needs the logits on the host (penalties, logprobs, a grammar): the backend's argmax
+  // (skipping suppress_tokens) is the sampler's choice, and no logits row is copied (on the GPU: 4 bytes back).
+  bool device_greedy() const {
+    const SamplingParams& sp = params.sampling;
+    return sp.temperature == 0.0f && sp.repetition_penalty == 1.0f && sp.presence_penalty == 0.0f &&
+           sp.frequency_penalty == 0.0f && params.top_logprobs < 0 && !constraint;
+  }
+  // The logits outputs of this sequence's item in a step that ends its prompt or decodes.
+  void want_next_token(BatchItem& item) {
+    if (device_greedy()) {
+      item.argmax = &argmax;
+      item.argmax_excluded = params.sampling.suppress_tokens;
+    } else {
+      item.logits = logits.data();
+    }
+  }
   KeyedTokens view() const { return {keys, params.prompt.block_ids, chain}; }
 };
 

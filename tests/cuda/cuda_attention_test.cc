@@ -265,20 +265,44 @@ TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {
 }
 
 TEST_F(CudaAttention, ArgmaxRowsTakesTheLowestIdOnTies) {
-  const int64_t rows = 5, n = 262144 + 3;
+  const int64_t rows = 7, n = 262144 + 3;
   auto x = random_floats(size_t(rows * n), 77);
   x[size_t(1 * n + 5)] = 9.0f;  // a tie in row 1: the lower id wins
   x[size_t(1 * n + 200000)] = 9.0f;
   x[size_t(3 * n + n - 1)] = 7.0f;                             // the last element
   std::fill(x.begin() + 4 * n, x.begin() + 5 * n, -INFINITY);  // all -inf: id 0
+  x[size_t(5 * n + 10)] = 9.0f;                                // row 5: excluded best ids
+  x[size_t(5 * n + 11)] = 8.5f;
+  x[size_t(5 * n + 12)] = 8.0f;
+  x[size_t(6 * n + 99)] = std::nanf("");  // row 6: a NaN -> -1
+  // Excluded ids per row (CSR): row 1 excludes its tie winner, row 5 its two best.
+  const std::vector<std::vector<int32_t>> excluded{{}, {5}, {}, {}, {}, {10, 11}, {}};
+  std::vector<int32_t> at{0}, ids;
+  for (const auto& e : excluded) {
+    ids.insert(ids.end(), e.begin(), e.end());
+    at.push_back(int32_t(ids.size()));
+  }
   auto dx = up(x);
+  auto dat = up(at), dids = up(ids);
   DeviceBuffer<int32_t> out(static_cast<size_t>(rows));
-  argmax_rows({.x = dx.data(), .out = out.data(), .rows = rows, .n = n});
+  argmax_rows({.x = dx.data(),
+               .out = out.data(),
+               .rows = rows,
+               .n = n,
+               .excluded_at = dat.data(),
+               .excluded_ids = dids.data(),
+               .max_excluded = 2});
   auto got = out.to_host();
-  for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(got[size_t(r)], argmax_lowest(x.data() + r * n, n)) << "row " << r;
-  EXPECT_EQ(got[1], 5);
+  for (int64_t r = 0; r < rows; ++r)
+    EXPECT_EQ(got[size_t(r)], argmax_lowest(x.data() + r * n, n, excluded[size_t(r)])) << "row " << r;
+  EXPECT_EQ(got[1], 200000);
   EXPECT_EQ(got[3], n - 1);
   EXPECT_EQ(got[4], 0);
+  EXPECT_EQ(got[5], 12);
+  EXPECT_EQ(got[6], -1);
+  // Without exclusions: the plain argmax.
+  argmax_rows({.x = dx.data(), .out = out.data(), .rows = 2, .n = n});
+  EXPECT_EQ(out.to_host()[1], 5);
 }
 
 TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -253,12 +254,40 @@ TEST(DISABLED_BatchedForward, DecodeSpeed) {
     }
     const double per_seq = t_seq / (steps - 1), per_bat = t_bat / (steps - 1);
     if (B == 1) seq1 = per_seq;
-    std::printf("B=%2d  sequential %8.1f ms/step (%6.1f tok/s)  batched %8.1f ms/step (%6.1f tok/s)  "
-                "speedup %.2fx  (vs B=1 sequential: %.2fx)\n",
-                B, per_seq * 1e3, B / per_seq, per_bat * 1e3, B / per_bat, per_seq / per_bat,
-                seq1 > 0 ? B * seq1 / per_bat : 0.0);
+    std::printf(
+        "B=%2d  sequential %8.1f ms/step (%6.1f tok/s)  batched %8.1f ms/step (%6.1f tok/s)  "
+        "speedup %.2fx  (vs B=1 sequential: %.2fx)\n",
+        B, per_seq * 1e3, B / per_seq, per_bat * 1e3, B / per_bat, per_seq / per_bat,
+        seq1 > 0 ? B * seq1 / per_bat : 0.0);
     EXPECT_TRUE(equal) << "batched logits differ from sequential at B=" << B;
   }
+}
+
+}  // namespace
+}  // namespace ug
+
+namespace ug {
+namespace {
+
+// The argmax that greedy decoding takes on the backend (BatchItem::argmax) is the Sampler's greedy choice: ties
+// to the lowest id, suppressed ids skipped, NaN / +inf an error (-1).
+TEST(ArgmaxLowest, MatchesGreedySamplingRules) {
+  std::vector<float> x{1.0f, 3.0f, -2.0f, 3.0f, 0.5f};
+  EXPECT_EQ(argmax_lowest(x.data(), 5), 1);
+  const std::vector<int32_t> skip_one{1};
+  EXPECT_EQ(argmax_lowest(x.data(), 5, skip_one), 3);
+  const std::vector<int32_t> skip_both{1, 3};
+  EXPECT_EQ(argmax_lowest(x.data(), 5, skip_both), 0);
+  const std::vector<int32_t> skip_all{0, 1, 2, 3, 4};
+  EXPECT_EQ(argmax_lowest(x.data(), 5, skip_all), 0);
+  x[4] = std::nanf("");
+  EXPECT_EQ(argmax_lowest(x.data(), 5), -1);
+  const std::vector<int32_t> skip_nan{4};
+  EXPECT_EQ(argmax_lowest(x.data(), 5, skip_nan), 1);  // an excluded NaN does not matter
+  x[4] = INFINITY;
+  EXPECT_EQ(argmax_lowest(x.data(), 5), -1);
+  std::vector<float> neg(4, -INFINITY);
+  EXPECT_EQ(argmax_lowest(neg.data(), 4), 0);
 }
 
 }  // namespace

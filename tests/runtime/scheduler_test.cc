@@ -122,6 +122,27 @@ class SchedulerTest : public ::testing::Test {
 };
 Engine* SchedulerTest::engine_ = nullptr;
 
+// Greedy sequences take the backend's argmax (no logits row to the host): suppress_tokens must still never be
+// chosen, and the result must equal the Sampler's greedy choice in the single-sequence Generator.
+TEST_F(SchedulerTest, GreedyOnTheBackendHonoursSuppressTokens) {
+  std::mt19937 rng(7);
+  const PromptInput prompt = text_prompt(random_ids(rng, 12));
+  const auto free_run = alone(*engine_, prompt, greedy(), 12).tokens;
+  SamplingParams suppressed = greedy();
+  suppressed.suppress_tokens = {free_run[0], free_run[1], free_run[5]};  // what greedy would have picked
+  const auto expected = alone(*engine_, prompt, suppressed, 12).tokens;
+  ASSERT_NE(expected, free_run);
+  Collector run;
+  {
+    Scheduler sched(*engine_, {});
+    sched.submit({.prompt = prompt, .sampling = suppressed, .max_new_tokens = 12}, run.callbacks());
+    run.wait_done();
+  }
+  EXPECT_EQ(run.ids(), expected);
+  for (int32_t id : run.ids())
+    for (int32_t banned : suppressed.suppress_tokens) EXPECT_NE(id, banned);
+}
+
 TEST_F(SchedulerTest, ConcurrentGreedyEqualsAlone) {
   std::mt19937 rng(1);
   std::vector<PromptInput> prompts;
@@ -155,7 +176,8 @@ TEST_F(SchedulerTest, SeededSamplingDoesNotDependOnBatchMix) {
     {
       Scheduler sched(*engine_, {.max_step_tokens = 32, .prefix_cache = false});
       for (int i = 0; i < others; ++i)
-        sched.submit({.prompt = text_prompt(random_ids(rng, 10 + 13 * i)), .sampling = sampled(uint64_t(i)),
+        sched.submit({.prompt = text_prompt(random_ids(rng, 10 + 13 * i)),
+                      .sampling = sampled(uint64_t(i)),
                       .max_new_tokens = 15 + 5 * i},
                      runs[size_t(i) + 1].callbacks());
       sched.submit({.prompt = target, .sampling = sampled(77), .max_new_tokens = 30}, runs[0].callbacks());
@@ -203,7 +225,7 @@ TEST_F(SchedulerTest, CancelFreesKvAndCallsOnDoneOnce) {
   EXPECT_GT(sched.stats().kv_bytes_sequences, 0);
   sched.cancel(id2);  // still waiting (max_running = 1)
   sched.cancel(id);
-  sched.cancel(id);   // twice: still one on_done
+  sched.cancel(id);  // twice: still one on_done
   run.wait_done();
   queued.wait_done();
   std::this_thread::sleep_for(20ms);
@@ -235,7 +257,7 @@ TEST_F(SchedulerTest, QueueFullAndRejectedRequests) {
   EXPECT_THROW(sched.submit({.prompt = text_prompt(random_ids(rng, 8)), .sampling = greedy()}, refused.callbacks()),
                QueueFull);
   // Invalid requests throw ug::Error at once.
-  EXPECT_THROW(sched.submit({.prompt = text_prompt({5, 2000})}, {}), Error);           // id outside the vocabulary
+  EXPECT_THROW(sched.submit({.prompt = text_prompt({5, 2000})}, {}), Error);  // id outside the vocabulary
   EXPECT_THROW(sched.submit({.prompt = text_prompt(std::vector<int32_t>(5000, 7))}, {}), Error);  // context
   EXPECT_THROW(sched.submit({.prompt = text_prompt({5}), .stop_strings = {"x"}}, {}), Error);     // no tokenizer
   EXPECT_THROW(sched.submit({.prompt = text_prompt({5}), .top_logprobs = 21}, {}), Error);
@@ -558,8 +580,7 @@ TEST_F(SchedulerTest, BlockLargerThanStepBudget) {
 }
 
 // With the real tokenizer (tiny random model): streamed text and stop strings match the Generator.
-class SchedulerTextTest : public test::TinyEngineSuite<SchedulerTextTest, 5> {
-};
+class SchedulerTextTest : public test::TinyEngineSuite<SchedulerTextTest, 5> {};
 
 TEST_F(SchedulerTextTest, StreamedTextAndStopStringsMatchGenerator) {
   ASSERT_NE(engine_, nullptr) << "tokenizer missing: run scripts/fetch_tokenizer.sh";

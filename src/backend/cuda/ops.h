@@ -84,14 +84,19 @@ struct AddHalvesParams {
 };
 void add_halves(const AddHalvesParams& p, cudaStream_t stream = nullptr);
 
-// out[r] = argmax of row r of x[rows, n], ties -> the lowest index (torch.argmax; ug::argmax_lowest is the
-// oracle). Greedy decode reads 4 bytes per sequence back instead of the row of logits.
+// out[r] = argmax of row r of x[rows, n], ties -> the lowest index, skipping the row's excluded ids; -1 when a
+// considered value is NaN or +inf (ug::argmax_lowest is the oracle). Greedy decode reads 4 bytes per sequence
+// back instead of the row of logits.
 struct ArgmaxRowsParams {
-  const float* x = nullptr;  // [rows, n]
-  int32_t* out = nullptr;    // [rows] (device)
-  int64_t rows = 0;          // >= 1
-  int64_t n = 0;             // 1 .. 2^31 - 1
+  const float* x = nullptr;               // [rows, n]
+  int32_t* out = nullptr;                 // [rows] (device)
+  int64_t rows = 0;                       // >= 1
+  int64_t n = 0;                          // 1 .. 2^31 - 1
+  const int32_t* excluded_at = nullptr;   // [rows + 1] offsets into excluded_ids (device), or nullptr
+  const int32_t* excluded_ids = nullptr;  // (device)
+  int64_t max_excluded = 0;               // longest list of one row, at most kArgmaxMaxExcluded
 };
+constexpr int64_t kArgmaxMaxExcluded = 256;
 void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream = nullptr);
 
 // h[i] = (h[i] + branch[i]) * scale (scale 1: a plain residual add, bitwise h + branch).

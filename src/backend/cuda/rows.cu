@@ -68,14 +68,29 @@ __device__ bool better(float v, int32_t i, float bv, int32_t bi) { return v > bv
 __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(ArgmaxRowsParams p) {
   __shared__ float vals[kArgmaxThreads];
   __shared__ int32_t ids[kArgmaxThreads];
+  __shared__ int32_t excluded[kArgmaxMaxExcluded];
+  __shared__ int n_excluded, bad;
   const float* x = p.x + int64_t(blockIdx.x) * p.n;
+  if (threadIdx.x == 0) {
+    n_excluded = p.excluded_at ? p.excluded_at[blockIdx.x + 1] - p.excluded_at[blockIdx.x] : 0;
+    bad = 0;
+  }
+  __syncthreads();
+  for (int i = int(threadIdx.x); i < n_excluded; i += kArgmaxThreads)
+    excluded[i] = p.excluded_ids[p.excluded_at[blockIdx.x] + i];
+  __syncthreads();
   float bv = -INFINITY;
   int32_t bi = 0x7fffffff;
-  for (int64_t i = threadIdx.x; i < p.n; i += kArgmaxThreads)
+  for (int64_t i = threadIdx.x; i < p.n; i += kArgmaxThreads) {
+    bool skip = false;
+    for (int e = 0; e < n_excluded; ++e) skip = skip || excluded[e] == int32_t(i);
+    if (skip) continue;
+    if (isnan(x[i]) || x[i] == INFINITY) bad = 1;
     if (better(x[i], int32_t(i), bv, bi)) {
       bv = x[i];
       bi = int32_t(i);
     }
+  }
   vals[threadIdx.x] = bv;
   ids[threadIdx.x] = bi;
   __syncthreads();
@@ -87,7 +102,8 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(ArgmaxRowsP
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) p.out[blockIdx.x] = ids[0] == 0x7fffffff ? 0 : ids[0];  // all -inf / NaN: id 0, as the CPU
+  // all -inf (or excluded): id 0, as the CPU; a NaN / +inf logit: -1
+  if (threadIdx.x == 0) p.out[blockIdx.x] = bad ? -1 : ids[0] == 0x7fffffff ? 0 : ids[0];
 }
 
 }  // namespace
@@ -96,6 +112,10 @@ void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x && p.out, "argmax_rows", "x and out must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.rows < 0x7fffffff && p.n >= 1 && p.n < 0x7fffffff, "argmax_rows",
                   "rows " + std::to_string(p.rows) + " / n " + std::to_string(p.n) + " out of range");
+  UG_CUDA_REQUIRE(p.max_excluded >= 0 && p.max_excluded <= kArgmaxMaxExcluded && (p.max_excluded == 0 || p.excluded_at),
+                  "argmax_rows",
+                  "excluded ids per row " + std::to_string(p.max_excluded) + " exceed " +
+                      std::to_string(kArgmaxMaxExcluded) + " (or excluded_at is not set)");
   argmax_rows_kernel<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
   UG_CUDA_CHECK_LAUNCH("argmax_rows_kernel");
 }
