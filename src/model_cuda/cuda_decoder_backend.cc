@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/cuda/attention.h"
@@ -24,19 +27,7 @@ using cuda::DeviceBuffer;
 
 constexpr int64_t kGemvRows = 2;  // matmuls of up to this many rows use cuda::gemv (measured: docs/perf.md)
 
-// Grows a device buffer to at least n elements (contents not kept).
-template <typename T>
-T* ensure(DeviceBuffer<T>& b, int64_t n) {
-  if (int64_t(b.size()) < n) b = DeviceBuffer<T>(size_t(n));
-  return b.data();
-}
-
-template <typename T>
-void upload_async(DeviceBuffer<T>& dst, const std::vector<T>& src, cudaStream_t stream) {
-  if (src.empty()) return;
-  ensure(dst, int64_t(src.size()));
-  UG_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
-}
+constexpr int64_t kGraphMaxSeqs = 1024;  // sequences of a step that a CUDA graph may hold
 
 class CudaDecoderBackend final : public DecoderBackend {
  public:
@@ -47,9 +38,14 @@ class CudaDecoderBackend final : public DecoderBackend {
     UG_CUDA_CHECK(cudaStreamCreate(&stream_));
     weights_ = std::make_unique<cuda::DeviceWeights>(config, weights);
     gemm_ = std::make_unique<cuda::Gemm>();
+    const char* env = std::getenv("UNIGEMMA_CUDA_GRAPHS");
+    if (env && std::string_view(env) == "0") options_.graphs = false;
+    UG_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&graph_ids_), kGraphMaxSeqs * sizeof(int32_t)));
   }
   ~CudaDecoderBackend() override {
     cudaStreamSynchronize(stream_);
+    destroy_graphs();
+    if (graph_ids_) cudaFreeHost(graph_ids_);
     if (pinned_) cudaFreeHost(pinned_);
     cudaStreamDestroy(stream_);
   }
@@ -75,6 +71,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void embed(std::span<const BatchItem> items, float scale, float* h) override;
 
   void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) override {
+    if (replaying()) return;
     const float* weight = weights_->norm(w, layer);
     cuda::rms_norm({.x = x,
                     .out = out,
@@ -87,10 +84,12 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
   void add_scaled(float* h, const float* branch, float scale, int64_t n) override {
+    if (replaying()) return;
     cuda::add_scaled({.h = h, .branch = branch, .scale = scale, .n = n}, stream_);
   }
 
   void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override {
+    if (replaying()) return;
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
     UG_CHECK(w.data.data() != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
     const bool split = options_.precision == MatmulPrecision::Faithful ||
@@ -99,10 +98,12 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
   void copy(const float* src, float* dst, int64_t n) override {
+    if (replaying()) return;
     UG_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
 
   void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override {
+    if (replaying()) return;
     cuda::rope({.x = x,
                 .positions = positions_.data(),
                 .inv_freq = weights_->inv_freq(layer),
@@ -113,6 +114,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
   void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
+    if (replaying()) return;
     cuda::gelu_tanh_mul({.gate = gate, .up = up, .out = out, .n = n}, stream_);
   }
 
@@ -127,6 +129,33 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
  private:
+  // Grows a device buffer to at least n elements (contents not kept), counting reallocations: a captured graph
+  // holds buffer addresses.
+  template <typename T>
+  T* ensure(DeviceBuffer<T>& b, int64_t n) {
+    if (int64_t(b.size()) < n) {
+      b = DeviceBuffer<T>(size_t(n));
+      ++allocations_;
+    }
+    return b.data();
+  }
+  template <typename T>
+  void upload_async(DeviceBuffer<T>& dst, const std::vector<T>& src, cudaStream_t stream) {
+    if (src.empty()) return;
+    ensure(dst, int64_t(src.size()));
+    UG_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+  }
+  uint64_t allocations() const { return allocations_ + gemm_->allocations(); }
+  bool replaying() const { return graph_ == Graph::Replay; }
+  void prepare_graph(std::span<const BatchItem> items, const StepLayout& b);
+  void start_graph();
+  void graph_logits(const float* h, std::span<const LogitsRequest> requests);
+  void abandon_capture();
+  void destroy_graphs() {
+    for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+    graphs_.clear();
+  }
+
   void run_matmul(const cuda::DeviceMatrix& w, const float* x, int64_t rows, float* y, bool split) {
     // gemv streams the weight once but re-reads the activation rows from L1 per 16 weight bytes: at 1-2 rows it
     // runs at ~0.87 of the copy bandwidth, at 8 rows 0.2 (L1-bound); cuBLASLt holds ~0.55 there.
@@ -174,10 +203,25 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::array<int64_t, 2> plan_kv_heads_{}, plan_head_dim_{};
   float* pinned_ = nullptr;
   size_t pinned_floats_ = 0;
+
+  // CUDA graphs of greedy decode steps (docs/architecture.md): one per (sequences, key splits of each layer kind).
+  // A step whose shape was run just before without moving any buffer is captured; later steps of that shape
+  // replay it (the ops return at once; logits() launches the graph). Any reallocation drops every graph.
+  enum class Graph { Off, Capture, Replay };
+  using GraphKey = std::array<int64_t, 3>;
+  Graph graph_ = Graph::Off;
+  GraphKey graph_key_{}, last_key_{};
+  std::map<GraphKey, cudaGraphExec_t> graphs_;
+  uint64_t allocations_ = 0, graphs_made_at_ = 0, last_step_end_allocations_ = ~uint64_t(0);
+  bool step_inputs_uploaded_ = false;  // tokens, logit rows and exclusions went up in begin_step
+  int32_t* graph_ids_ = nullptr;       // pinned [kGraphMaxSeqs]: argmax ids of graph steps
 };
 
 void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& b) {
-  UG_CUDA_CHECK(cudaSetDevice(options_.device));  // steps may run on another thread than the one that loaded
+  UG_CUDA_CHECK(cudaSetDevice(options_.device));    // steps may run on another thread than the one that loaded
+  if (graph_ == Graph::Capture) abandon_capture();  // the previous step failed while capturing
+  graph_ = Graph::Off;
+  step_inputs_uploaded_ = false;
   const auto& t = config_.text;
   rows_ = b.total;
   n_seqs_ = int64_t(items.size());
@@ -229,13 +273,126 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
     upload_async(plan_tiles_[at], plans_[at].tiles, stream_);
     plan_kv_heads_[at] = layer->n_kv_heads;
   }
+  prepare_graph(items, b);
   // The uploads read host vectors that go away: pageable-memory copies are staged before returning,
   // but make that explicit (and cheap: nothing else is queued yet).
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  start_graph();
+}
+
+// A greedy decode step (one row per sequence, argmax only, no media): everything it reads from the host goes up
+// now, buffers are sized, and the graph mode is chosen (see graph_).
+void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const StepLayout& b) {
+  bool eligible = options_.graphs && n_seqs_ <= kGraphMaxSeqs && !has_blocks_;
+  for (size_t i = 0; i < items.size() && eligible; ++i)
+    eligible = b.n[i] == 1 && items[i].input.embeddings_override.empty() && items[i].mode == LogitsMode::Last &&
+               items[i].argmax && !items[i].logits;
+  if (!eligible) {
+    last_key_ = {};
+    return;
+  }
+  const auto& t = config_.text;
+  std::vector<int32_t> tokens, index, excluded_at{0}, excluded_ids;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const int32_t id = items[i].input.token_ids[0];
+    UG_CHECK(id >= 0 && id < t.vocab_size, "cuda embed: token {} outside the vocabulary [0, {})", id, t.vocab_size);
+    UG_CHECK(int64_t(items[i].argmax_excluded.size()) <= cuda::kArgmaxMaxExcluded,
+             "cuda argmax: {} excluded ids, at most {}", items[i].argmax_excluded.size(), cuda::kArgmaxMaxExcluded);
+    tokens.push_back(id);
+    index.push_back(int32_t(i));
+    excluded_ids.insert(excluded_ids.end(), items[i].argmax_excluded.begin(), items[i].argmax_excluded.end());
+    excluded_at.push_back(int32_t(excluded_ids.size()));
+  }
+  if (excluded_ids.empty()) excluded_ids.push_back(0);  // a valid pointer for the kernel
+  upload_async(tokens_, tokens, stream_);
+  upload_async(logit_rows_, index, stream_);
+  upload_async(excluded_at_, excluded_at, stream_);
+  upload_async(excluded_ids_, excluded_ids, stream_);
+  step_inputs_uploaded_ = true;
+  int64_t partial = 1;
+  for (size_t k = 0; k < plans_.size(); ++k)
+    partial = std::max(partial, cuda::attention_partial_floats(plans_[k], rows_, t.n_heads, plan_head_dim_[k]));
+  ensure(partial_, partial);
+  ensure(gathered_, n_seqs_ * t.hidden_size);
+  ensure(logits_, n_seqs_ * t.vocab_size);
+  ensure(argmax_ids_, n_seqs_);
+  if (allocations() != graphs_made_at_) {  // some buffer moved: no graph may run again
+    destroy_graphs();
+    graphs_made_at_ = allocations();
+  }
+  graph_key_ = {n_seqs_, plans_[0].splits, plans_[1].splits};
+  if (graphs_.count(graph_key_))
+    graph_ = Graph::Replay;
+  else if (graph_key_ == last_key_ && allocations() == last_step_end_allocations_)
+    graph_ = Graph::Capture;  // begins after begin_step's synchronisation
+  last_key_ = graph_key_;
+}
+
+void CudaDecoderBackend::start_graph() {
+  if (graph_ == Graph::Capture) UG_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+}
+
+void CudaDecoderBackend::abandon_capture() {
+  cudaGraph_t g = nullptr;
+  cudaStreamEndCapture(stream_, &g);
+  if (g) cudaGraphDestroy(g);
+  cudaGetLastError();  // the failed capture's error is reported already
+  graph_ = Graph::Off;
+  last_key_ = {};
+}
+
+// The rest of a graph step: capture ends with the logits (lm_head, softcap, argmax into pinned memory), then the
+// graph runs.
+void CudaDecoderBackend::graph_logits(const float* h, std::span<const LogitsRequest> requests) {
+  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size, rows = n_seqs_;
+  UG_CHECK(int64_t(requests.size()) == rows, "cuda graph step: {} logits requests for {} sequences", requests.size(),
+           rows);
+  if (graph_ == Graph::Capture) {
+    cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered_.data(), .count = rows, .dim = D},
+                      stream_);
+    run_matmul(weights_->lm_head(), gathered_.data(), rows, logits_.data(), /*split=*/true);
+    if (config_.text.final_logit_softcap)
+      cuda::softcap({.x = logits_.data(), .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
+    cuda::argmax_rows({.x = logits_.data(),
+                       .out = argmax_ids_.data(),
+                       .rows = rows,
+                       .n = V,
+                       .excluded_at = excluded_at_.data(),
+                       .excluded_ids = excluded_ids_.data(),
+                       .max_excluded = cuda::kArgmaxMaxExcluded},
+                      stream_);
+    UG_CUDA_CHECK(cudaMemcpyAsync(graph_ids_, argmax_ids_.data(), size_t(rows) * sizeof(int32_t),
+                                  cudaMemcpyDeviceToHost, stream_));
+    cudaGraph_t g = nullptr;
+    UG_CUDA_CHECK(cudaStreamEndCapture(stream_, &g));
+    graph_ = Graph::Off;
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    UG_CUDA_CHECK(made);
+    UG_CHECK(allocations() == graphs_made_at_, "cuda graph: a buffer moved while capturing a decode step");
+    graphs_[graph_key_] = exec;
+  }
+  graph_ = Graph::Off;
+  UG_CUDA_CHECK(cudaGraphLaunch(graphs_.at(graph_key_), stream_));
+  UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (int64_t i = 0; i < rows; ++i) *requests[size_t(i)].argmax = graph_ids_[i];
+  last_step_end_allocations_ = allocations();
 }
 
 void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, float* h) {
+  if (replaying()) return;
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  if (step_inputs_uploaded_) {  // a graph step: tokens are on the device, no host vectors to wait for
+    cuda::embed({.table = weights_->embed_tokens().data.data(),
+                 .tokens = tokens_.data(),
+                 .out = h,
+                 .rows = rows_,
+                 .dim = D,
+                 .scale = scale},
+                stream_);
+    return;
+  }
   std::vector<int32_t> tokens, override_index;
   std::vector<float> overrides;
   bool any_override = false;
@@ -270,6 +427,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
 }
 
 void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v, float* out) {
+  if (replaying()) return;
   const auto& t = config_.text;
   const auto& l = t.layers[size_t(li)];
   const bool sliding = l.kind == LayerKind::Sliding;
@@ -320,6 +478,7 @@ float* CudaDecoderBackend::pinned(size_t floats) {
 
 void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  if (graph_ != Graph::Off) return graph_logits(h, requests);
   if (requests.empty()) return;
   std::vector<int32_t> index, excluded_at{0}, excluded_ids;
   bool any_argmax = false;
@@ -382,6 +541,7 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
     if (r.argmax) *r.argmax = host_ids[at + r.count - 1];
     at += r.count;
   }
+  last_step_end_allocations_ = allocations();
 }
 
 }  // namespace

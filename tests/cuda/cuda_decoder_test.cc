@@ -29,10 +29,12 @@ class CudaDecoder : public ::testing::Test {
     return load_model(test::data_path("tiny_kv_eq/model-bf16"), {.weight_dtype = DType::BF16});
   }
   static std::unique_ptr<Decoder> cuda_decoder(const LoadedModel& m, int64_t chunk = 256,
-                                               MatmulPrecision precision = MatmulPrecision::Faithful) {
-    return std::make_unique<Decoder>(m.config, *m.weights,
-                                     make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision}),
-                                     DecoderOptions{.max_chunk = chunk});
+                                               MatmulPrecision precision = MatmulPrecision::Faithful,
+                                               bool graphs = true) {
+    return std::make_unique<Decoder>(
+        m.config, *m.weights,
+        make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision, .graphs = graphs}),
+        DecoderOptions{.max_chunk = chunk});
   }
 };
 
@@ -178,6 +180,44 @@ TEST_F(CudaDecoder, BatchedStepsMatchCpuBackend) {
   gpu->forward({.token_ids = {ids.data() + 40, 1}}, original, LogitsMode::Last, b);
   EXPECT_LE(max_abs_diff(b, {want.data() + 3 * V * 9, V}), 5e-2f);
   EXPECT_EQ(original.size(), 41);
+}
+
+// Greedy decode steps run as CUDA graphs (captured on the second step of a shape, replayed after, re-captured
+// when the key splits change as the context grows or the batch changes): the same ids as without graphs, for a
+// batch whose membership changes, with suppressed ids.
+TEST_F(CudaDecoder, GraphStepsEqualPlainSteps) {
+  auto m = model();
+  auto ids = load_ids("tiny_kv_eq/text_long/input_ids.npy");
+  const std::vector<int32_t> suppressed{ids[3], ids[4]};
+  auto run = [&](bool graphs) {
+    auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs);
+    std::vector<KvCache> caches;
+    std::vector<int32_t> next;
+    std::vector<float> scratch;
+    for (int64_t p : {int64_t(5), int64_t(17), int64_t(40)}) {
+      caches.push_back(d->new_cache());
+      d->forward({.token_ids = {ids.data(), size_t(p)}}, caches.back(), LogitsMode::None, scratch);
+      next.push_back(ids[size_t(p)]);
+    }
+    std::vector<std::vector<int32_t>> out(caches.size());
+    for (int step = 0; step < 70; ++step) {
+      const size_t live = step < 30 ? 3 : step < 50 ? 2 : 3;  // the batch shrinks, then grows back
+      std::vector<BatchItem> items;
+      for (size_t i = 0; i < live; ++i)
+        items.push_back({.input = {.token_ids = {&next[i], 1}},
+                         .cache = &caches[i],
+                         .mode = LogitsMode::Last,
+                         .argmax = &next[i],
+                         .argmax_excluded = suppressed});
+      d->forward_batch(items);
+      for (size_t i = 0; i < live; ++i) out[i].push_back(next[i]);
+    }
+    return out;
+  };
+  const auto with = run(true), without = run(false);
+  EXPECT_EQ(with, without);
+  for (const auto& seq : with)
+    for (int32_t id : seq) EXPECT_TRUE(id != suppressed[0] && id != suppressed[1]) << id;
 }
 
 TEST_F(CudaDecoder, CacheFromAnotherBackendIsAnError) {

@@ -45,6 +45,7 @@ struct Gemm::Impl {
   DeviceBuffer<uint8_t> workspace;
   DeviceBuffer<uint16_t> scratch;  // bf16 activations of run_f32 ([2m, k] when split)
   DeviceBuffer<float> split_out;   // [2m, n] of a split run
+  uint64_t allocations = 0;
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans;
 
   const Plan& plan(int64_t m, int64_t n, int64_t k) {
@@ -95,6 +96,8 @@ Gemm::~Gemm() {
 
 size_t Gemm::cached_plans() const { return impl_->plans.size(); }
 
+uint64_t Gemm::allocations() const { return impl_->allocations; }
+
 void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.w && p.x && p.y, "gemm", "w, x and y must be set");
   UG_CUDA_REQUIRE(p.m >= 1 && p.n >= 1 && p.k >= 1, "gemm", "empty shape " + shape_name(p.m, p.n, p.k));
@@ -117,6 +120,7 @@ void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
     UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old scratch may still be read by queued work
     if (impl_->scratch.size() < need) impl_->scratch = DeviceBuffer<uint16_t>(need);
     if (impl_->split_out.size() < out_need) impl_->split_out = DeviceBuffer<float>(out_need);
+    ++impl_->allocations;
   }
   if (!p.split) {
     to_bf16({.src = p.x, .dst = impl_->scratch.data(), .n = int64_t(need)}, stream);

@@ -57,6 +57,8 @@ class Gemm {
   void run(const GemmParams& p, cudaStream_t stream = nullptr);
   void run_f32(const GemmF32Params& p, cudaStream_t stream = nullptr);
   size_t cached_plans() const;  // shapes planned so far (for tests)
+  // Reallocations of the internal activation buffers so far (a captured CUDA graph holds their addresses).
+  uint64_t allocations() const;
 
  private:
   struct Impl;
