@@ -73,6 +73,22 @@ std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
   return b;
 }
 
+// A planned attention call: the plan, its tiles and the split scratch on the device.
+struct PlannedCall {
+  AttentionPlan plan;
+  DeviceBuffer<int32_t> tiles;
+  DeviceBuffer<float> partial;
+  PlannedCall(std::span<const int64_t> seq_rows, int64_t rows, int64_t H, int64_t Hkv, int64_t d, AttentionMode mode,
+              int64_t max_keys, int64_t max_splits)
+      : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits)),
+        tiles(up(plan.tiles)),
+        partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d)))) {}
+  void apply(AttentionParams& p) {
+    p.partial = partial.data();
+    apply_plan(p, plan, tiles.data());
+  }
+};
+
 void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
   const bool exact = mode != AttentionMode::Fast, f32_kv = mode == AttentionMode::ExactF32Kv;
@@ -147,18 +163,16 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   auto dq = up(q), dkk = up(k), dvv = up(v);
   auto dseqs = up(seqs);
   auto drow = up(row_seq), dblock = up(block_last);
-  const AttentionPlan plan = plan_attention(seq_rows, H, Hkv, d, mode, max_keys, c.max_splits);
-  auto dtiles = up(plan.tiles);
+  PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits);
+  const AttentionPlan& plan = call.plan;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
-  DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d))));
   AttentionParams p{.q = dq.data(),
                     .k = dkk.data(),
                     .v = dvv.data(),
                     .out = out.data(),
                     .seqs = dseqs.data(),
                     .block_last = blocks ? dblock.data() : nullptr,
-                    .partial = partial.data(),
                     .rows = rows,
                     .n_seqs = int64_t(seqs.size()),
                     .n_heads = H,
@@ -167,7 +181,7 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
                     .window = c.window,
                     .scale = scale,
                     .mode = mode};
-  apply_plan(p, plan, dtiles.data());
+  call.apply(p);
   attention(p);
   auto got = out.to_host();
   // Outputs are convex combinations of values in [-1.5, 1.5]. Exact: queries and probabilities carry ~16
@@ -414,15 +428,13 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
         }
         auto dseqs = up(seqs);
         const int64_t keys = prefill ? ctx : std::min(ctx + 1, window > 0 ? window : ctx + 1);
-        const AttentionPlan plan = plan_attention(seq_rows, H, Hkv, d, mode, keys, 128);
-        auto dtiles = up(plan.tiles);
-        DeviceBuffer<float> partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d))));
+        PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128);
+        const AttentionPlan& plan = call.plan;
         AttentionParams p{.q = q.data(),
                           .k = k.data(),
                           .v = v.data(),
                           .out = out.data(),
                           .seqs = dseqs.data(),
-                          .partial = partial.data(),
                           .rows = rows,
                           .n_seqs = int64_t(seqs.size()),
                           .n_heads = H,
@@ -430,7 +442,7 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                           .head_dim = d,
                           .window = window,
                           .mode = mode};
-        apply_plan(p, plan, dtiles.data());
+        call.apply(p);
         const double us = time_us([&] { attention(p); }, prefill ? 3 : 20);
         if (prefill) {
           double pairs = 0;  // visible (query, key) pairs per head
