@@ -53,8 +53,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::string_view name() const override { return "cuda"; }
 
   std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) override {
-    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device,
-                                                   options_.precision == MatmulPrecision::Faithful);
+    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device, f32_kv());
   }
 
   int64_t free_memory_bytes() const override {
@@ -63,7 +62,7 @@ class CudaDecoderBackend final : public DecoderBackend {
     return int64_t(free);
   }
 
-  size_t kv_element_bytes() const override { return options_.precision == MatmulPrecision::Faithful ? 4 : 2; }
+  size_t kv_element_bytes() const override { return f32_kv() ? 4 : 2; }
 
   float* scratch(Scratch s, int64_t floats) override { return ensure(scratch_[size_t(s)], floats); }
 
@@ -150,6 +149,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void prepare_graph(std::span<const BatchItem> items, const StepLayout& b);
   void start_graph();
   void graph_logits(const float* h, std::span<const LogitsRequest> requests);
+  void run_head(const float* h, int64_t rows, bool argmax, int64_t max_excluded);
   void abandon_capture();
   void destroy_graphs() {
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
@@ -167,6 +167,7 @@ class CudaDecoderBackend final : public DecoderBackend {
     }
   }
   float* pinned(size_t floats);
+  bool f32_kv() const { return options_.precision == MatmulPrecision::Faithful; }  // else bf16 KV rows
   // Faithful: f32 KV and f32-faithful attention; balanced: bf16 KV (the model's real need), two-term queries
   // and probabilities; fast: all bf16 like HF's bf16 model.
   cuda::AttentionMode attention_mode() const {
@@ -235,7 +236,7 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
              "forward_batch: item {}'s KV cache was not made by the CUDA backend (use "
              "Decoder::new_cache)",
              i);
-    UG_CHECK(storage->f32() == (options_.precision == MatmulPrecision::Faithful),
+    UG_CHECK(storage->f32() == f32_kv(),
              "forward_batch: item {}'s KV cache holds {} rows, this backend's precision needs {}", i,
              storage->f32() ? "f32" : "bf16", storage->f32() ? "bf16" : "f32");
     storage->grow(b.start[i] + b.n[i]);
@@ -341,26 +342,33 @@ void CudaDecoderBackend::abandon_capture() {
   last_key_ = {};
 }
 
+// lm_head over the rows logit_rows_ names -> softcap -> logits_; with argmax, argmax_ids_ skipping the exclusions
+// in excluded_at_ / excluded_ids_ (max_excluded 0: none). Buffers are sized and uploaded by the caller.
+void CudaDecoderBackend::run_head(const float* h, int64_t rows, bool argmax, int64_t max_excluded) {
+  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered_.data(), .count = rows, .dim = D}, stream_);
+  run_matmul(weights_->lm_head(), gathered_.data(), rows, logits_.data(), /*split=*/true);
+  if (config_.text.final_logit_softcap)
+    cuda::softcap({.x = logits_.data(), .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
+  if (!argmax) return;
+  cuda::argmax_rows({.x = logits_.data(),
+                     .out = argmax_ids_.data(),
+                     .rows = rows,
+                     .n = V,
+                     .excluded_at = max_excluded > 0 ? excluded_at_.data() : nullptr,
+                     .excluded_ids = max_excluded > 0 ? excluded_ids_.data() : nullptr,
+                     .max_excluded = max_excluded},
+                    stream_);
+}
+
 // The rest of a graph step: capture ends with the logits (lm_head, softcap, argmax into pinned memory), then the
 // graph runs.
 void CudaDecoderBackend::graph_logits(const float* h, std::span<const LogitsRequest> requests) {
-  const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size, rows = n_seqs_;
+  const int64_t rows = n_seqs_;
   UG_CHECK(int64_t(requests.size()) == rows, "cuda graph step: {} logits requests for {} sequences", requests.size(),
            rows);
   if (graph_ == Graph::Capture) {
-    cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered_.data(), .count = rows, .dim = D},
-                      stream_);
-    run_matmul(weights_->lm_head(), gathered_.data(), rows, logits_.data(), /*split=*/true);
-    if (config_.text.final_logit_softcap)
-      cuda::softcap({.x = logits_.data(), .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
-    cuda::argmax_rows({.x = logits_.data(),
-                       .out = argmax_ids_.data(),
-                       .rows = rows,
-                       .n = V,
-                       .excluded_at = excluded_at_.data(),
-                       .excluded_ids = excluded_ids_.data(),
-                       .max_excluded = cuda::kArgmaxMaxExcluded},
-                      stream_);
+    run_head(h, rows, /*argmax=*/true, cuda::kArgmaxMaxExcluded);
     UG_CUDA_CHECK(cudaMemcpyAsync(graph_ids_, argmax_ids_.data(), size_t(rows) * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, stream_));
     cudaGraph_t g = nullptr;
@@ -462,7 +470,7 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                   .row_seq = row_seq_.data(),
                   .rows = rows_,
                   .row_size = l.n_kv_heads * d,
-                  .f32 = options_.precision == MatmulPrecision::Faithful},
+                  .f32 = f32_kv()},
                  stream_);
 }
 
@@ -495,28 +503,18 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   }
   const int64_t rows = int64_t(index.size());
   upload_async(logit_rows_, index, stream_);
-  float* gathered = ensure(gathered_, rows * D);
-  cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered, .count = rows, .dim = D}, stream_);
-  float* out = ensure(logits_, rows * V);
-  run_matmul(weights_->lm_head(), gathered, rows, out, /*split=*/true);
-  if (config_.text.final_logit_softcap)
-    cuda::softcap({.x = out, .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
+  if (any_argmax && most_excluded > 0) {
+    upload_async(excluded_at_, excluded_at, stream_);
+    upload_async(excluded_ids_, excluded_ids, stream_);
+  }
+  ensure(gathered_, rows * D);
+  const float* out = ensure(logits_, rows * V);
+  ensure(argmax_ids_, rows);
+  run_head(h, rows, any_argmax, int64_t(most_excluded));
   // Only what was asked for comes back: the argmax ids (4 bytes a row) and the rows with a buffer.
   float* host = pinned(host_floats + size_t(rows));
   auto* host_ids = reinterpret_cast<int32_t*>(host + host_floats);
   if (any_argmax) {
-    if (most_excluded > 0) {
-      upload_async(excluded_at_, excluded_at, stream_);
-      upload_async(excluded_ids_, excluded_ids, stream_);
-    }
-    cuda::argmax_rows({.x = out,
-                       .out = ensure(argmax_ids_, rows),
-                       .rows = rows,
-                       .n = V,
-                       .excluded_at = most_excluded > 0 ? excluded_at_.data() : nullptr,
-                       .excluded_ids = most_excluded > 0 ? excluded_ids_.data() : nullptr,
-                       .max_excluded = int64_t(most_excluded)},
-                      stream_);
     UG_CUDA_CHECK(
         cudaMemcpyAsync(host_ids, argmax_ids_.data(), size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
   }

@@ -401,12 +401,9 @@ void Scheduler::Impl::step() {
     else
       parallel.push_back(int64_t(j));
   }
-  if (parallel.size() > 1)
-    ThreadPool::global().run(int64_t(parallel.size()), [&](int64_t t) {
-      sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
-    });
-  else if (parallel.size() == 1)
-    sampled[size_t(parallel[0])] = sample_next(*ready[size_t(parallel[0])]);
+  ThreadPool::global().run(int64_t(parallel.size()), [&](int64_t t) {  // one task runs inline
+    sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
+  });
   for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
   std::erase_if(running, [](const auto& s) { return s->done; });
 }

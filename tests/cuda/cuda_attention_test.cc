@@ -23,6 +23,7 @@
 #include "backend/cuda/ops.h"
 #include "core/bf16.h"
 #include "core/thread_pool.h"
+#include "cuda/cuda_test_util.h"
 #include "model/decoder_backend.h"
 
 namespace ug::cuda {
@@ -35,18 +36,11 @@ class CudaAttention : public ::testing::Test {
   }
 };
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.5f, 1.5f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+// Inputs in [-1.5, 1.5] (the tolerances below assume it).
+std::vector<float> random_floats(size_t n, uint32_t seed) { return test::random_floats(n, seed, -1.5f, 1.5f); }
 
-template <typename T>
-DeviceBuffer<T> up(const std::vector<T>& v) {
-  return DeviceBuffer<T>(std::span<const T>(v));
-}
+using test::to_bf16_host;
+using test::upload;
 
 // One sequence of a test step: cache state and the chunk it adds.
 struct SeqSpec {
@@ -67,12 +61,6 @@ std::vector<float> rounded_to_bf16(std::vector<float> v) {
   return v;
 }
 
-std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
-  std::vector<uint16_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
-  return b;
-}
-
 // A planned attention call: the plan, its tiles and the split scratch on the device.
 struct PlannedCall {
   AttentionPlan plan;
@@ -81,7 +69,7 @@ struct PlannedCall {
   PlannedCall(std::span<const int64_t> seq_rows, int64_t rows, int64_t H, int64_t Hkv, int64_t d, AttentionMode mode,
               int64_t max_keys, int64_t max_splits)
       : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits)),
-        tiles(up(plan.tiles)),
+        tiles(upload(plan.tiles)),
         partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d)))) {}
   void apply(AttentionParams& p) {
     p.partial = partial.data();
@@ -110,10 +98,10 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   std::vector<std::vector<float>> ck, cv;
   std::vector<DeviceBuffer<uint16_t>> dk, dv;
   auto device_cache = [&](const std::vector<float>& x) {
-    if (!f32_kv) return up(to_bf16(x));
+    if (!f32_kv) return upload(to_bf16_host(x));
     std::vector<uint16_t> bits(x.size() * 2);
     std::memcpy(bits.data(), x.data(), x.size() * sizeof(float));
-    return up(bits);
+    return upload(bits);
   };
   std::vector<AttentionSeq> seqs;
   std::vector<int32_t> row_seq, block_last(size_t(rows), -1);
@@ -160,9 +148,9 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   }
   cpu::attention_batch(calls, ThreadPool::global());
 
-  auto dq = up(q), dkk = up(k), dvv = up(v);
-  auto dseqs = up(seqs);
-  auto drow = up(row_seq), dblock = up(block_last);
+  auto dq = upload(q), dkk = upload(k), dvv = upload(v);
+  auto dseqs = upload(seqs);
+  auto drow = upload(row_seq), dblock = upload(block_last);
   PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits);
   const AttentionPlan& plan = call.plan;
   DeviceBuffer<float> out(size_t(rows * H * d));
@@ -257,14 +245,13 @@ TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {
   for (int64_t m = 1; m <= kGemvMaxRows; ++m) {
     for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 8}, {37, 72}, {3840, 512}, {513, 3848}}) {
       auto wf = random_floats(size_t(n * k), uint32_t(m * 7 + n));
-      std::vector<uint16_t> w(wf.size());
-      for (size_t i = 0; i < w.size(); ++i) w[i] = f32_to_bf16(wf[i]);
+      const auto w = to_bf16_host(wf);
       auto x = random_floats(size_t(m * k), uint32_t(m + k));
       std::vector<float> want(size_t(m * n));
       cpu::matmul(x.data(), m, MatrixRef{.data = w.data(), .dtype = DType::BF16, .rows = n, .cols = k}, want.data(),
                   ThreadPool::global());
-      auto dw = up(w);
-      auto dx = up(x);
+      auto dw = upload(w);
+      auto dx = upload(x);
       DeviceBuffer<float> y(size_t(m * n));
       UG_CUDA_CHECK(cudaMemset(y.data(), 0xff, y.bytes()));
       gemv({.w = dw.data(), .x = dx.data(), .y = y.data(), .m = m, .n = n, .k = k});
@@ -296,8 +283,8 @@ TEST_F(CudaAttention, ArgmaxRowsTakesTheLowestIdOnTies) {
     ids.insert(ids.end(), e.begin(), e.end());
     at.push_back(int32_t(ids.size()));
   }
-  auto dx = up(x);
-  auto dat = up(at), dids = up(ids);
+  auto dx = upload(x);
+  auto dat = upload(at), dids = upload(ids);
   DeviceBuffer<int32_t> out(static_cast<size_t>(rows));
   argmax_rows({.x = dx.data(),
                .out = out.data(),
@@ -426,7 +413,7 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                           .chunk_start = prefill ? 0 : ctx});
           seq_rows.push_back(prefill ? ctx : 1);
         }
-        auto dseqs = up(seqs);
+        auto dseqs = upload(seqs);
         const int64_t keys = prefill ? ctx : std::min(ctx + 1, window > 0 ? window : ctx + 1);
         PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128);
         const AttentionPlan& plan = call.plan;

@@ -20,6 +20,7 @@
 #include "backend/cuda/ops.h"
 #include "core/bf16.h"
 #include "core/error.h"
+#include "cuda/cuda_test_util.h"
 
 namespace ug::cuda {
 namespace {
@@ -31,24 +32,9 @@ class CudaOps : public ::testing::Test {
   }
 };
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-std::vector<uint16_t> to_bf16_host(const std::vector<float>& v) {
-  std::vector<uint16_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
-  return b;
-}
-
-template <typename T>
-DeviceBuffer<T> upload(const std::vector<T>& v) {
-  return DeviceBuffer<T>(std::span<const T>(v));
-}
+using test::random_floats;
+using test::to_bf16_host;
+using test::upload;
 
 // Poisons a device buffer with NaN bytes so that an element the kernel fails to write shows up.
 template <typename T>

@@ -425,8 +425,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
       for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh)
         plan.tiles.insert(plan.tiles.end(), {int32_t(i), int32_t(qt * plan.queries_per_tile), int32_t(kvh)});
   }
-  plan.block_warps = int(std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps)));
-  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles()), target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  static const int64_t min_warps = std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps));  // read once
+  static const int64_t target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  plan.block_warps = int(min_warps);
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
                             std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});
