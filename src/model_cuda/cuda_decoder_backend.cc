@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -14,6 +15,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/op_profiler.h"
 #include "backend/cuda/ops.h"
 #include "core/error.h"
 #include "model/decoder.h"
@@ -40,10 +42,16 @@ class CudaDecoderBackend final : public DecoderBackend {
     gemm_ = std::make_unique<cuda::Gemm>();
     const char* env = std::getenv("UNIGEMMA_CUDA_GRAPHS");
     if (env && std::string_view(env) == "0") options_.graphs = false;
+    const char* profile = std::getenv("UNIGEMMA_CUDA_PROFILE");
+    if (profile && *profile && std::string_view(profile) != "0") {
+      profiler_ = std::make_unique<cuda::OpProfiler>(stream_);
+      options_.graphs = false;  // a replayed graph has no per-op events
+    }
     UG_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&graph_ids_), kGraphMaxSeqs * sizeof(int32_t)));
   }
   ~CudaDecoderBackend() override {
     cudaStreamSynchronize(stream_);
+    if (profiler_ && !profiler_->empty()) std::fputs(profiler_->report().c_str(), stderr);
     destroy_graphs();
     if (graph_ids_) cudaFreeHost(graph_ids_);
     if (pinned_) cudaFreeHost(pinned_);
@@ -71,6 +79,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) override {
     if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "rms_norm");
     const float* weight = weights_->norm(w, layer);
     cuda::rms_norm({.x = x,
                     .out = out,
@@ -84,11 +93,15 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void add_scaled(float* h, const float* branch, float scale, int64_t n) override {
     if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "add_scaled");
     cuda::add_scaled({.h = h, .branch = branch, .scale = scale, .n = n}, stream_);
   }
 
   void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override {
     if (replaying()) return;
+    static constexpr const char* kNames[] = {"matmul q", "matmul k", "matmul v", "matmul o",
+                                             "matmul gate", "matmul up", "matmul down"};
+    cuda::OpScope scope(profiler_.get(), kNames[int(m)]);
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
     UG_CHECK(w.data.data() != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
     const bool split = options_.precision == MatmulPrecision::Faithful ||
@@ -98,11 +111,13 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void copy(const float* src, float* dst, int64_t n) override {
     if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "copy");
     UG_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
 
   void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override {
     if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "rope");
     cuda::rope({.x = x,
                 .positions = positions_.data(),
                 .inv_freq = weights_->inv_freq(layer),
@@ -114,6 +129,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
     if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "gelu_tanh_mul");
     cuda::gelu_tanh_mul({.gate = gate, .up = up, .out = out, .n = n}, stream_);
   }
 
@@ -187,6 +203,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::DeviceWeights> weights_;
   std::unique_ptr<cuda::Gemm> gemm_;
+  std::unique_ptr<cuda::OpProfiler> profiler_;  // UNIGEMMA_CUDA_PROFILE=1
   std::array<DeviceBuffer<float>, size_t(Scratch::Count)> scratch_;
 
   // The current step, uploaded by begin_step.
@@ -225,6 +242,9 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   step_inputs_uploaded_ = false;
   const auto& t = config_.text;
   rows_ = b.total;
+  if (profiler_)
+    profiler_->begin_step(rows_ == int64_t(items.size()) ? "decode, " + std::to_string(rows_) + " sequences"
+                                                         : "prefill, " + std::to_string(rows_) + " rows");
   n_seqs_ = int64_t(items.size());
   std::vector<int32_t> row_seq(size_t(b.total)), block_last(size_t(b.total), -1);
   std::vector<cuda::AttentionSeq> seqs(size_t(t.n_layers() * n_seqs_));
@@ -346,6 +366,7 @@ void CudaDecoderBackend::abandon_capture() {
 // in excluded_at_ / excluded_ids_ (max_excluded 0: none). Buffers are sized and uploaded by the caller.
 void CudaDecoderBackend::run_head(const float* h, int64_t rows, bool argmax, int64_t max_excluded) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  cuda::OpScope scope(profiler_.get(), "head (lm_head, softcap, argmax)");
   cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered_.data(), .count = rows, .dim = D}, stream_);
   run_matmul(weights_->lm_head(), gathered_.data(), rows, logits_.data(), /*split=*/true);
   if (config_.text.final_logit_softcap)
@@ -417,6 +438,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
       }
     }
   }
+  cuda::OpScope scope(profiler_.get(), "embed (upload, gather)");
   upload_async(tokens_, tokens, stream_);
   if (any_override) {
     upload_async(override_index_, override_index, stream_);
@@ -463,7 +485,11 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                           .scale = 1.0f,
                           .mode = attention_mode()};
   cuda::apply_plan(p, plan, plan_tiles_[kind].data());
-  cuda::attention(p, stream_);
+  {
+    cuda::OpScope scope(profiler_.get(), sliding ? "attention sliding" : "attention full");
+    cuda::attention(p, stream_);
+  }
+  cuda::OpScope scope(profiler_.get(), "kv_store");
   cuda::kv_store({.k = k,
                   .v = v,
                   .seqs = seqs,
@@ -487,7 +513,13 @@ float* CudaDecoderBackend::pinned(size_t floats) {
 void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (graph_ != Graph::Off) return graph_logits(h, requests);
-  if (requests.empty()) return;
+  if (requests.empty()) {
+    if (profiler_) {
+      UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      profiler_->end_step();
+    }
+    return;
+  }
   std::vector<int32_t> index, excluded_at{0}, excluded_ids;
   bool any_argmax = false;
   size_t host_floats = 0, most_excluded = 0;
@@ -529,6 +561,7 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
     at += r.count;
   }
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (profiler_) profiler_->end_step();
   at = 0;
   host_at = 0;
   for (const auto& r : requests) {
