@@ -133,16 +133,22 @@ void Decoder::forward_batch(std::span<const BatchItem> items, const HiddenTap& t
   float* branch = be.scratch(Scratch::Branch, N * D);
   be.embed(items, embed_scale_, h);
   if (tap) tap_items(tap, "embeddings", items, b, h);
+  // Sandwich norms around attention and MLP; layer_scalar scales the whole stream at the end of a layer. Each
+  // residual step also makes the next sublayer's normed input (the next layer's, except after the last).
+  be.rms_norm(NormWeight::Input, 0, h, x, N, D);
   for (int64_t li = 0; li < t.n_layers(); ++li) {
-    // Sandwich norms around attention and MLP; layer_scalar scales the whole stream at the end.
-    be.rms_norm(NormWeight::Input, li, h, x, N, D);
     attention_block(li, x, b, branch);
-    be.rms_norm(NormWeight::PostAttention, li, branch, branch, N, D);
-    be.add_scaled(h, branch, 1.0f, N * D);
-    be.rms_norm(NormWeight::PreFeedforward, li, h, x, N, D);
-    mlp_block(li, x, N, branch);
-    be.rms_norm(NormWeight::PostFeedforward, li, branch, branch, N, D);
-    be.add_scaled(h, branch, layer_scalar_[size_t(li)], N * D);
+    be.residual_norm({.post = NormWeight::PostAttention, .post_layer = li, .next = NormWeight::PreFeedforward,
+                      .next_layer = li},
+                     branch, h, x, N, D);
+    be.feed_forward(li, t.intermediate_size, x, N, branch);
+    const bool last = li + 1 == t.n_layers();
+    be.residual_norm({.post = NormWeight::PostFeedforward,
+                      .post_layer = li,
+                      .scale = layer_scalar_[size_t(li)],
+                      .next = NormWeight::Input,
+                      .next_layer = li + 1},
+                     branch, h, last ? nullptr : x, N, D);
     if (tap) tap_items(tap, "layer." + std::to_string(li), items, b, h);
   }
   for (size_t i = 0; i < items.size(); ++i) items[i].cache->advance(b.n[i]);
@@ -178,31 +184,10 @@ void Decoder::attention_block(int64_t li, const float* x, const StepLayout& b, f
   float* k = be.scratch(Scratch::K, N * Hkv * d);  // [N, Hkv, d]
   float* v = be.scratch(Scratch::V, N * Hkv * d);  // [N, Hkv, d]
   float* attn = be.scratch(Scratch::Attn, N * H * d);
-  be.matmul(LayerMatrix::Q, li, x, N, q);
-  be.matmul(LayerMatrix::K, li, x, N, k);
-  if (l.has_v_proj) {
-    be.matmul(LayerMatrix::V, li, x, N, v);
-  } else {
-    be.copy(k, v, N * Hkv * d);  // k_eq_v: V is the raw K projection, before k_norm and RoPE
-  }
-  be.rms_norm(NormWeight::QNorm, li, q, q, N * H, d);
-  be.rms_norm(NormWeight::KNorm, li, k, k, N * Hkv, d);
-  be.rms_norm(NormWeight::None, li, v, v, N * Hkv, d);
-  be.rope(li, q, H, d);
-  be.rope(li, k, Hkv, d);
+  be.attention_inputs(li, {.rows = N, .heads = H, .kv_heads = Hkv, .head_dim = d, .has_v_proj = l.has_v_proj}, x, q,
+                      k, v);
   be.attention(li, q, k, v, attn);  // per item against its own cache; then stores the new rows
   be.matmul(LayerMatrix::O, li, attn, N, out);
-}
-
-void Decoder::mlp_block(int64_t li, const float* x, int64_t n, float* out) {
-  const int64_t I = config_.text.intermediate_size;
-  DecoderBackend& be = *backend_;
-  float* gate = be.scratch(Scratch::Gate, n * I);
-  float* up = be.scratch(Scratch::Up, n * I);
-  be.matmul(LayerMatrix::Gate, li, x, n, gate);
-  be.matmul(LayerMatrix::Up, li, x, n, up);
-  be.gelu_tanh_mul(gate, up, gate, n * I);
-  be.matmul(LayerMatrix::Down, li, gate, n, out);
 }
 
 }  // namespace ug

@@ -89,7 +89,6 @@ class Decoder {
  private:
   void validate(const ForwardInput& input) const;
   void attention_block(int64_t layer, const float* x, const StepLayout& b, float* out);
-  void mlp_block(int64_t layer, const float* x, int64_t n, float* out);
   void step_logits(std::span<const BatchItem> items, const StepLayout& b, const float* h);
   void tap_items(const HiddenTap& tap, const std::string& name, std::span<const BatchItem> items, const StepLayout& b,
                  const float* h);

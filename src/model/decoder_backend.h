@@ -51,6 +51,22 @@ struct LogitsRequest {
 // argmaxes.
 int32_t argmax_lowest(const float* x, int64_t n, std::span<const int32_t> excluded = {});
 
+// What residual_norm does between two sublayers (see there).
+struct ResidualNorm {
+  NormWeight post = NormWeight::None;  // the branch's norm
+  int64_t post_layer = 0;
+  float scale = 1.0f;                  // layer_scalar after the MLP, 1 after attention
+  NormWeight next = NormWeight::None;  // the next sublayer's input norm (when x is set)
+  int64_t next_layer = 0;
+};
+
+// The attention geometry of one layer, for attention_inputs.
+struct AttentionShape {
+  int64_t rows = 0;  // N
+  int64_t heads = 0, kv_heads = 0, head_dim = 0;
+  bool has_v_proj = true;
+};
+
 // Named scratch activations of a step. A backend keeps one buffer per slot and reuses it across
 // steps.
 enum class Scratch { Hidden, Normed, Branch, Q, K, V, Attn, Gate, Up, Count };
@@ -99,6 +115,22 @@ class DecoderBackend {
 
   // out[i] = gelu_tanh(gate[i]) * up[i]
   virtual void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+
+  // Fused steps of a layer. Each default runs the primitive ops above in the reference order; a backend may
+  // override one to fuse it (the CUDA backend: one kernel or matmul where the defaults run several).
+
+  // The residual step between sublayers: branch <- RMSNorm_post(branch) (branch may be overwritten), h <- (h +
+  // branch) * scale, then x <- RMSNorm_next(h) when x is set. h, branch, x: [rows, dim].
+  virtual void residual_norm(const ResidualNorm& r, float* branch, float* h, float* x, int64_t rows, int64_t dim);
+
+  // The attention inputs of a layer from x [N, hidden]: q [N, heads, d], k and v [N, kv_heads, d], projected,
+  // normed (q_norm, k_norm, the weightless v norm; V is the raw K projection when the layer has no v_proj) and
+  // rotated (q, k).
+  virtual void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
+                                float* v);
+
+  // out [rows, hidden] = down(gelu_tanh(gate(x)) * up(x)).
+  virtual void feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out);
 
   // Attention of every item's rows of q [N, heads, head_dim] against its cache plus its own new k/v
   // [N, kv_heads, head_dim] (causal, the layer's window, bidirectional blocks on sliding layers),

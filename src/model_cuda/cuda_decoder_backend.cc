@@ -13,6 +13,7 @@
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/fused_ops.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/op_profiler.h"
@@ -103,11 +104,28 @@ class CudaDecoderBackend final : public DecoderBackend {
                                              "matmul gate", "matmul up", "matmul down"};
     cuda::OpScope scope(profiler_.get(), kNames[int(m)]);
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
-    UG_CHECK(w.data.data() != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
-    const bool split = options_.precision == MatmulPrecision::Faithful ||
-                       (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
-    run_matmul(w, x, rows, y, split);
+    UG_CHECK(w.data != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
+    run_matmul(w, x, rows, y, split_rows(rows));
   }
+
+  void residual_norm(const ResidualNorm& r, float* branch, float* h, float* x, int64_t rows, int64_t dim) override {
+    if (replaying()) return;
+    cuda::OpScope scope(profiler_.get(), "residual_norm");
+    cuda::residual_norm({.branch = branch,
+                         .h = h,
+                         .x = x,
+                         .post_weight = weights_->norm(r.post, r.post_layer),
+                         .next_weight = x ? weights_->norm(r.next, r.next_layer) : nullptr,
+                         .scale = r.scale,
+                         .rows = rows,
+                         .dim = dim,
+                         .eps = config_.text.rms_norm_eps},
+                        stream_);
+  }
+
+  void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
+                        float* v) override;
+  void feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) override;
 
   void copy(const float* src, float* dst, int64_t n) override {
     if (replaying()) return;
@@ -176,11 +194,16 @@ class CudaDecoderBackend final : public DecoderBackend {
     // gemv streams the weight once but re-reads the activation rows from L1 per 16 weight bytes: at 1-2 rows it
     // runs at ~0.87 of the copy bandwidth, at 8 rows 0.2 (L1-bound); cuBLASLt holds ~0.55 there.
     if (rows <= kGemvRows) {
-      cuda::gemv({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols}, stream_);
+      cuda::gemv({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols}, stream_);
     } else {
-      gemm_->run_f32({.w = w.data.data(), .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
+      gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
                      stream_);
     }
+  }
+  // Decode-sized matmuls take the two-term split (f32-faithful, free when memory-bound) unless fast.
+  bool split_rows(int64_t rows) const {
+    return options_.precision == MatmulPrecision::Faithful ||
+           (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
   }
   float* pinned(size_t floats);
   bool f32_kv() const { return options_.precision == MatmulPrecision::Faithful; }  // else bf16 KV rows
@@ -214,6 +237,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_, excluded_at_,
       excluded_ids_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
+  DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
   std::array<cuda::AttentionPlan, 2> plans_;
@@ -413,7 +437,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
   if (replaying()) return;
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (step_inputs_uploaded_) {  // a graph step: tokens are on the device, no host vectors to wait for
-    cuda::embed({.table = weights_->embed_tokens().data.data(),
+    cuda::embed({.table = weights_->embed_tokens().data,
                  .tokens = tokens_.data(),
                  .out = h,
                  .rows = rows_,
@@ -444,7 +468,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
     upload_async(override_index_, override_index, stream_);
     upload_async(overrides_, overrides, stream_);
   }
-  cuda::embed({.table = weights_->embed_tokens().data.data(),
+  cuda::embed({.table = weights_->embed_tokens().data,
                .tokens = tokens_.data(),
                .override_index = any_override ? override_index_.data() : nullptr,
                .overrides = any_override ? overrides_.data() : nullptr,
@@ -498,6 +522,57 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                   .row_size = l.n_kv_heads * d,
                   .f32 = f32_kv()},
                  stream_);
+}
+
+// One matmul for q, k and v (stacked weights), then one kernel for their norms and RoPE.
+void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
+                                          float* v) {
+  if (replaying()) return;
+  const cuda::DeviceMatrix& w = weights_->qkv(layer);
+  const int64_t v_heads = s.has_v_proj ? s.kv_heads : 0;
+  UG_CHECK(w.rows == (s.heads + s.kv_heads + v_heads) * s.head_dim,
+           "cuda attention inputs: layer {}'s stacked q/k/v projection has {} rows, expected ({} + {} + {}) x {}", layer,
+           w.rows, s.heads, s.kv_heads, v_heads, s.head_dim);
+  float* qkv = ensure(qkv_out_, s.rows * w.rows);
+  {
+    cuda::OpScope scope(profiler_.get(), "matmul qkv");
+    run_matmul(w, x, s.rows, qkv, split_rows(s.rows));
+  }
+  cuda::OpScope scope(profiler_.get(), "qkv_prepare (norms, rope)");
+  cuda::qkv_prepare({.qkv = qkv,
+                     .q = q,
+                     .k = k,
+                     .v = v,
+                     .q_weight = weights_->norm(NormWeight::QNorm, layer),
+                     .k_weight = weights_->norm(NormWeight::KNorm, layer),
+                     .positions = positions_.data(),
+                     .inv_freq = weights_->inv_freq(layer),
+                     .rows = s.rows,
+                     .heads = s.heads,
+                     .kv_heads = s.kv_heads,
+                     .head_dim = s.head_dim,
+                     .has_v = s.has_v_proj,
+                     .eps = config_.text.rms_norm_eps},
+                    stream_);
+}
+
+// One matmul for gate and up (stacked weights), GeGLU over its two halves, then down.
+void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) {
+  if (replaying()) return;
+  const cuda::DeviceMatrix& w = weights_->gate_up(layer);
+  UG_CHECK(w.rows == 2 * intermediate, "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}",
+           layer, w.rows, intermediate);
+  float* gate_up = ensure(gate_up_out_, rows * w.rows);
+  float* act = scratch(Scratch::Gate, rows * intermediate);
+  {
+    cuda::OpScope scope(profiler_.get(), "matmul gate_up");
+    run_matmul(w, x, rows, gate_up, split_rows(rows));
+  }
+  {
+    cuda::OpScope scope(profiler_.get(), "geglu");
+    cuda::geglu_rows({.gate_up = gate_up, .out = act, .rows = rows, .inter = intermediate}, stream_);
+  }
+  matmul(LayerMatrix::Down, layer, act, rows, out);
 }
 
 float* CudaDecoderBackend::pinned(size_t floats) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "backend/cuda/device_buffer.h"
@@ -13,19 +14,23 @@
 
 namespace ug::cuda {
 
+// A view of a bf16 matrix [rows, cols] in device memory owned by DeviceWeights.
 struct DeviceMatrix {
-  DeviceBuffer<uint16_t> data;  // [rows, cols] bf16
+  const uint16_t* data = nullptr;
   int64_t rows = 0, cols = 0;
 };
 
 // DeviceLayer mirrors DecoderLayerWeights' member names (HF's), so model/layer_weight_picker.h picks
-// a LayerMatrix / NormWeight from both.
+// a LayerMatrix / NormWeight from both. q_proj, k_proj and v_proj are views of consecutive rows of qkv (one
+// matmul per layer computes all three); gate_proj and up_proj likewise of gate_up.
 struct DeviceAttention {
+  DeviceMatrix qkv;                             // [q rows; k rows; v rows]
   DeviceMatrix q_proj, k_proj, v_proj, o_proj;  // v_proj empty when V = raw K (k_eq_v)
   DeviceBuffer<float> q_norm, k_norm;
 };
 
 struct DeviceMlp {
+  DeviceMatrix gate_up;  // [gate rows; up rows]
   DeviceMatrix gate_proj, up_proj, down_proj;
 };
 
@@ -42,6 +47,8 @@ class DeviceWeights {
   DeviceWeights(const ModelConfig& config, const ModelWeights& weights);
 
   const DeviceMatrix& matrix(LayerMatrix m, int64_t layer) const;
+  const DeviceMatrix& qkv(int64_t layer) const { return layers_[size_t(layer)].attn.qkv; }
+  const DeviceMatrix& gate_up(int64_t layer) const { return layers_[size_t(layer)].mlp.gate_up; }
   const float* norm(NormWeight w, int64_t layer) const;  // nullptr for NormWeight::None
   const float* inv_freq(int64_t layer) const { return layers_[size_t(layer)].inv_freq.data(); }
   const DeviceMatrix& embed_tokens() const { return embed_; }
@@ -49,8 +56,16 @@ class DeviceWeights {
   size_t bytes() const { return bytes_; }
 
  private:
+  struct Part {
+    const MatrixRef* m;  // nullptr: skipped (an absent v_proj)
+    const char* what;
+    DeviceMatrix* view;
+  };
+  // Uploads the parts as consecutive rows of one allocation (equal column counts); returns the whole.
+  DeviceMatrix upload_stacked(std::initializer_list<Part> parts);
   DeviceMatrix upload(const MatrixRef& m, const char* what);
   DeviceBuffer<float> upload(const std::vector<float>& v);
+  std::vector<DeviceBuffer<uint16_t>> storage_;
 
   std::vector<DeviceLayer> layers_;
   DeviceMatrix embed_, lm_head_;

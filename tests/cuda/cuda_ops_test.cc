@@ -32,15 +32,12 @@ class CudaOps : public ::testing::Test {
   }
 };
 
+using test::error_of;
+using test::inv_freq_for;
+using test::poison;
 using test::random_floats;
 using test::to_bf16_host;
 using test::upload;
-
-// Poisons a device buffer with NaN bytes so that an element the kernel fails to write shows up.
-template <typename T>
-void poison(DeviceBuffer<T>& b) {
-  UG_CUDA_CHECK(cudaMemset(b.data(), 0xff, b.bytes()));
-}
 
 // ---------------------------------------------------------------- RMSNorm
 // Tolerance: both sides sum squares in double and take inv = float(1/sqrt(ms + eps)); the sums differ only
@@ -116,17 +113,6 @@ TEST_F(CudaOps, RmsNormInPlaceIntoResidual) {
 }
 
 // ---------------------------------------------------------------- RoPE
-// inv_freq as ug::rope_inv_freq (model/decoder.cc) computes it; restated here because this area links only
-// the backend. rotating < half gives "proportional" RoPE (zeros for pairs that do not rotate).
-std::vector<float> inv_freq_for(int64_t head_dim, double theta, int64_t rotating) {
-  std::vector<float> f(size_t(head_dim / 2), 0.0f);
-  for (int64_t i = 0; i < rotating; ++i) {
-    float exponent = float(2 * i) / float(head_dim);
-    f[size_t(i)] = float(1.0 / std::pow(theta, double(exponent)));
-  }
-  return f;
-}
-
 // Tolerance: both sides form the same f32 angle and take cos/sin in double rounded to f32 (identical, or
 // 1 ulp apart where a double result sits next to an f32 rounding boundary); the two products and the sum
 // may be fused (FMA) on the GPU, so each output differs by at most a few ulps of |x1| + |x2| (~4e-7).
@@ -342,14 +328,6 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
 }
 
 // ---------------------------------------------------------------- errors
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
   DeviceBuffer<float> f(4096);

@@ -1,13 +1,18 @@
 // Host-side helpers shared by the CUDA tests: random inputs, bf16 rounding, uploads.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <string>
 #include <span>
 #include <vector>
 
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/cuda_check.h"
 #include "core/bf16.h"
+#include "core/error.h"
 
 namespace ug::cuda::test {
 
@@ -28,6 +33,33 @@ inline std::vector<uint16_t> to_bf16_host(const std::vector<float>& v) {
 template <typename T>
 DeviceBuffer<T> upload(const std::vector<T>& v) {
   return DeviceBuffer<T>(std::span<const T>(v));
+}
+
+// Poisons a device buffer with NaN bytes so that an element the kernel fails to write shows up.
+template <typename T>
+void poison(DeviceBuffer<T>& b) {
+  UG_CUDA_CHECK(cudaMemset(b.data(), 0xff, b.bytes()));
+}
+
+// The message of the ug::Error fn throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// inv_freq as ug::rope_inv_freq (model/decoder.cc) computes it; restated here because this area links only the
+// backend. rotating < head_dim / 2 gives "proportional" RoPE (zeros for pairs that do not rotate).
+inline std::vector<float> inv_freq_for(int64_t head_dim, double theta, int64_t rotating) {
+  std::vector<float> f(size_t(head_dim / 2), 0.0f);
+  for (int64_t i = 0; i < rotating; ++i) {
+    float exponent = float(2 * i) / float(head_dim);
+    f[size_t(i)] = float(1.0 / std::pow(theta, double(exponent)));
+  }
+  return f;
 }
 
 }  // namespace ug::cuda::test

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_math.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -18,12 +19,8 @@ unsigned grid_for(int64_t n) {
 }
 
 __global__ void gelu_tanh_mul_kernel(GeluTanhMulParams p) {
-  constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2/pi)
-  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads) {
-    const float z = p.gate[i];
-    const float g = 0.5f * z * (1.0f + tanhf(kAlpha * (z + 0.044715f * z * z * z)));
-    p.out[i] = g * p.up[i];
-  }
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads)
+    p.out[i] = gelu_tanh(p.gate[i]) * p.up[i];
 }
 
 __global__ void softcap_kernel(SoftcapParams p) {

@@ -4,27 +4,13 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_math.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[kThreads / 32];
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kThreads / 32 ? warp_sums[lane] : 0.0;
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    if (lane == 0) warp_sums[0] = v;
-  }
-  __syncthreads();
-  return warp_sums[0];
-}
 
 template <WeightType W>
 __device__ float weight_at(const void* w, int64_t i) {
@@ -40,7 +26,7 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
   float* out = p.out + row * p.dim;
   double ss = 0;
   for (int64_t i = threadIdx.x; i < p.dim; i += kThreads) ss += double(x[i]) * x[i];
-  ss = block_sum(ss);
+  ss = block_sum<kThreads>(ss);
   const float inv = float(1.0 / sqrt(ss / double(p.dim) + p.eps));
   const float* res = kResidual ? p.residual + row * p.dim : nullptr;
   for (int64_t i = threadIdx.x; i < p.dim; i += kThreads) {

@@ -1,0 +1,197 @@
+// See fused_ops.h. residual_norm: one block per row, the row held in registers between the two norms (every
+// load issued before the first reduction: a batch-1 step is latency-bound). qkv_prepare: one warp per (row,
+// head); lane l owns the rotate-half pairs (i, i + head_dim/2) with i = l + 32 j, so RoPE needs no exchange.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_math.cuh"
+#include "backend/cuda/fused_ops.h"
+
+namespace ug::cuda {
+namespace {
+
+constexpr int kNormThreads = 256;
+constexpr int kNormMaxPerThread = 32;  // dim <= 8192
+
+// kPer: elements per thread (element i = threadIdx.x + j * kNormThreads).
+template <int kPer, bool kNext>
+__global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNormParams p) {
+  const int64_t row = blockIdx.x;
+  const int dim = int(p.dim);
+  const float* branch = p.branch + row * p.dim;
+  float* h = p.h + row * p.dim;
+  float b[kPer], r[kPer];
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int i = threadIdx.x + j * kNormThreads;
+    b[j] = i < dim ? branch[i] : 0.0f;
+    r[j] = i < dim ? h[i] : 0.0f;
+  }
+  double ss = 0;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) ss += double(b[j]) * b[j];
+  const float inv = float(1.0 / sqrt(block_sum<kNormThreads>(ss) / double(dim) + p.eps));
+  double ss_next = 0;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int i = threadIdx.x + j * kNormThreads;
+    if (i >= dim) continue;
+    float y = __fmul_rn(b[j], inv);  // rounded like the separate rms_norm and add_scaled kernels (no FMA)
+    if (p.post_weight) y = __fmul_rn(y, p.post_weight[i]);
+    r[j] = p.scale == 1.0f ? __fadd_rn(r[j], y) : __fmul_rn(__fadd_rn(r[j], y), p.scale);
+    h[i] = r[j];
+    ss_next += double(r[j]) * r[j];
+  }
+  if constexpr (kNext) {
+    const float inv_next = float(1.0 / sqrt(block_sum<kNormThreads>(ss_next) / double(dim) + p.eps));
+    float* x = p.x + row * p.dim;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int i = threadIdx.x + j * kNormThreads;
+      if (i >= dim) continue;
+      float y = __fmul_rn(r[j], inv_next);
+      if (p.next_weight) y = __fmul_rn(y, p.next_weight[i]);
+      x[i] = y;
+    }
+  }
+}
+
+template <int kPer>
+void launch_residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
+  if (p.x)
+    residual_norm_kernel<kPer, true><<<unsigned(p.rows), kNormThreads, 0, stream>>>(p);
+  else
+    residual_norm_kernel<kPer, false><<<unsigned(p.rows), kNormThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("residual_norm_kernel");
+}
+
+constexpr int kQkvWarps = 8;
+constexpr int kQkvPairsPerLane = int(kQkvMaxHeadDim / 2 / 32);
+
+__global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareParams p) {
+  const int64_t slots = p.heads + 2 * p.kv_heads;
+  const int64_t item = int64_t(blockIdx.x) * kQkvWarps + threadIdx.x / 32;
+  if (item >= p.rows * slots) return;
+  const int lane = int(threadIdx.x % 32);
+  const int64_t row = item / slots, slot = item % slots;
+  const int64_t d = p.head_dim, half = d / 2;
+  const float* src_row = p.qkv + row * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * d;
+  const float* src;
+  float* dst;
+  const float* w;
+  bool rotate = true;
+  if (slot < p.heads) {
+    src = src_row + slot * d;
+    dst = p.q + (row * p.heads + slot) * d;
+    w = p.q_weight;
+  } else if (slot < p.heads + p.kv_heads) {
+    const int64_t kh = slot - p.heads;
+    src = src_row + (p.heads + kh) * d;
+    dst = p.k + (row * p.kv_heads + kh) * d;
+    w = p.k_weight;
+  } else {  // v: its own projection, or the raw k projection (k_eq_v); weightless norm, no RoPE
+    const int64_t vh = slot - p.heads - p.kv_heads;
+    src = src_row + (p.heads + (p.has_v ? p.kv_heads : 0) + vh) * d;
+    dst = p.v + (row * p.kv_heads + vh) * d;
+    w = nullptr;
+    rotate = false;
+  }
+  float a[kQkvPairsPerLane], b[kQkvPairsPerLane];
+  double ss = 0;
+#pragma unroll
+  for (int j = 0; j < kQkvPairsPerLane; ++j) {
+    const int64_t i = lane + 32 * j;
+    a[j] = i < half ? src[i] : 0.0f;
+    b[j] = i < half ? src[i + half] : 0.0f;
+    ss += double(a[j]) * a[j] + double(b[j]) * b[j];
+  }
+  const float inv = float(1.0 / sqrt(warp_sum(ss) / double(d) + p.eps));
+  const float pos = float(p.positions[row]);
+#pragma unroll
+  for (int j = 0; j < kQkvPairsPerLane; ++j) {
+    const int64_t i = lane + 32 * j;
+    if (i >= half) break;
+    float x1 = __fmul_rn(a[j], inv), x2 = __fmul_rn(b[j], inv);
+    if (w) {
+      x1 = __fmul_rn(x1, w[i]);
+      x2 = __fmul_rn(x2, w[i + half]);
+    }
+    if (rotate) {
+      const float angle = pos * p.inv_freq[i];  // f32 product, as cuda::rope and the reference
+      double s, c;
+      sincos(double(angle), &s, &c);
+      const float cf = float(c), sf = float(s);
+      const float r1 = x1 * cf - x2 * sf, r2 = x2 * cf + x1 * sf;
+      x1 = r1;
+      x2 = r2;
+    }
+    dst[i] = x1;
+    dst[i + half] = x2;
+  }
+}
+
+__global__ void geglu_rows_kernel(GegluRowsParams p) {
+  const int64_t n = p.rows * p.inter;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / p.inter, c = i - r * p.inter;
+    const float* row = p.gate_up + r * 2 * p.inter;
+    p.out[i] = gelu_tanh(row[c]) * row[p.inter + c];
+  }
+}
+
+}  // namespace
+
+void residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
+  const char* op = "residual_norm";
+  UG_CUDA_REQUIRE(p.branch && p.h, op, "branch and h must be set");
+  UG_CUDA_REQUIRE(p.x != p.h && p.x != p.branch, op, "x may not alias h or branch");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.rows <= 0x7fffffff, op, "rows " + std::to_string(p.rows) + " outside [1, 2^31)");
+  UG_CUDA_REQUIRE(p.dim >= 1 && p.dim <= kNormThreads * kNormMaxPerThread, op,
+                  "dim " + std::to_string(p.dim) + " outside 1.." + std::to_string(kNormThreads * kNormMaxPerThread));
+  UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
+  const int64_t per = (p.dim + kNormThreads - 1) / kNormThreads;
+  if (per <= 1)
+    launch_residual_norm<1>(p, stream);
+  else if (per <= 2)
+    launch_residual_norm<2>(p, stream);
+  else if (per <= 4)
+    launch_residual_norm<4>(p, stream);
+  else if (per <= 8)
+    launch_residual_norm<8>(p, stream);
+  else if (per <= 16)
+    launch_residual_norm<16>(p, stream);
+  else
+    launch_residual_norm<32>(p, stream);
+}
+
+void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
+  const char* op = "qkv_prepare";
+  UG_CUDA_REQUIRE(p.qkv && p.q && p.k && p.v && p.positions && p.inv_freq, op,
+                  "qkv, q, k, v, positions and inv_freq must be set");
+  UG_CUDA_REQUIRE(p.head_dim >= 2 && p.head_dim % 2 == 0 && p.head_dim <= kQkvMaxHeadDim, op,
+                  "head_dim " + std::to_string(p.head_dim) + " must be even, 2.." + std::to_string(kQkvMaxHeadDim));
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.heads >= 1 && p.kv_heads >= 1, op,
+                  "rows " + std::to_string(p.rows) + ", heads " + std::to_string(p.heads) + ", kv_heads " +
+                      std::to_string(p.kv_heads) + " must be >= 1");
+  UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
+  const int64_t warps = p.rows * (p.heads + 2 * p.kv_heads);
+  UG_CUDA_REQUIRE(warps / kQkvWarps < 0x7fffffff, op, "rows x heads " + std::to_string(warps) + " too large");
+  qkv_prepare_kernel<<<unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("qkv_prepare_kernel");
+}
+
+void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.gate_up && p.out, "geglu_rows", "gate_up and out must be set");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.inter >= 1, "geglu_rows",
+                  "rows " + std::to_string(p.rows) + " and inter " + std::to_string(p.inter) + " must be >= 1");
+  constexpr int kThreads = 256;
+  const int64_t n = p.rows * p.inter;
+  const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 32));
+  geglu_rows_kernel<<<blocks, kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("geglu_rows_kernel");
+}
+
+}  // namespace ug::cuda

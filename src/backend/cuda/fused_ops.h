@@ -1,0 +1,63 @@
+// Fused kernels of the decoder layer: each replaces a chain of ops from backend/cuda/ops.h that would otherwise
+// pass over the same rows several times (and, in a batch-1 decode step, cost a launch and a latency-bound load
+// each). Each is tested against the CPU ops it fuses (tests/cuda/cuda_fused_ops_test.cc).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace ug::cuda {
+
+// The residual step between the two halves of a Gemma layer, per row r < rows:
+//   y = RMSNorm(branch[r]) * post_weight          (post_weight nullptr: no scale)
+//   h[r] = (h[r] + y) * scale                      (add_scaled: scale 1 is a plain add)
+//   x[r] = RMSNorm(h[r]) * next_weight             (only when x is set; next_weight nullptr: no scale)
+// Sums of squares in double, like rms_norm. x may not alias h or branch.
+struct ResidualNormParams {
+  const float* branch = nullptr;       // [rows, dim]
+  float* h = nullptr;                  // [rows, dim] residual stream, updated
+  float* x = nullptr;                  // [rows, dim] the next sublayer's input, or nullptr
+  const float* post_weight = nullptr;  // [dim] or nullptr
+  const float* next_weight = nullptr;  // [dim] or nullptr
+  float scale = 1.0f;
+  int64_t rows = 0;  // >= 1
+  int64_t dim = 0;   // >= 1
+  double eps = 1e-6;
+};
+void residual_norm(const ResidualNormParams& p, cudaStream_t stream = nullptr);
+
+// The attention inputs of one layer from its fused projection qkv[rows, (heads + kv_heads + v_heads) * head_dim]
+// (q heads, then k heads, then v heads when the layer has v_proj; v_heads = has_v ? kv_heads : 0):
+//   q = RoPE(RMSNorm(q part) * q_weight), k = RoPE(RMSNorm(k part) * k_weight), v = RMSNorm(v part, no scale),
+// where the v part is the raw k part when !has_v (k_eq_v). RoPE as ug::cuda::rope (rotate-half, f32 angle
+// position * inv_freq[i], cos/sin in double). One warp per (row, head).
+struct QkvPrepareParams {
+  const float* qkv = nullptr;          // [rows, (heads + kv_heads + v_heads) * head_dim]
+  float* q = nullptr;                  // [rows, heads, head_dim]
+  float* k = nullptr;                  // [rows, kv_heads, head_dim]
+  float* v = nullptr;                  // [rows, kv_heads, head_dim]
+  const float* q_weight = nullptr;     // [head_dim]
+  const float* k_weight = nullptr;     // [head_dim]
+  const int64_t* positions = nullptr;  // [rows] absolute positions (device)
+  const float* inv_freq = nullptr;     // [head_dim / 2] (device)
+  int64_t rows = 0;                    // >= 1
+  int64_t heads = 0;                   // >= 1
+  int64_t kv_heads = 0;                // >= 1
+  int64_t head_dim = 0;                // even, 2 .. kQkvMaxHeadDim
+  bool has_v = true;
+  double eps = 1e-6;
+};
+constexpr int64_t kQkvMaxHeadDim = 512;
+void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream = nullptr);
+
+// GeGLU of a fused gate/up projection: out[r, i] = gelu_tanh(gate_up[r, i]) * gate_up[r, inter + i].
+struct GegluRowsParams {
+  const float* gate_up = nullptr;  // [rows, 2 * inter]
+  float* out = nullptr;            // [rows, inter]
+  int64_t rows = 0;                // >= 1
+  int64_t inter = 0;               // >= 1
+};
+void geglu_rows(const GegluRowsParams& p, cudaStream_t stream = nullptr);
+
+}  // namespace ug::cuda

@@ -1,0 +1,214 @@
+// The fused layer kernels (backend/cuda/fused_ops.h) vs the CPU ops they fuse, over odd shapes. Skips itself on a
+// machine without a usable GPU; scripts/gpu_check.sh runs it on the H200. Tolerances are those of the separate
+// ops (cuda_ops_test.cc says why): each fused output goes through the same roundings in the same order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/fused_ops.h"
+#include "cuda/cuda_test_util.h"
+
+namespace ug::cuda {
+namespace {
+
+using test::error_of;
+using test::inv_freq_for;
+using test::poison;
+using test::random_floats;
+using test::upload;
+
+class CudaFusedOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!device_available()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount failed or found none)";
+  }
+};
+
+// Counts elements outside ref +- tol(i), reporting the first few.
+template <typename Tol>
+int count_bad(const char* what, const std::vector<float>& got, const std::vector<float>& ref, Tol tol) {
+  int bad = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::fabs(got[i] - ref[i]) <= tol(i)) continue;
+    if (++bad <= 5) ADD_FAILURE() << what << " element " << i << ": cuda " << got[i] << " cpu " << ref[i];
+  }
+  return bad;
+}
+
+TEST_F(CudaFusedOps, ResidualNormMatchesCpu) {
+  uint32_t seed = 1;
+  for (int64_t rows : {1, 3, 130}) {
+    for (int64_t dim : {64, 200, 3840, 8192}) {
+      for (bool post_w : {false, true}) {
+        for (bool with_next : {false, true}) {
+          for (float scale : {1.0f, 0.37f}) {
+            SCOPED_TRACE("rows=" + std::to_string(rows) + " dim=" + std::to_string(dim) +
+                         " post_weight=" + std::to_string(post_w) + " next=" + std::to_string(with_next) +
+                         " scale=" + std::to_string(scale));
+            const size_t n = size_t(rows * dim);
+            auto branch = random_floats(n, seed++, -3.0f, 3.0f);
+            auto h = random_floats(n, seed++);
+            auto wp = random_floats(size_t(dim), seed++, 0.5f, 1.5f);
+            auto wn = random_floats(size_t(dim), seed++, 0.5f, 1.5f);
+            // The CPU order: branch <- norm(branch) * wp; h <- (h + branch) * scale; x <- norm(h) * wn.
+            std::vector<float> y(n), h_ref(n), x_ref(n);
+            cpu::rms_norm_to(branch.data(), y.data(), rows, dim, post_w ? wp.data() : nullptr, 1e-6);
+            for (size_t i = 0; i < n; ++i) h_ref[i] = scale == 1.0f ? h[i] + y[i] : (h[i] + y[i]) * scale;
+            cpu::rms_norm_to(h_ref.data(), x_ref.data(), rows, dim, wn.data(), 1e-6);
+
+            auto db = upload(branch);
+            auto dh = upload(h);
+            auto dwp = upload(wp);
+            auto dwn = upload(wn);
+            DeviceBuffer<float> dx(n);
+            poison(dx);
+            residual_norm({.branch = db.data(),
+                           .h = dh.data(),
+                           .x = with_next ? dx.data() : nullptr,
+                           .post_weight = post_w ? dwp.data() : nullptr,
+                           .next_weight = dwn.data(),
+                           .scale = scale,
+                           .rows = rows,
+                           .dim = dim});
+            const auto h_out = dh.to_host();
+            count_bad("h", h_out, h_ref, [&](size_t i) { return 1e-5f * (std::fabs(h[i]) + std::fabs(y[i])); });
+            if (with_next) {
+              count_bad("x", dx.to_host(), x_ref, [&](size_t i) { return 2e-5f * std::fabs(x_ref[i]) + 1e-30f; });
+            }
+            EXPECT_EQ(db.to_host(), branch) << "branch must not be written";
+          }
+        }
+      }
+    }
+  }
+}
+
+// The CPU path of attention_inputs: split the fused rows, norm each head, rotate q and k.
+struct QkvRef {
+  std::vector<float> q, k, v;
+};
+QkvRef qkv_reference(const std::vector<float>& qkv, int64_t rows, int64_t H, int64_t Hkv, int64_t d, bool has_v,
+                     const std::vector<float>& qw, const std::vector<float>& kw, const std::vector<int64_t>& pos,
+                     const std::vector<float>& inv_freq) {
+  const int64_t width = (H + Hkv + (has_v ? Hkv : 0)) * d;
+  QkvRef r{std::vector<float>(size_t(rows * H * d)), std::vector<float>(size_t(rows * Hkv * d)),
+           std::vector<float>(size_t(rows * Hkv * d))};
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* row = qkv.data() + t * width;
+    std::copy(row, row + H * d, r.q.begin() + t * H * d);
+    std::copy(row + H * d, row + (H + Hkv) * d, r.k.begin() + t * Hkv * d);
+    const float* vsrc = row + (H + (has_v ? Hkv : 0)) * d;  // k_eq_v: the raw k projection
+    std::copy(vsrc, vsrc + Hkv * d, r.v.begin() + t * Hkv * d);
+  }
+  cpu::rms_norm_to(r.q.data(), r.q.data(), rows * H, d, qw.data(), 1e-6);
+  cpu::rms_norm_to(r.k.data(), r.k.data(), rows * Hkv, d, kw.data(), 1e-6);
+  cpu::rms_norm_to(r.v.data(), r.v.data(), rows * Hkv, d, nullptr, 1e-6);
+  cpu::rope(r.q.data(), rows, H, d, pos, inv_freq);
+  cpu::rope(r.k.data(), rows, Hkv, d, pos, inv_freq);
+  return r;
+}
+
+TEST_F(CudaFusedOps, QkvPrepareMatchesCpu) {
+  struct Shape {
+    int64_t H, Hkv, d;
+    double theta, rotating_fraction;
+  };
+  uint32_t seed = 500;
+  // The 12B's sliding (16/8 x 256, default RoPE) and full (16/1 x 512, proportional) layers, GQA 3, odd pair counts.
+  for (Shape s : {Shape{16, 8, 256, 10000.0, 1.0}, Shape{16, 1, 512, 1e6, 0.25}, Shape{6, 2, 18, 10000.0, 1.0},
+                  Shape{3, 3, 6, 100.0, 1.0}, Shape{4, 2, 80, 1e6, 0.5}}) {
+    for (int64_t rows : {1, 5, 67}) {
+      for (bool has_v : {true, false}) {
+        SCOPED_TRACE("H=" + std::to_string(s.H) + " Hkv=" + std::to_string(s.Hkv) + " d=" + std::to_string(s.d) +
+                     " rows=" + std::to_string(rows) + " has_v=" + std::to_string(has_v));
+        const int64_t width = (s.H + s.Hkv + (has_v ? s.Hkv : 0)) * s.d;
+        auto qkv = random_floats(size_t(rows * width), seed++, -3.0f, 3.0f);
+        auto qw = random_floats(size_t(s.d), seed++, 0.5f, 1.5f);
+        auto kw = random_floats(size_t(s.d), seed++, 0.5f, 1.5f);
+        auto inv_freq = inv_freq_for(s.d, s.theta, int64_t(s.rotating_fraction * double(s.d / 2)));
+        std::mt19937 rng(seed++);
+        std::vector<int64_t> pos(static_cast<size_t>(rows));
+        for (auto& p : pos) p = std::uniform_int_distribution<int64_t>(0, 131071)(rng);
+        const QkvRef ref = qkv_reference(qkv, rows, s.H, s.Hkv, s.d, has_v, qw, kw, pos, inv_freq);
+
+        auto dqkv = upload(qkv);
+        auto dqw = upload(qw);
+        auto dkw = upload(kw);
+        auto dpos = upload(pos);
+        auto dfreq = upload(inv_freq);
+        DeviceBuffer<float> dq(ref.q.size()), dk(ref.k.size()), dv(ref.v.size());
+        poison(dq);
+        poison(dk);
+        poison(dv);
+        qkv_prepare({.qkv = dqkv.data(),
+                     .q = dq.data(),
+                     .k = dk.data(),
+                     .v = dv.data(),
+                     .q_weight = dqw.data(),
+                     .k_weight = dkw.data(),
+                     .positions = dpos.data(),
+                     .inv_freq = dfreq.data(),
+                     .rows = rows,
+                     .heads = s.H,
+                     .kv_heads = s.Hkv,
+                     .head_dim = s.d,
+                     .has_v = has_v});
+        // A rotated output mixes a pair: tolerance relative to the pair's magnitudes (as RopeMatchesCpu).
+        auto pair_tol = [&](const std::vector<float>& r) {
+          return [&r, d = s.d](size_t i) {
+            const size_t base = i - i % size_t(d), j = i % size_t(d), half = size_t(d) / 2;
+            const size_t a = base + (j < half ? j : j - half);
+            return 1e-5f * (std::fabs(r[a]) + std::fabs(r[a + half])) + 1e-30f;
+          };
+        };
+        count_bad("q", dq.to_host(), ref.q, pair_tol(ref.q));
+        count_bad("k", dk.to_host(), ref.k, pair_tol(ref.k));
+        count_bad("v", dv.to_host(), ref.v, [&](size_t i) { return 1e-5f * std::fabs(ref.v[i]) + 1e-30f; });
+      }
+    }
+  }
+}
+
+TEST_F(CudaFusedOps, GegluRowsMatchesCpu) {
+  uint32_t seed = 900;
+  for (int64_t rows : {1, 7}) {
+    for (int64_t inter : {5, 300, 15360}) {
+      SCOPED_TRACE("rows=" + std::to_string(rows) + " inter=" + std::to_string(inter));
+      auto gate_up = random_floats(size_t(rows * 2 * inter), seed++, -6.0f, 6.0f);
+      std::vector<float> gate(size_t(rows * inter)), up(gate.size()), ref(gate.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::copy_n(gate_up.begin() + r * 2 * inter, inter, gate.begin() + r * inter);
+        std::copy_n(gate_up.begin() + r * 2 * inter + inter, inter, up.begin() + r * inter);
+      }
+      cpu::gelu_tanh_mul(gate.data(), up.data(), ref.data(), rows * inter);
+      auto dgu = upload(gate_up);
+      DeviceBuffer<float> dout(ref.size());
+      poison(dout);
+      geglu_rows({.gate_up = dgu.data(), .out = dout.data(), .rows = rows, .inter = inter});
+      count_bad("out", dout.to_host(), ref,
+                [&](size_t i) { return 1e-5f * (std::fabs(ref[i]) + 0.5f * std::fabs(gate[i] * up[i])) + 1e-30f; });
+    }
+  }
+}
+
+TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
+  DeviceBuffer<float> f(64);
+  DeviceBuffer<int64_t> pos(1);
+  auto msg = error_of([&] { residual_norm({.branch = f.data(), .h = f.data(), .rows = 1, .dim = 8193}); });
+  EXPECT_NE(msg.find("cuda residual_norm: dim 8193 outside 1..8192"), std::string::npos) << msg;
+  msg = error_of([&] { residual_norm({.branch = f.data(), .h = f.data(), .x = f.data(), .rows = 1, .dim = 64}); });
+  EXPECT_NE(msg.find("cuda residual_norm: x may not alias"), std::string::npos) << msg;
+  msg = error_of([&] {
+    qkv_prepare({.qkv = f.data(), .q = f.data(), .k = f.data(), .v = f.data(), .positions = pos.data(),
+                 .inv_freq = f.data(), .rows = 1, .heads = 1, .kv_heads = 1, .head_dim = 1024});
+  });
+  EXPECT_NE(msg.find("cuda qkv_prepare: head_dim 1024 must be even, 2..512"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace ug::cuda
