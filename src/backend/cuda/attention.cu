@@ -62,9 +62,13 @@ __device__ __forceinline__ void cp_async16(__nv_bfloat16* smem, const uint16_t* 
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(global));
 }
 
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
-}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most one committed group (the newest) is still in flight.
+__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Waits for every committed group.
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // 8 f32 -> 8 bf16 (16 bytes) in shared memory.
 __device__ __forceinline__ void store8(__nv_bfloat16* dst, const float* src) {
@@ -85,9 +89,9 @@ __device__ __forceinline__ void key_range(const AttentionParams& p, const Attent
 __host__ __device__ constexpr bool two_term_q(AttentionMode m) { return m != AttentionMode::Fast; }
 __host__ __device__ constexpr bool two_term_kv(AttentionMode m) { return m == AttentionMode::ExactF32Kv; }
 
-// Shared memory of a block: queries (1 or 2 terms) and one block of keys and values (1 or 2 terms each).
-constexpr int64_t smem_bytes(int64_t d, AttentionMode mode, int row_warps) {
-  return ((two_term_q(mode) ? 2 : 1) * 16 * row_warps + (two_term_kv(mode) ? 4 : 2) * kKeys) * (d + kPad) * 2;
+// Shared memory of a block: queries (1 or 2 terms) and `stages` blocks of keys and values (1 or 2 terms each).
+constexpr int64_t smem_bytes(int64_t d, AttentionMode mode, int row_warps, int stages = 1) {
+  return ((two_term_q(mode) ? 2 : 1) * 16 * row_warps + stages * (two_term_kv(mode) ? 4 : 2) * kKeys) * (d + kPad) * 2;
 }
 constexpr int64_t kMaxSmem = 227 * 1024;  // opt-in limit of an H100/H200 block
 
@@ -98,7 +102,9 @@ __device__ __forceinline__ void store8_residual(__nv_bfloat16* dst, const float*
       make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w), pack_residual(b.x, b.y), pack_residual(b.z, b.w));
 }
 
-template <int D, AttentionMode MODE>
+// STAGES 2: the next block of keys is loaded (cp.async) while this one is computed. Decode tiles (few rows, one
+// compute warp) are load-latency bound without it.
+template <int D, AttentionMode MODE, int STAGES>
 __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams p) {
   constexpr int DG = D > 256 ? 2 : 1;  // warps sharing a row group, each owning D / DG output columns
   constexpr int DS = D / DG;
@@ -108,10 +114,9 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   const int RW = p.row_warps, M = 16 * RW;
   __nv_bfloat16* q_hi = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // [M][SD]
   __nv_bfloat16* q_lo = q_hi + M * SD;                               // [M][SD] when Q2
-  __nv_bfloat16* k_s = q_hi + (Q2 ? 2 : 1) * M * SD;                 // [kKeys][SD]
-  __nv_bfloat16* v_s = k_s + kKeys * SD;                             // [kKeys][SD]
-  __nv_bfloat16* k_lo = v_s + kKeys * SD;                            // [kKeys][SD] when KV2
-  __nv_bfloat16* v_lo = k_lo + kKeys * SD;                           // [kKeys][SD] when KV2
+  // Stage i: k_s, v_s and (KV2) k_lo, v_lo, each [kKeys][SD], at kv_stage + i * kStageElems.
+  constexpr int kStageElems = (KV2 ? 4 : 2) * kKeys * SD;
+  __nv_bfloat16* kv_stage = q_hi + (Q2 ? 2 : 1) * M * SD;
   __shared__ int64_t tile_keys[2];
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
@@ -175,8 +180,12 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   for (int i = 0; i < DS / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
-  for (int64_t kb = klo; kb <= khi; kb += kKeys) {
-    __syncthreads();  // the previous step's reads of k_s / v_s are done
+  // Loads keys kb .. kb + kKeys - 1 into the stage at `base` (cache rows by cp.async: committed as one group).
+  auto stage = [&](int64_t kb, __nv_bfloat16* base) {
+    __nv_bfloat16* k_s = base;
+    __nv_bfloat16* v_s = base + kKeys * SD;
+    __nv_bfloat16* k_lo = base + 2 * kKeys * SD;
+    __nv_bfloat16* v_lo = base + 3 * kKeys * SD;
     for (int i = int(threadIdx.x); i < kKeys * (D / 8); i += int(blockDim.x)) {
       const int j = i / (D / 8), c = (i % (D / 8)) * 8;
       const int64_t pos = kb + j;
@@ -213,7 +222,27 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
         }
       }
     }
-    cp_async_wait_all();
+    (void)k_lo;
+    (void)v_lo;
+    cp_async_commit();
+  };
+  if constexpr (STAGES == 2) {
+    if (klo <= khi) stage(klo, kv_stage);
+  }
+  for (int64_t kb = klo, it = 0; kb <= khi; kb += kKeys, ++it) {
+    __syncthreads();  // every warp is done reading the stage about to be overwritten
+    __nv_bfloat16* k_s = kv_stage + (STAGES == 2 ? (it & 1) : 0) * kStageElems;
+    __nv_bfloat16* v_s = k_s + kKeys * SD;
+    if constexpr (STAGES == 2) {
+      if (kb + kKeys <= khi)
+        stage(kb + kKeys, kv_stage + ((it + 1) & 1) * kStageElems);
+      else
+        cp_async_commit();  // an empty group keeps the wait count below uniform
+      cp_async_wait_one();  // this block's group is done; the next one may still be in flight
+    } else {
+      stage(kb, k_s);
+      cp_async_wait_all();
+    }
     __syncthreads();
     if (!warp_active) continue;
 
@@ -240,7 +269,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
         mma(sc[nt], a, b0, b1);
         if constexpr (Q2) mma(sc[nt], al, b0, b1);
         if constexpr (KV2) {
-          const __nv_bfloat16* kl = kp + (k_lo - k_s);
+          const __nv_bfloat16* kl = kp + 2 * kKeys * SD;  // k_lo of this stage
           mma(sc[nt], a, ld_u32(kl), ld_u32(kl + 8));
         }
       }
@@ -305,7 +334,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
           mma(o[2 * n16 + 1], pl, b[2], b[3]);
         }
         if constexpr (KV2) {
-          ldmatrix_x4_trans(b, vrow + n16 * 16 + (v_lo - v_s));
+          ldmatrix_x4_trans(b, vrow + n16 * 16 + 2 * kKeys * SD);  // v_lo of this stage
           mma(o[2 * n16], pa, b[0], b[1]);
           mma(o[2 * n16 + 1], pa, b[2], b[3]);
         }
@@ -367,33 +396,42 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(AttentionParams
   }
 }
 
-template <int D, AttentionMode MODE>
+template <int D, AttentionMode MODE, int STAGES>
 void launch(const AttentionParams& p, cudaStream_t stream) {
   constexpr int DG = D > 256 ? 2 : 1;
-  const int64_t bytes = smem_bytes(D, MODE, p.row_warps);
+  const int64_t bytes = smem_bytes(D, MODE, p.row_warps, STAGES);
   UG_CUDA_REQUIRE(bytes <= kMaxSmem, "attention",
-                  "row_warps " + std::to_string(p.row_warps) + " needs " + std::to_string(bytes) +
-                      " bytes of shared memory at head_dim " + std::to_string(D) + " (use plan_attention)");
+                  "row_warps " + std::to_string(p.row_warps) + " with " + std::to_string(STAGES) + " stages needs " +
+                      std::to_string(bytes) + " bytes of shared memory at head_dim " + std::to_string(D) +
+                      " (use plan_attention)");
   if (bytes > 48 * 1024)  // opt in above the default 48 KiB (per device, so set on every launch: it is cheap)
-    UG_CUDA_CHECK(
-        cudaFuncSetAttribute(flash_attention_kernel<D, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-  flash_attention_kernel<D, MODE>
+    UG_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<D, MODE, STAGES>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  flash_attention_kernel<D, MODE, STAGES>
       <<<unsigned(p.n_tiles * p.splits), unsigned(32 * std::max(p.row_warps * DG, p.block_warps)), size_t(bytes),
          stream>>>(p);
   UG_CUDA_CHECK_LAUNCH("flash_attention_kernel");
+}
+
+template <int D, AttentionMode MODE>
+void launch_stages(const AttentionParams& p, cudaStream_t stream) {
+  if (p.stages == 2)
+    launch<D, MODE, 2>(p, stream);
+  else
+    launch<D, MODE, 1>(p, stream);
 }
 
 template <int D>
 void launch_dim(const AttentionParams& p, cudaStream_t stream) {
   switch (p.mode) {
     case AttentionMode::Fast:
-      launch<D, AttentionMode::Fast>(p, stream);
+      launch_stages<D, AttentionMode::Fast>(p, stream);
       break;
     case AttentionMode::Exact:
-      launch<D, AttentionMode::Exact>(p, stream);
+      launch_stages<D, AttentionMode::Exact>(p, stream);
       break;
     case AttentionMode::ExactF32Kv:
-      launch<D, AttentionMode::ExactF32Kv>(p, stream);
+      launch_stages<D, AttentionMode::ExactF32Kv>(p, stream);
       break;
   }
 }
@@ -427,7 +465,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   }
   static const int64_t min_warps = std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps));  // read once
   static const int64_t target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  static const int64_t max_stages = std::min<int64_t>(2, env_or("UG_ATTN_STAGES", 2));
   plan.block_warps = int(min_warps);
+  // Double-buffered K/V for one-warp tiles (decode) when it fits; prefill tiles keep one stage (two blocks per SM).
+  plan.stages = max_stages == 2 && plan.row_warps == 1 && smem_bytes(head_dim, mode, 1, 2) <= kMaxSmem ? 2 : 1;
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
@@ -454,6 +495,7 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.queries_per_tile >= 1 && p.queries_per_tile * (p.n_heads / p.n_kv_heads) <= 16 * p.row_warps, op,
                   "queries_per_tile " + std::to_string(p.queries_per_tile) + " does not fit the tile rows");
   UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1, op, "window must be >= 0 and splits >= 1");
+  UG_CUDA_REQUIRE(p.stages == 1 || p.stages == 2, op, "stages " + std::to_string(p.stages) + " must be 1 or 2");
   UG_CUDA_REQUIRE(p.splits == 1 || p.partial, op, "partial scratch must be set when splits > 1");
   switch (p.head_dim) {
     case 16:

@@ -44,13 +44,15 @@ struct AttentionPlan {
   int block_warps = 4;           // warps per block at least (the extra ones help stage K/V)
   int64_t queries_per_tile = 1;  // queries of one sequence per tile (16 x row_warps / GQA group)
   int64_t splits = 1;            // key splits per tile
+  int stages = 1;                // K/V blocks in shared memory: 2 loads the next while computing this one
   std::vector<int32_t> tiles;    // [n_tiles, 3]: sequence, first query (row within the sequence), kv head
   int64_t n_tiles() const { return int64_t(tiles.size() / 3); }
 };
 
 // seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
-// (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4).
+// (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1:
+// no double buffering).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128);
 
@@ -72,6 +74,7 @@ struct AttentionParams {
   int block_warps = 4;
   int64_t queries_per_tile = 1;
   int64_t splits = 1;
+  int stages = 1;
   int64_t rows = 0;     // >= 1
   int64_t n_seqs = 0;   // >= 1
   int64_t n_heads = 0;  // multiple of n_kv_heads, at most 64 per kv head
@@ -92,6 +95,7 @@ inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int3
   p.block_warps = plan.block_warps;
   p.queries_per_tile = plan.queries_per_tile;
   p.splits = plan.splits;
+  p.stages = plan.stages;
 }
 
 // Appends the step's fresh k / v rows to each sequence's cache, as bf16 or f32 (same slots as KvCache::store: a
