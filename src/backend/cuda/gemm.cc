@@ -6,9 +6,6 @@
 
 #include <cublasLt.h>
 
-#include <cmath>
-
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <tuple>
@@ -16,26 +13,12 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/ops.h"
-#include "core/error.h"
 
 namespace ug::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // NVIDIA's recommendation for Hopper
 constexpr uint32_t kAlignment = 16;                   // what run() requires of every pointer
-// Skinny GEMMs (decode batches; a split doubles m) are where cuBLASLt's first heuristic pick is weakest (0.45 of
-// the copy bandwidth measured at m = 128): time the candidates once per shape there and keep the fastest.
-constexpr int64_t kTuneMaxM = 256;
-constexpr int kTuneCandidates = 8;
-constexpr int kTuneRuns = 3;
-
-bool autotune_enabled() {  // UG_GEMM_AUTOTUNE=0: the heuristic's first pick everywhere (for comparison)
-  static const bool on = [] {
-    const char* v = std::getenv("UG_GEMM_AUTOTUNE");
-    return !(v && std::string(v) == "0");
-  }();
-  return on;
-}
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -65,19 +48,17 @@ struct Gemm::Impl {
   uint64_t allocations = 0;
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans;
 
-  // The plan of p's shape; a new skinny shape is tuned on p's own buffers (y is overwritten, then recomputed).
-  const Plan& plan(const GemmParams& p, cudaStream_t stream) {
-    const int64_t m = p.m, n = p.n, k = p.k;
+  const Plan& plan(int64_t m, int64_t n, int64_t k) {
     auto key = std::make_tuple(m, n, k);
     if (auto it = plans.find(key); it != plans.end()) return *it->second;
-    auto plan = std::make_unique<Plan>();
-    UG_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    auto p = std::make_unique<Plan>();
+    UG_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
-    UG_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof trans_a));
-    UG_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof trans_b));
-    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, uint64_t(k), uint64_t(n), k));
-    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, uint64_t(k), uint64_t(m), k));
-    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, CUDA_R_32F, uint64_t(n), uint64_t(m), n));
+    UG_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof trans_a));
+    UG_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof trans_b));
+    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, uint64_t(k), uint64_t(n), k));
+    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, uint64_t(k), uint64_t(m), k));
+    UG_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, uint64_t(n), uint64_t(m), n));
 
     cublasLtMatmulPreference_t pref = nullptr;
     UG_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -92,64 +73,14 @@ struct Gemm::Impl {
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       UG_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &kAlignment, sizeof kAlignment));
 
-    cublasLtMatmulHeuristicResult_t results[kTuneCandidates]{};
+    cublasLtMatmulHeuristicResult_t result{};
     int returned = 0;
-    UG_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->a, plan->b, plan->c, plan->c, pref,
-                                                   kTuneCandidates, results, &returned));
-    UG_CUDA_REQUIRE(returned > 0 && results[0].state == CUBLAS_STATUS_SUCCESS, "gemm",
+    UG_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &returned));
+    UG_CUDA_REQUIRE(returned > 0 && result.state == CUBLAS_STATUS_SUCCESS, "gemm",
                     "cuBLASLt has no bf16 algorithm for " + shape_name(m, n, k));
-    plan->algo = results[0].algo;
-    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    UG_CUDA_CHECK(cudaStreamIsCapturing(stream, &capturing));
-    if (autotune_enabled() && m <= kTuneMaxM && returned > 1 && capturing == cudaStreamCaptureStatusNone)
-      plan->algo = fastest(*plan, results, returned, p, stream);
-    return *plans.emplace(key, std::move(plan)).first->second;
-  }
-
-  void matmul(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmParams& p, cudaStream_t stream) {
-    const float alpha = 1.0f, beta = 0.0f;
-    UG_CUBLAS_CHECK(cublasLtMatmul(handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c, p.y,
-                                   plan.c, &algo, workspace.data(), workspace.bytes(), stream));
-  }
-
-  // Each candidate runs on a cold L2 (a 256 MiB write evicts it first): decode GEMMs stream their weights from
-  // memory, and timing back-to-back runs on an L2-resident weight favours other algorithms (measured: worse picks).
-  cublasLtMatmulAlgo_t fastest(const Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int count,
-                               const GemmParams& p, cudaStream_t stream) {
-    DeviceBuffer<uint8_t> flush;
-    try {
-      flush = DeviceBuffer<uint8_t>(size_t(256) << 20);
-    } catch (const Error&) {  // no room to spare (a full 16 GB card): keep the heuristic's pick
-      cudaGetLastError();
-      return results[0].algo;
-    }
-    cudaEvent_t start = nullptr, stop = nullptr;
-    UG_CUDA_CHECK(cudaEventCreate(&start));
-    UG_CUDA_CHECK(cudaEventCreate(&stop));
-    cublasLtMatmulAlgo_t best = results[0].algo;
-    float best_ms = INFINITY;
-    for (int i = 0; i < count; ++i) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      matmul(plan, results[i].algo, p, stream);  // warm-up
-      float total = 0;
-      for (int r = 0; r < kTuneRuns; ++r) {
-        UG_CUDA_CHECK(cudaMemsetAsync(flush.data(), r, flush.bytes(), stream));
-        UG_CUDA_CHECK(cudaEventRecord(start, stream));
-        matmul(plan, results[i].algo, p, stream);
-        UG_CUDA_CHECK(cudaEventRecord(stop, stream));
-        UG_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0;
-        UG_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        total += ms;
-      }
-      if (total < best_ms) {
-        best_ms = total;
-        best = results[i].algo;
-      }
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return best;
+    p->algo = result.algo;
+    return *plans.emplace(key, std::move(p)).first->second;
   }
 };
 
@@ -174,8 +105,10 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
                   "k " + std::to_string(p.k) +
                       " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
   UG_CUDA_REQUIRE(aligned(p.w) && aligned(p.x) && aligned(p.y), "gemm", "w, x and y must be 16-byte aligned");
-  const Plan& plan = impl_->plan(p, stream);
-  impl_->matmul(plan, plan.algo, p, stream);
+  const Plan& plan = impl_->plan(p.m, p.n, p.k);
+  const float alpha = 1.0f, beta = 0.0f;
+  UG_CUBLAS_CHECK(cublasLtMatmul(impl_->handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c, p.y,
+                                 plan.c, &plan.algo, impl_->workspace.data(), impl_->workspace.bytes(), stream));
 }
 
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
