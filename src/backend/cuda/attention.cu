@@ -467,8 +467,9 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   static const int64_t target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
   static const int64_t max_stages = std::min<int64_t>(2, env_or("UG_ATTN_STAGES", 2));
   plan.block_warps = int(min_warps);
-  // Double-buffered K/V for one-warp tiles (decode) when it fits; prefill tiles keep one stage (two blocks per SM).
-  plan.stages = max_stages == 2 && plan.row_warps == 1 && smem_bytes(head_dim, mode, 1, 2) <= kMaxSmem ? 2 : 1;
+  // Double-buffered K/V for one-warp tiles (decode) while two blocks still fit an SM (measured: at head_dim 512 the
+  // second stage costs the second block and is slower); prefill tiles keep one stage.
+  plan.stages = max_stages == 2 && plan.row_warps == 1 && smem_bytes(head_dim, mode, 1, 2) <= kMaxSmem / 2 ? 2 : 1;
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
