@@ -14,6 +14,7 @@
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_math.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -27,7 +28,8 @@ int64_t env_or(const char* name, int64_t fallback) {  // tuning knobs for kernel
   const char* v = std::getenv(name);
   return v && *v ? std::max<int64_t>(1, std::atoll(v)) : fallback;
 }
-constexpr int kMergeWarps = 4;
+constexpr int kMergeThreads = 128;
+constexpr int64_t kMergeMaxSplits = 1024;  // splits one merge block holds (plan_attention stays far below)
 
 __device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(first, second);  // .x (low half) = first
@@ -370,29 +372,34 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   }
 }
 
-// One warp per (row, head): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M).
-__global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(AttentionParams p) {
-  const int64_t rh = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  const int lane = int(threadIdx.x % 32);
-  if (rh >= p.rows * p.n_heads) return;
+// One block per (row, head): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M), M = max_i m_i. The split
+// weights go to shared memory first (all splits loaded at once), then each thread sums its columns over the
+// splits (coalesced across threads): a decode step's merge is latency-bound, so no load waits on another.
+__global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p) {
+  __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
+  const int64_t rh = blockIdx.x;
   const int64_t d = p.head_dim, splits = p.splits;
   const float* parts = p.partial + rh * splits * (d + 2);
+  const auto fmax_op = [](float a, float b) { return fmaxf(a, b); };
   float big = -INFINITY;
-  for (int64_t i = 0; i < splits; ++i) big = fmaxf(big, parts[i * (d + 2)]);
+  for (int64_t i = threadIdx.x; i < splits; i += kMergeThreads) big = fmaxf(big, parts[i * (d + 2)]);
+  big = block_reduce<kMergeThreads>(big, fmax_op, -INFINITY);
   float total = 0.0f;
-  for (int64_t i = 0; i < splits; ++i) {
+  for (int64_t i = threadIdx.x; i < splits; i += kMergeThreads) {
     const float mi = parts[i * (d + 2)];
-    if (mi != -INFINITY) total += parts[i * (d + 2) + 1] * expf(mi - big);
+    const float w = mi == -INFINITY ? 0.0f : expf(mi - big);
+    weight[i] = w;
+    if (mi != -INFINITY) total += parts[i * (d + 2) + 1] * w;
   }
+  total = block_reduce<kMergeThreads>(total, [](float a, float b) { return a + b; }, 0.0f);  // also syncs weight
   const float inv = 1.0f / total;
   float* out = p.out + rh * d;
-  for (int64_t idx = lane; idx < d; idx += 32) {
+  for (int64_t c = threadIdx.x; c < d; c += kMergeThreads) {
     float sum = 0.0f;
-    for (int64_t i = 0; i < splits; ++i) {
-      const float mi = parts[i * (d + 2)];
-      if (mi != -INFINITY) sum += parts[i * (d + 2) + 2 + idx] * expf(mi - big);
-    }
-    out[idx] = sum * inv;
+#pragma unroll 8
+    for (int64_t i = 0; i < splits; ++i)
+      if (weight[i] != 0.0f) sum += parts[i * (d + 2) + 2 + c] * weight[i];
+    out[c] = sum * inv;
   }
 }
 
@@ -472,7 +479,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   plan.stages = max_stages == 2 && plan.row_warps == 1 && smem_bytes(head_dim, mode, 1, 2) <= kMaxSmem / 2 ? 2 : 1;
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
-    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
+    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
                             std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});
   }
   return plan;
@@ -498,6 +505,9 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1, op, "window must be >= 0 and splits >= 1");
   UG_CUDA_REQUIRE(p.stages == 1 || p.stages == 2, op, "stages " + std::to_string(p.stages) + " must be 1 or 2");
   UG_CUDA_REQUIRE(p.splits == 1 || p.partial, op, "partial scratch must be set when splits > 1");
+  UG_CUDA_REQUIRE(p.splits <= kMergeMaxSplits, op,
+                  "splits " + std::to_string(p.splits) + " exceeds " + std::to_string(kMergeMaxSplits));
+  UG_CUDA_REQUIRE(p.rows * p.n_heads < 0x7fffffff, op, "rows x heads out of range");
   switch (p.head_dim) {
     case 16:
       launch_dim<16>(p, stream);
@@ -522,8 +532,7 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                       "head_dim " + std::to_string(p.head_dim) + " is not supported (16, 32, 64, 128, 256 or 512)");
   }
   if (p.splits > 1) {
-    const int64_t warps = p.rows * p.n_heads;
-    merge_kernel<<<unsigned((warps + kMergeWarps - 1) / kMergeWarps), kMergeWarps * 32, 0, stream>>>(p);
+    merge_kernel<<<unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream>>>(p);
     UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
   }
 }
