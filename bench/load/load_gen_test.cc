@@ -136,7 +136,7 @@ TEST(Workload, ConversationsGrowAndBadInputIsBad) {
   json b = json::parse(w.next().body);
   ASSERT_EQ(b["messages"].size(), 4u);  // + assistant reply + next user message
   EXPECT_EQ(b["messages"][0], a["messages"][0]);
-  EXPECT_EQ(b["messages"][2]["content"], "reply");  // placeholders cut (the server refuses them)
+  EXPECT_EQ(b["messages"][2]["content"], "re<|video|>ply");  // verbatim: the server takes them as literal tokens
   w.done(ok);
   EXPECT_EQ(json::parse(w.next().body)["messages"].size(), 2u);  // after `turns`, a new one
   Workload other(o, 2);

@@ -18,16 +18,6 @@ constexpr std::array<const char*, 64> kWords = {
     "issue",   "side",    "kind",     "head",   "house",  "service", "friend",  "father",
     "power",   "hour",    "game",     "line",   "end",    "member",  "law",     "car"};
 
-// The server refuses message text that contains a media placeholder (docs/server.md), yet a model
-// may generate one (a random model does): re-sent verbatim, such a reply would end the conversation
-// with a 400. Agent traffic is what is measured here, so the placeholders are cut from the re-sent
-// reply.
-std::string without_media_placeholders(std::string text) {
-  for (const std::string p : {"<|image|>", "<|audio|>", "<|video|>"})
-    for (size_t at; (at = text.find(p)) != std::string::npos;) text.erase(at, p.size());
-  return text;
-}
-
 json user_message(std::mt19937_64& rng, int64_t words) {
   return {{"role", "user"}, {"content", random_words(rng, words)}};
 }
@@ -82,8 +72,7 @@ void Workload::done(const RequestResult& r) {
   if (!last_was_conversation_) return;
   ++turn_;
   if (r.outcome == Outcome::Ok && o_.turns > 1)
-    messages_.push_back(
-        {{"role", "assistant"}, {"content", without_media_placeholders(r.content)}});
+    messages_.push_back({{"role", "assistant"}, {"content", r.content}});  // verbatim, as an agent re-sends it
   else
     new_conversation();  // a failed or cancelled turn ends the conversation
 }

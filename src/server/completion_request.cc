@@ -48,11 +48,8 @@ std::vector<CompletionPrompt> read_prompts(FieldReader& r) {
     bad_request("prompt", "expected a string, an array of strings or an array of token ids",
                 "invalid_type");
   }
-  for (const auto& c : out)
-    for (const char* ph : {"<|image|>", "<|audio|>", "<|video|>"})
-      if (c.text.find(ph) != std::string::npos)
-        bad_request("prompt", fmt::format("must not contain the media placeholder {}", ph),
-                    "invalid_value");
+  // A media placeholder string in a text prompt is that literal token (this endpoint takes no media): a raw
+  // prompt may carry model output back, as a re-sent assistant message may (docs/server.md).
   return out;
 }
 

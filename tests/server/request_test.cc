@@ -297,6 +297,8 @@ TEST(CompletionRequest, PromptForms) {
   EXPECT_EQ(with({"a", "b"}).prompts.size(), 2u);
   EXPECT_EQ(with({1, 2, 3}).prompts[0].ids, (std::vector<int32_t>{1, 2, 3}));
   EXPECT_EQ(with({{1, 2}, {3}}).prompts.size(), 2u);
+  // Placeholder strings are literal tokens here (no media on this endpoint), not an error.
+  EXPECT_EQ(with("before <|image|> after").prompts[0].text, "before <|image|> after");
   expect_bad(base, "prompt", "missing", 400, true);
   expect_bad({{"model", "m"}, {"prompt", {1, -2}}}, "prompt[1]", "token id", 400, true);
   expect_bad({{"model", "m"}, {"prompt", json::array()}}, "prompt", "expected a string", 400, true);

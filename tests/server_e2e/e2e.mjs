@@ -205,6 +205,10 @@ const tests = {
     const r = await client().completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 5, seed: 1 });
     assert(r.object === "text_completion" && typeof r.choices[0].text === "string", "text completion");
     assert(r.usage.completion_tokens <= 5, "usage");
+    // A placeholder string in a raw prompt is that literal token: no media slot, no 400.
+    const p = await client().completions.create({ model: MODEL, prompt: "Once upon <|image|> a time", max_tokens: 2 });
+    const extra = p.usage.prompt_tokens - r.usage.prompt_tokens;
+    assert(extra >= 1 && extra <= 3, `the placeholder is a literal token (${extra} more prompt tokens)`);
   },
 
   async jsonSchemaOutput() {
