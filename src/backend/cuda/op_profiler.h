@@ -1,6 +1,6 @@
 // GPU time per op of one CUDA stream, from event pairs around each op (UNIGEMMA_CUDA_PROFILE=1 turns it on in the
 // decoder backend). There is no Nsight Systems on the project's GPU machine; this says where a decode or prefill
-// step spends its GPU time, per op kind, and how much of the step's wall time the GPUs ops cover.
+// step spends its GPU time, per op kind, and how much of the step's wall time the GPU ops cover.
 #pragma once
 
 #include <cuda_runtime_api.h>
