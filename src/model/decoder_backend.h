@@ -126,8 +126,7 @@ class DecoderBackend {
   // The attention inputs of a layer from x [N, hidden]: q [N, heads, d], k and v [N, kv_heads, d], projected,
   // normed (q_norm, k_norm, the weightless v norm; V is the raw K projection when the layer has no v_proj) and
   // rotated (q, k).
-  virtual void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
-                                float* v);
+  virtual void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k, float* v);
 
   // out [rows, hidden] = down(gelu_tanh(gate(x)) * up(x)).
   virtual void feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out);

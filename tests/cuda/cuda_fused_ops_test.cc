@@ -204,8 +204,16 @@ TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
   msg = error_of([&] { residual_norm({.branch = f.data(), .h = f.data(), .x = f.data(), .rows = 1, .dim = 64}); });
   EXPECT_NE(msg.find("cuda residual_norm: x may not alias"), std::string::npos) << msg;
   msg = error_of([&] {
-    qkv_prepare({.qkv = f.data(), .q = f.data(), .k = f.data(), .v = f.data(), .positions = pos.data(),
-                 .inv_freq = f.data(), .rows = 1, .heads = 1, .kv_heads = 1, .head_dim = 1024});
+    qkv_prepare({.qkv = f.data(),
+                 .q = f.data(),
+                 .k = f.data(),
+                 .v = f.data(),
+                 .positions = pos.data(),
+                 .inv_freq = f.data(),
+                 .rows = 1,
+                 .heads = 1,
+                 .kv_heads = 1,
+                 .head_dim = 1024});
   });
   EXPECT_NE(msg.find("cuda qkv_prepare: head_dim 1024 must be even, 2..512"), std::string::npos) << msg;
 }

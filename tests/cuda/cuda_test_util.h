@@ -5,12 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <random>
-#include <string>
 #include <span>
+#include <string>
 #include <vector>
 
-#include "backend/cuda/device_buffer.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_buffer.h"
 #include "core/bf16.h"
 #include "core/error.h"
 

@@ -391,7 +391,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p)
     weight[i] = w;
     if (mi != -INFINITY) total += parts[i * (d + 2) + 1] * w;
   }
-  total = block_reduce<kMergeThreads>(total, [](float a, float b) { return a + b; }, 0.0f);  // also syncs weight
+  total = block_reduce<kMergeThreads>(
+      total, [](float a, float b) { return a + b; }, 0.0f);  // also syncs weight
   const float inv = 1.0f / total;
   float* out = p.out + rh * d;
   for (int64_t c = threadIdx.x; c < d; c += kMergeThreads) {

@@ -39,7 +39,8 @@ __device__ T block_reduce(T v, Op op, T identity) {
 
 template <int kThreads>
 __device__ double block_sum(double v) {
-  return block_reduce<kThreads>(v, [](double a, double b) { return a + b; }, 0.0);
+  return block_reduce<kThreads>(
+      v, [](double a, double b) { return a + b; }, 0.0);
 }
 
 }  // namespace ug::cuda
