@@ -67,8 +67,8 @@ struct PlannedCall {
   DeviceBuffer<int32_t> tiles;
   DeviceBuffer<float> partial;
   PlannedCall(std::span<const int64_t> seq_rows, int64_t rows, int64_t H, int64_t Hkv, int64_t d, AttentionMode mode,
-              int64_t max_keys, int64_t max_splits)
-      : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits)),
+              int64_t max_keys, int64_t max_splits, bool allow_decode_kernel = true)
+      : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits, allow_decode_kernel)),
         tiles(upload(plan.tiles)),
         partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d)))) {}
   void apply(AttentionParams& p) {
@@ -77,7 +77,8 @@ struct PlannedCall {
   }
 };
 
-void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
+// decode_kernel: let plan_attention pick the decode kernel where it can (false: the flash kernel always).
+void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_kernel) {
   const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
   const bool exact = mode != AttentionMode::Fast, f32_kv = mode == AttentionMode::ExactF32Kv;
   // Exact modes at scale 1 (the harshest: scores ~ sqrt(d)); bf16 queries at the usual 1/sqrt(d).
@@ -151,8 +152,12 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   auto dq = upload(q), dkk = upload(k), dvv = upload(v);
   auto dseqs = upload(seqs);
   auto drow = upload(row_seq), dblock = upload(block_last);
-  PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits);
+  PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits, decode_kernel);
   const AttentionPlan& plan = call.plan;
+  const bool one_row = std::all_of(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
+  const bool want_decode = decode_kernel && one_row && (d == 128 || d == 256 || d == 512) &&
+                           (H / Hkv == 1 || H / Hkv == 2 || (H / Hkv == 4 && d <= 256));
+  EXPECT_EQ(plan.kernel == AttentionKernel::Decode, want_decode) << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
   AttentionParams p{.q = dq.data(),
@@ -180,7 +185,7 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
   EXPECT_LE(worst, tol) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " max_splits "
                         << c.max_splits << " (plan: splits " << plan.splits << ", row warps " << plan.row_warps
-                        << ") mode " << int(mode);
+                        << ", kernel " << int(plan.kernel) << ") mode " << int(mode);
 
   // KV append: the cache slots afterwards equal KvCache::store's (rounded to bf16 unless f32).
   kv_store({.k = dkk.data(),
@@ -207,7 +212,7 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode) {
 
 void run_case(const AttnCase& c, uint32_t seed) {
   for (AttentionMode mode : {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast})
-    run_case(c, seed, mode);
+    for (bool decode_kernel : {false, true}) run_case(c, seed, mode, decode_kernel);
 }
 
 TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
@@ -217,6 +222,13 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {49, 1, 50, {}}}, splits}, 1);
     // Full layer shape (MQA, d 512), linear caches of different lengths.
     run_case({16, 1, 512, 0, {{300, 1, 0, {}}, {1, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 2);
+    // The decode kernel's other groups and dims: GQA 4 at d 128 and 256, 2 at d 512, MHA; long and empty caches
+    // (key counts that are not multiples of a warp's step), a ring smaller than the window.
+    run_case({8, 2, 128, 0, {{517, 1, 0, {}}, {0, 1, 0, {}}, {63, 1, 0, {}}}, splits}, 11);
+    run_case({8, 2, 256, 100, {{411, 1, 100, {}}, {5, 1, 100, {}}}, splits}, 12);
+    run_case({4, 2, 512, 0, {{129, 1, 0, {}}, {2, 1, 0, {}}}, splits}, 13);
+    run_case({3, 3, 256, 0, {{70, 1, 0, {}}}, splits}, 14);
+    run_case({2, 2, 128, 30, {{90, 1, 30, {}}, {31, 1, 30, {}}}, splits}, 15);
   }
 }
 
@@ -327,6 +339,24 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
       EXPECT_NE(std::string(e.what()).find("head_dim " + std::to_string(d)), std::string::npos) << e.what();
     }
   }
+  try {  // a decode-kernel call outside its limits (a hand-made plan)
+    attention({.q = b.data(),
+               .k = b.data(),
+               .v = b.data(),
+               .out = b.data(),
+               .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
+               .tiles = reinterpret_cast<const int32_t*>(b.data()),
+               .n_tiles = 1,
+               .kernel = AttentionKernel::Decode,
+               .rows = 1,
+               .n_seqs = 1,
+               .n_heads = 8,
+               .n_kv_heads = 1,
+               .head_dim = 256});
+    FAIL() << "a decode-kernel call with GQA group 8 accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("group 8"), std::string::npos) << e.what();
+  }
   try {
     const std::vector<int64_t> rows{1};
     plan_attention(rows, 128, 1, 64, AttentionMode::Exact, 1);
@@ -415,34 +445,41 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
         }
         auto dseqs = upload(seqs);
         const int64_t keys = prefill ? ctx : std::min(ctx + 1, window > 0 ? window : ctx + 1);
-        PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128);
-        const AttentionPlan& plan = call.plan;
-        AttentionParams p{.q = q.data(),
-                          .k = k.data(),
-                          .v = v.data(),
-                          .out = out.data(),
-                          .seqs = dseqs.data(),
-                          .rows = rows,
-                          .n_seqs = int64_t(seqs.size()),
-                          .n_heads = H,
-                          .n_kv_heads = Hkv,
-                          .head_dim = d,
-                          .window = window,
-                          .mode = mode};
-        call.apply(p);
-        const double us = time_us([&] { attention(p); }, prefill ? 3 : 20);
-        if (prefill) {
-          double pairs = 0;  // visible (query, key) pairs per head
-          for (int64_t i = 0; i < ctx; ++i) pairs += double(window > 0 ? std::min(i + 1, window) : i + 1);
-          const double flops = pairs * double(H) * double(4 * d);
-          std::printf("ATTN prefill %lld rows Hkv=%lld d=%lld mode=%d: %.0f us, %.0f TFLOP/s (useful; splits %lld)\n",
-                      (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, flops / us / 1e6,
-                      (long long)plan.splits);
-        } else {
-          const double bytes = double(batch) * double(2 * keys * rs * 2 * el);
-          std::printf("ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d: %.1f us, %.0f GB/s of KV (splits %lld)\n",
-                      (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, bytes / us / 1e3,
-                      (long long)plan.splits);
+        // Decode shapes on both kernels (the flash kernel is what mixed prefill/decode steps use).
+        for (bool decode_kernel : {true, false}) {
+          if (prefill && !decode_kernel) continue;
+          PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128, decode_kernel);
+          const AttentionPlan& plan = call.plan;
+          AttentionParams p{.q = q.data(),
+                            .k = k.data(),
+                            .v = v.data(),
+                            .out = out.data(),
+                            .seqs = dseqs.data(),
+                            .rows = rows,
+                            .n_seqs = int64_t(seqs.size()),
+                            .n_heads = H,
+                            .n_kv_heads = Hkv,
+                            .head_dim = d,
+                            .window = window,
+                            .mode = mode};
+          call.apply(p);
+          const double us = time_us([&] { attention(p); }, prefill ? 3 : 20);
+          if (prefill) {
+            double pairs = 0;  // visible (query, key) pairs per head
+            for (int64_t i = 0; i < ctx; ++i) pairs += double(window > 0 ? std::min(i + 1, window) : i + 1);
+            const double flops = pairs * double(H) * double(4 * d);
+            std::printf("ATTN prefill %lld rows Hkv=%lld d=%lld mode=%d: %.0f us, %.0f TFLOP/s (useful; splits %lld)\n",
+                        (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, flops / us / 1e6,
+                        (long long)plan.splits);
+          } else {
+            const double bytes = double(batch) * double(2 * keys * rs * 2 * el);
+            std::printf(
+                "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
+                "%lld)\n",
+                (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode),
+                plan.kernel == AttentionKernel::Decode ? "decode" : "flash", us, bytes / us / 1e3,
+                (long long)plan.splits);
+          }
         }
       }
     }

@@ -237,12 +237,19 @@ TEST_F(CudaOps, ToBf16IsBitwiseRoundNearestEven) {
 // The two-term split against the CPU's f32 x bf16 matmul on the *unrounded* activations: hi + lo carries 16
 // significant bits of x, so the product's error is ~2^-17 relative per term plus f32 summation
 // (k * 2^-23 * sum|x w|): allowed 2^-15 * sum|x w| + k * 2^-23 * sum|x w|.
+// Also over k slices (k_slices: 0 = chosen from the shape, 1 = none, 4 / 5 forced): the sum order changes, not the
+// bound.
 TEST_F(CudaOps, SplitGemmIsF32Faithful) {
   Gemm gemm;
   uint32_t seed = 900;
   for (int64_t m : {9, 64}) {
-    for (auto [n, k] : {std::pair<int64_t, int64_t>{33, 1000}, {3840, 3840}}) {
-      SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+    for (auto [n, k, slices] : {std::tuple<int64_t, int64_t, int64_t>{33, 1000, 0},
+                                {33, 1000, 5},
+                                {3840, 3840, 0},
+                                {3840, 3840, 1},
+                                {200, 3840, 4}}) {
+      SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                   " k_slices=" + std::to_string(slices));
       auto x = random_floats(size_t(m * k), seed++);
       auto wb = to_bf16_host(random_floats(size_t(n * k), seed++, -0.1f, 0.1f));
       std::vector<float> ref(size_t(m * n));
@@ -251,7 +258,8 @@ TEST_F(CudaOps, SplitGemmIsF32Faithful) {
       auto dw = upload(wb);
       DeviceBuffer<float> dy(size_t(m * n));
       poison(dy);
-      gemm.run_f32({.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .split = true});
+      gemm.run_f32(
+          {.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .split = true, .k_slices = slices});
       auto y = dy.to_host();
       int bad = 0;
       for (int64_t t = 0; t < m; ++t) {
@@ -337,6 +345,15 @@ TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
   auto msg = error_of([&] { gemm.run({.w = h.data(), .x = h.data(), .y = f.data(), .m = 1, .n = 4, .k = 100}); });
   EXPECT_NE(msg.find("cuda gemm: k 100 is not a multiple of 8"), std::string::npos) << msg;
   msg = error_of([&] {
+    gemm.run_f32({.w = h.data(), .x = f.data(), .y = f.data() + 2048, .m = 1, .n = 4, .k = 64, .k_slices = 3});
+  });
+  EXPECT_NE(msg.find("cuda gemm: k_slices 3 must be >= 0 and divide k 64"), std::string::npos) << msg;
+  // Slices only where the output tiles leave SMs idle, and never below 512 k per slice (m: the rows cuBLASLt sees).
+  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 15360), 8);
+  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 4096), 8);
+  EXPECT_EQ(Gemm::auto_k_slices(128, 30720, 3840), 1);
+  EXPECT_EQ(Gemm::auto_k_slices(4096, 3840, 3840), 1);
+  msg = error_of([&] {
     rope({.x = f.data(), .positions = pos.data(), .inv_freq = f.data(), .n_tokens = 4, .n_heads = 1, .head_dim = 7});
   });
   EXPECT_NE(msg.find("cuda rope: head_dim 7 must be even"), std::string::npos) << msg;
@@ -354,14 +371,21 @@ TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
 // ---------------------------------------------------------------- throughput (scripts/gpu_check.sh)
 // Disabled in ordinary runs; gpu_check.sh runs it with --gtest_also_run_disabled_tests and reads the lines
 // starting "GEMM". Weights rotate over enough copies that every call streams them from HBM, not L2.
-double time_gemm_us(Gemm& gemm, int64_t m, int64_t n, int64_t k, int copies) {
+// split_slices >= 0: run_f32 with the two-term split and that k_slices (a decode step's product), else run.
+double time_gemm_us(Gemm& gemm, int64_t m, int64_t n, int64_t k, int copies, int64_t split_slices = -1) {
   std::vector<DeviceBuffer<uint16_t>> ws;
   auto host_w = to_bf16_host(random_floats(size_t(n * k), 900, -0.1f, 0.1f));
   for (int c = 0; c < copies; ++c) ws.push_back(upload(host_w));
   auto dx = upload(to_bf16_host(random_floats(size_t(m * k), 901)));
+  auto dxf = upload(random_floats(size_t(m * k), 902));
   DeviceBuffer<float> dy(static_cast<size_t>(m * n));
   auto call = [&](int i) {
-    gemm.run({.w = ws[size_t(i % copies)].data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k});
+    const uint16_t* w = ws[size_t(i % copies)].data();
+    if (split_slices >= 0)
+      gemm.run_f32(
+          {.w = w, .x = dxf.data(), .y = dy.data(), .m = m, .n = n, .k = k, .split = true, .k_slices = split_slices});
+    else
+      gemm.run({.w = w, .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k});
   };
   for (int i = 0; i < 10; ++i) call(i);
   cudaEvent_t start, stop;
@@ -401,6 +425,23 @@ TEST_F(CudaOps, DISABLED_GemmThroughput) {
     const double gbs = bytes / (us * 1e-6) / 1e9;
     std::printf("GEMM m=%lld n=%lld k=%lld: %.2f us, %.0f GB/s = %.3f of %.0f GB/s\n", (long long)m, (long long)n,
                 (long long)k, us, gbs, gbs / kPeakGBs, kPeakGBs);
+  }
+  // Decode steps of the 12B at batch 8 / 32 / 64 (two-term split: 2x the rows): the weight matrices of a layer
+  // (fused qkv of a sliding layer, o, fused gate/up, down), with the chosen k slices, none, and a sweep at b64.
+  for (int64_t m : {8, 32, 64}) {
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{8192, 3840}, {3840, 4096}, {30720, 3840}, {3840, 15360}}) {
+      const double weight_bytes = 2.0 * double(n) * double(k);
+      const int copies = std::max(2, int(std::ceil(200e6 / weight_bytes)));
+      for (int64_t slices : {0, 1, 2, 4, 8, 16}) {
+        if (m != 64 && slices > 1) continue;  // the sweep at batch 64 only
+        const double us = time_gemm_us(gemm, m, n, k, copies, slices);
+        const int64_t chosen = slices > 0 ? slices : Gemm::auto_k_slices(2 * m, n, k);
+        std::printf(
+            "GEMM split decode b%lld n=%lld k=%lld k_slices %lld: %.2f us, weights at %.0f GB/s = %.3f of %.0f\n",
+            (long long)m, (long long)n, (long long)k, (long long)chosen, us, weight_bytes / us / 1e3,
+            weight_bytes / us / 1e3 / kPeakGBs, kPeakGBs);
+      }
+    }
   }
 }
 

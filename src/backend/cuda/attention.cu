@@ -13,6 +13,7 @@
 #include <string>
 
 #include "backend/cuda/attention.h"
+#include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
 
@@ -28,13 +29,13 @@ int64_t env_or(const char* name, int64_t fallback) {  // tuning knobs for kernel
   const char* v = std::getenv(name);
   return v && *v ? std::max<int64_t>(1, std::atoll(v)) : fallback;
 }
+bool env_is_zero(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "0";
+}
+constexpr int64_t kDecodeTargetBlocks = 528;  // decode kernel: two blocks per SM, two waves
 constexpr int kMergeThreads = 128;
 constexpr int64_t kMergeMaxSplits = 1024;  // splits one merge block holds (plan_attention stays far below)
-
-__device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(first, second);  // .x (low half) = first
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 
 // The rounding residual of pack_bf16 (second bf16 term of a two-term split).
 __device__ __forceinline__ uint32_t pack_residual(float first, float second) {
@@ -77,15 +78,6 @@ __device__ __forceinline__ void store8(__nv_bfloat16* dst, const float* src) {
   const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
   *reinterpret_cast<uint4*>(dst) =
       make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
-}
-
-// Visible keys [lo, hi] of the query at row `row` (position qpos) of sequence s.
-__device__ __forceinline__ void key_range(const AttentionParams& p, const AttentionSeq& s, int64_t row, int64_t& lo,
-                                          int64_t& hi) {
-  const int64_t qpos = s.chunk_start + (row - s.row0);
-  lo = p.window > 0 ? max(int64_t(0), qpos - p.window + 1) : 0;
-  hi = qpos;
-  if (p.window > 0 && p.block_last && p.block_last[row] >= 0) hi = s.chunk_start + (p.block_last[row] - s.row0);
 }
 
 __host__ __device__ constexpr bool two_term_q(AttentionMode m) { return m != AttentionMode::Fast; }
@@ -444,10 +436,55 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
   }
 }
 
+void launch_flash(const AttentionParams& p, cudaStream_t stream) {
+  const char* op = "attention";
+  switch (p.head_dim) {
+    case 16:
+      launch_dim<16>(p, stream);
+      break;
+    case 32:
+      launch_dim<32>(p, stream);
+      break;
+    case 64:
+      launch_dim<64>(p, stream);
+      break;
+    case 128:
+      launch_dim<128>(p, stream);
+      break;
+    case 256:
+      launch_dim<256>(p, stream);
+      break;
+    case 512:
+      launch_dim<512>(p, stream);
+      break;
+    default:
+      UG_CUDA_REQUIRE(false, op,
+                      "head_dim " + std::to_string(p.head_dim) + " is not supported (16, 32, 64, 128, 256 or 512)");
+  }
+}
+
+// A decode step (one row per sequence) on the CUDA-core kernel: one tile per (sequence, kv head), keys split until
+// the chip holds `target` blocks (each split keeps at least 8 keys per warp).
+AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
+  static const int64_t target = env_or("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
+  AttentionPlan plan;
+  plan.kernel = AttentionKernel::Decode;
+  plan.block_warps = kDecodeWarps;
+  for (size_t i = 0; i < seq_rows.size(); ++i)
+    for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
+  if (tiles < target) {
+    const int64_t keys_per_block = kDecodeWarps * 8;  // a split below this leaves warps idle
+    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
+                            std::max<int64_t>(1, (max_keys + keys_per_block - 1) / keys_per_block)});
+  }
+  return plan;
+}
+
 }  // namespace
 
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                             AttentionMode mode, int64_t max_keys, int64_t max_splits) {
+                             AttentionMode mode, int64_t max_keys, int64_t max_splits, bool allow_decode_kernel) {
   const char* op = "plan_attention";
   UG_CUDA_REQUIRE(
       n_kv_heads >= 1 && n_heads >= n_kv_heads && n_heads % n_kv_heads == 0, op,
@@ -456,6 +493,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   UG_CUDA_REQUIRE(group <= 64, op, "GQA group " + std::to_string(group) + " (query heads per kv head) exceeds 64");
   int64_t most_rows = 1;
   for (int64_t n : seq_rows) most_rows = std::max(most_rows, n);
+  static const bool decode_enabled = !env_is_zero("UG_ATTN_DECODE");
+  if (allow_decode_kernel && decode_enabled && most_rows == 1 && !seq_rows.empty() &&
+      decode_kernel_supports(head_dim, group))
+    return plan_decode(seq_rows, n_kv_heads, max_keys, max_splits);
   AttentionPlan plan;
   const int64_t want_rows = std::min<int64_t>(64, std::max(group, most_rows * group));
   plan.row_warps = want_rows <= 16 ? 1 : want_rows <= 32 ? 2 : 4;
@@ -509,28 +550,15 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.splits <= kMergeMaxSplits, op,
                   "splits " + std::to_string(p.splits) + " exceeds " + std::to_string(kMergeMaxSplits));
   UG_CUDA_REQUIRE(p.rows * p.n_heads < 0x7fffffff, op, "rows x heads out of range");
-  switch (p.head_dim) {
-    case 16:
-      launch_dim<16>(p, stream);
-      break;
-    case 32:
-      launch_dim<32>(p, stream);
-      break;
-    case 64:
-      launch_dim<64>(p, stream);
-      break;
-    case 128:
-      launch_dim<128>(p, stream);
-      break;
-    case 256:
-      launch_dim<256>(p, stream);
-      break;
-    case 512:
-      launch_dim<512>(p, stream);
-      break;
-    default:
-      UG_CUDA_REQUIRE(false, op,
-                      "head_dim " + std::to_string(p.head_dim) + " is not supported (16, 32, 64, 128, 256 or 512)");
+  if (p.kernel == AttentionKernel::Decode) {
+    UG_CUDA_REQUIRE(p.queries_per_tile == 1 && decode_kernel_supports(p.head_dim, p.n_heads / p.n_kv_heads), op,
+                    "the decode kernel takes one row per tile and GQA groups 1, 2 or 4 at head_dim 128 / 256 / 512 "
+                    "(4: up to 256); got head_dim " +
+                        std::to_string(p.head_dim) + ", group " + std::to_string(p.n_heads / p.n_kv_heads) +
+                        " (use plan_attention)");
+    launch_decode_attention(p, stream);
+  } else {
+    launch_flash(p, stream);
   }
   if (p.splits > 1) {
     merge_kernel<<<unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream>>>(p);

@@ -27,6 +27,11 @@ enum class AttentionMode {
   ExactF32Kv,  // f32 KV, two-term keys and values too: f32-faithful attention (3x)
 };
 
+// Which kernel runs a call (plan_attention picks): the tensor-core flash kernel (any rows), or, when every sequence
+// has one row (a decode step) and the GQA group is small, a CUDA-core kernel that streams the KV cache at the memory
+// bandwidth (attention_decode.cu says why).
+enum class AttentionKernel { Flash, Decode };
+
 // One sequence of the step, for one layer. Device-memory array (also what kv_store appends with).
 struct AttentionSeq {
   void* cache_k = nullptr;  // [slots, n_kv_heads, head_dim] bf16 (f32 for ExactF32Kv): positions < chunk_start
@@ -40,6 +45,7 @@ struct AttentionSeq {
 // How one call divides its work; made on the host from the sequences' row counts only, so a step plans once
 // per layer shape and uploads `tiles`.
 struct AttentionPlan {
+  AttentionKernel kernel = AttentionKernel::Flash;
   int row_warps = 1;             // 1, 2 or 4 warps of 16 tile rows each
   int block_warps = 4;           // warps per block at least (the extra ones help stage K/V)
   int64_t queries_per_tile = 1;  // queries of one sequence per tile (16 x row_warps / GQA group)
@@ -52,9 +58,11 @@ struct AttentionPlan {
 // seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1:
-// no double buffering).
+// no double buffering), UG_ATTN_DECODE (0: never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the
+// decode kernel splits keys, 528). allow_decode_kernel false: the flash kernel for every call (tests compare both).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                             AttentionMode mode, int64_t max_keys, int64_t max_splits = 128);
+                             AttentionMode mode, int64_t max_keys, int64_t max_splits = 128,
+                             bool allow_decode_kernel = true);
 
 // Floats of scratch `partial` a call with this plan needs (0 without splits).
 int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim);
@@ -70,7 +78,8 @@ struct AttentionParams {
                                         //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
   float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when splits > 1
   int64_t n_tiles = 0;                  // plan.n_tiles()
-  int row_warps = 1;                    // plan fields
+  AttentionKernel kernel = AttentionKernel::Flash;  // plan fields
+  int row_warps = 1;
   int block_warps = 4;
   int64_t queries_per_tile = 1;
   int64_t splits = 1;
@@ -91,6 +100,7 @@ void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
 inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int32_t* device_tiles) {
   p.tiles = device_tiles;
   p.n_tiles = plan.n_tiles();
+  p.kernel = plan.kernel;
   p.row_warps = plan.row_warps;
   p.block_warps = plan.block_warps;
   p.queries_per_tile = plan.queries_per_tile;

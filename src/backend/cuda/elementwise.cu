@@ -41,9 +41,12 @@ __global__ void to_bf16_split_kernel(ToBf16SplitParams p) {
   }
 }
 
-__global__ void add_halves_kernel(AddHalvesParams p) {
-  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads)
-    p.dst[i] = p.src[i] + p.src[p.n + i];
+__global__ void sum_chunks_kernel(SumChunksParams p) {
+  for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads) {
+    float sum = p.src[i];
+    for (int64_t c = 1; c < p.chunks; ++c) sum += p.src[c * p.n + i];
+    p.dst[i] = sum;
+  }
 }
 
 }  // namespace
@@ -55,11 +58,12 @@ void to_bf16_split(const ToBf16SplitParams& p, cudaStream_t stream) {
   UG_CUDA_CHECK_LAUNCH("to_bf16_split_kernel");
 }
 
-void add_halves(const AddHalvesParams& p, cudaStream_t stream) {
-  UG_CUDA_REQUIRE(p.src && p.dst, "add_halves", "src and dst must be set");
-  UG_CUDA_REQUIRE(p.n >= 1, "add_halves", "n " + std::to_string(p.n) + " must be >= 1");
-  add_halves_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("add_halves_kernel");
+void sum_chunks(const SumChunksParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.src && p.dst, "sum_chunks", "src and dst must be set");
+  UG_CUDA_REQUIRE(p.n >= 1 && p.chunks >= 1, "sum_chunks",
+                  "n " + std::to_string(p.n) + " and chunks " + std::to_string(p.chunks) + " must be >= 1");
+  sum_chunks_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p);
+  UG_CUDA_CHECK_LAUNCH("sum_chunks_kernel");
 }
 
 void gelu_tanh_mul(const GeluTanhMulParams& p, cudaStream_t stream) {

@@ -42,6 +42,11 @@ struct GemmF32Params {
   // memory-bound (decode batches), and what the logits need (HF computes them from f32 hidden
   // states).
   bool split = false;
+  // k slices: the product runs as that many GEMMs over k ranges in one batched call, summed after (in a fixed
+  // order: deterministic). A decode-sized product with few output tiles (n 3,840 at 128 rows is 30 tiles for 132
+  // SMs) otherwise leaves most of the chip idle while it streams the weight. 0: chosen from the shape (more tiles
+  // than ~2 per SM: 1); else k must be a multiple of 8 x k_slices.
+  int64_t k_slices = 0;
 };
 
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
@@ -56,6 +61,8 @@ class Gemm {
 
   void run(const GemmParams& p, cudaStream_t stream = nullptr);
   void run_f32(const GemmF32Params& p, cudaStream_t stream = nullptr);
+  // The k slices run_f32 takes for an m x n x k product (m: the rows cuBLASLt sees, 2x for a split) when not told.
+  static int64_t auto_k_slices(int64_t m, int64_t n, int64_t k);
   size_t cached_plans() const;  // shapes planned so far (for tests)
   // Reallocations of the internal activation buffers so far (a captured CUDA graph holds their addresses).
   uint64_t allocations() const;

@@ -76,13 +76,15 @@ struct ToBf16SplitParams {
 };
 void to_bf16_split(const ToBf16SplitParams& p, cudaStream_t stream = nullptr);
 
-// dst[i] = src[i] + src[n + i]: the two halves of a split GEMM's output summed.
-struct AddHalvesParams {
-  const float* src = nullptr;  // [2, n]
-  float* dst = nullptr;        // [n]
+// dst[i] = src[i] + src[n + i] + ... + src[(chunks - 1) n + i], summed in that order: the partial outputs of a
+// split and/or k-sliced GEMM.
+struct SumChunksParams {
+  const float* src = nullptr;  // [chunks, n]
+  float* dst = nullptr;        // [n], must not overlap src
   int64_t n = 0;               // >= 1
+  int64_t chunks = 0;          // >= 1
 };
-void add_halves(const AddHalvesParams& p, cudaStream_t stream = nullptr);
+void sum_chunks(const SumChunksParams& p, cudaStream_t stream = nullptr);
 
 // out[r] = argmax of row r of x[rows, n], ties -> the lowest index, skipping the row's excluded ids; -1 when a
 // considered value is NaN or +inf (ug::argmax_lowest is the oracle). Greedy decode reads 4 bytes per sequence

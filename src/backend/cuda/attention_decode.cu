@@ -1,0 +1,273 @@
+// Decode attention on CUDA cores: one query row per sequence, G <= 4 query heads per kv head (the 12B's sliding
+// layers: 2). Why not the tensor-core flash kernel: a one-row tile fills G of an mma's 16 rows, so its single
+// compute warp per block is busy 8x longer than the data needs and the KV stream stalls behind it (b64 decode read
+// the sliding caches at ~0.4 of the copy bandwidth). Here a decode step is a pure KV stream: per block one
+// (sequence, kv head, key split), 8 warps each over their own keys, every lane holding D / 32 columns of a key row
+// (one coalesced 16-byte load per row at d 256), so a warp's loads of 8 keys and their values are all in flight at
+// once. Products are f32 (f32 queries and probabilities against the stored keys/values): at least as exact as
+// every AttentionMode asks. The warps' online-softmax states are merged in shared memory at the end; key splits
+// write the same [m, l, acc] partials as the flash kernel (attention.cu merges them).
+#include <cuda_bf16.h>
+
+#include <string>
+
+#include "backend/cuda/attention_internal.cuh"
+#include "backend/cuda/cuda_check.h"
+
+namespace ug::cuda {
+namespace {
+
+constexpr unsigned kFull = 0xffffffffu;
+
+// A lane's D / 32 columns of one key or value row, as stored: bf16 pairs (low half first) or f32 bits.
+template <int D, bool F32>
+struct Slice {
+  static constexpr int kCols = D / 32;
+  static constexpr int kWords = F32 ? kCols : kCols / 2;
+  uint32_t w[kWords];
+  __device__ __forceinline__ float at(int i) const {
+    if constexpr (F32) return __uint_as_float(w[i]);
+    return __uint_as_float(i % 2 ? (w[i / 2] & 0xffff0000u) : (w[i / 2] << 16));
+  }
+  __device__ __forceinline__ void load(const uint32_t* src) {
+    if constexpr (kWords % 4 == 0) {
+#pragma unroll
+      for (int i = 0; i < kWords / 4; ++i) {
+        const uint4 x = reinterpret_cast<const uint4*>(src)[i];
+        w[4 * i] = x.x;
+        w[4 * i + 1] = x.y;
+        w[4 * i + 2] = x.z;
+        w[4 * i + 3] = x.w;
+      }
+    } else {
+      static_assert(kWords == 2, "a lane's slice is 8 or a multiple of 16 bytes");
+      const uint2 x = *reinterpret_cast<const uint2*>(src);
+      w[0] = x.x;
+      w[1] = x.y;
+    }
+  }
+  // A fresh f32 row of the step, stored as the cache would hold it (rounded to bf16 unless F32).
+  __device__ __forceinline__ void load_fresh(const float* src) {
+    if constexpr (F32) {
+      load(reinterpret_cast<const uint32_t*>(src));
+    } else {
+#pragma unroll
+      for (int i = 0; i < kWords; ++i) w[i] = pack_bf16(src[2 * i], src[2 * i + 1]);
+    }
+  }
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < kWords; ++i) w[i] = 0;
+  }
+};
+
+__host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
+
+// Sums each of the N values over the warp's 32 lanes; every lane gets all N sums. A butterfly reduce-scatter
+// (each step a lane keeps half of its values and adds its partner's copy of them: N - 1 shuffles in all) leaves
+// lane l with value l >> (5 - log2 N); then one shuffle per value broadcasts it. ~2N shuffles instead of 5N.
+template <int N>
+__device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
+  constexpr int L = log2_of(N);
+  static_assert(N == 1 << L && L <= 5, "N must be a power of two up to 32");
+#pragma unroll
+  for (int s = 0; s < L; ++s) {
+    const int off = 16 >> s, half = N >> (s + 1);
+    const bool upper = lane & off;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const float send = upper ? v[i] : v[i + half];
+      const float keep = upper ? v[i + half] : v[i];
+      v[i] = keep + __shfl_xor_sync(kFull, send, off);
+    }
+  }
+  float x = v[0];
+#pragma unroll
+  for (int off = 16 >> L; off >= 1; off >>= 1) x += __shfl_xor_sync(kFull, x, off);
+#pragma unroll
+  for (int i = 0; i < N; ++i) v[i] = __shfl_sync(kFull, x, i << (5 - L));
+}
+
+// Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
+// per SM, whose warps hide load latency better than longer steps), at most 8, and KEYS x G scores fit a warp.
+template <int D, int G, bool F32>
+__host__ __device__ constexpr int keys_per_step() {
+  constexpr int by_regs = 16 / Slice<D, F32>::kWords, by_lanes = 32 / G;
+  constexpr int k = by_regs < by_lanes ? by_regs : by_lanes;
+  return k < 1 ? 1 : k > 8 ? 8 : k;
+}
+
+template <int D, int G, bool F32>
+__global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(AttentionParams p) {
+  using S = Slice<D, F32>;
+  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, F32>();
+  __shared__ float o_s[kDecodeWarps][G][D];
+  __shared__ float ml_s[kDecodeWarps][G][2];
+
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
+  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
+  const int64_t kvh = p.tiles[3 * tile + 2], row = s.row0, Hkv = p.n_kv_heads;
+  int64_t lo = 0, hi = 0;
+  key_range(p, s, row, lo, hi);
+  const int64_t per = (hi - lo + 1 + p.splits - 1) / p.splits;
+  const int64_t klo = lo + split * per, khi = min(hi, klo + per - 1);
+
+  float q[G][C], o[G][C], m_run[G], l_run[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    const float* src = p.q + (row * p.n_heads + kvh * G + h) * D + lane * C;
+#pragma unroll
+    for (int i = 0; i < C; ++i) {
+      q[h][i] = src[i];
+      o[h][i] = 0.0f;
+    }
+    m_run[h] = -INFINITY;
+    l_run[h] = 0.0f;
+  }
+
+  for (int64_t kb = klo + warp * KEYS; kb <= khi; kb += KEYS * kDecodeWarps) {
+    S k[KEYS], v[KEYS];
+#pragma unroll
+    for (int j = 0; j < KEYS; ++j) {
+      const int64_t pos = kb + j;
+      if (pos > khi) {
+        k[j].zero();
+        v[j].zero();
+      } else if (pos >= s.chunk_start) {
+        const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + lane * C;
+        k[j].load_fresh(p.k + at);
+        v[j].load_fresh(p.v + at);
+      } else {
+        const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+        const int64_t at = ((slot * Hkv + kvh) * D + lane * C) * (F32 ? 4 : 2) / 4;  // in 32-bit words
+        k[j].load(static_cast<const uint32_t*>(s.cache_k) + at);
+        v[j].load(static_cast<const uint32_t*>(s.cache_v) + at);
+      }
+    }
+    float sc[KEYS * G];  // score of key j, head h at j * G + h
+#pragma unroll
+    for (int j = 0; j < KEYS; ++j)
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < C; ++i) dot = fmaf(q[h][i], k[j].at(i), dot);
+        sc[j * G + h] = dot;
+      }
+    warp_sum_all(sc, lane);
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < KEYS; ++j) {
+        float& x = sc[j * G + h];
+        x = kb + j <= khi ? x * p.scale : -INFINITY;
+        mx = fmaxf(mx, x);
+      }
+      const float m_new = fmaxf(m_run[h], mx);  // finite: key kb is visible
+      const float corr = expf(m_run[h] - m_new);
+      m_run[h] = m_new;
+      l_run[h] *= corr;
+#pragma unroll
+      for (int i = 0; i < C; ++i) o[h][i] *= corr;
+#pragma unroll
+      for (int j = 0; j < KEYS; ++j) {
+        const float pj = expf(sc[j * G + h] - m_new);  // 0 past khi (its value row is zeros)
+        l_run[h] += pj;
+#pragma unroll
+        for (int i = 0; i < C; ++i) o[h][i] = fmaf(pj, v[j].at(i), o[h][i]);
+      }
+    }
+  }
+
+  // Merge the warps' states: out = sum_w o_w e^(m_w - M) / sum_w l_w e^(m_w - M).
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+#pragma unroll
+    for (int i = 0; i < C; ++i) o_s[warp][h][lane * C + i] = o[h][i];
+    if (lane == 0) {
+      ml_s[warp][h][0] = m_run[h];
+      ml_s[warp][h][1] = l_run[h];
+    }
+  }
+  __syncthreads();
+  for (int e = int(threadIdx.x); e < G * D; e += 32 * kDecodeWarps) {
+    const int h = e / D, c = e % D;
+    float big = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) big = fmaxf(big, ml_s[w][h][0]);
+    float total = 0.0f, acc = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      const float m = ml_s[w][h][0];
+      if (m == -INFINITY) continue;  // a warp without keys
+      const float wt = expf(m - big);
+      total += ml_s[w][h][1] * wt;
+      acc += o_s[w][h][c] * wt;
+    }
+    const int64_t rh = row * p.n_heads + kvh * G + h;
+    if (p.splits == 1) {
+      p.out[rh * D + c] = acc / total;
+    } else {
+      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]]; m = -inf: no keys here
+      if (c == 0) {
+        part[0] = big;
+        part[1] = total;
+      }
+      part[2 + c] = acc;
+    }
+  }
+}
+
+template <int D, int G>
+void launch_group(const AttentionParams& p, cudaStream_t stream) {
+  const unsigned blocks = unsigned(p.n_tiles * p.splits), threads = 32 * kDecodeWarps;
+  if (p.mode == AttentionMode::ExactF32Kv) {
+    decode_attention_kernel<D, G, true><<<blocks, threads, 0, stream>>>(p);
+  } else {
+    decode_attention_kernel<D, G, false><<<blocks, threads, 0, stream>>>(p);
+  }
+  UG_CUDA_CHECK_LAUNCH("decode_attention_kernel");
+}
+
+template <int D>
+void launch_dim(const AttentionParams& p, cudaStream_t stream) {
+  switch (p.n_heads / p.n_kv_heads) {
+    case 1:
+      return launch_group<D, 1>(p, stream);
+    case 2:
+      return launch_group<D, 2>(p, stream);
+    case 4:
+      if constexpr (D <= 256) return launch_group<D, 4>(p, stream);
+      break;
+    default:
+      break;
+  }
+  UG_CUDA_REQUIRE(false, "attention (decode kernel)",
+                  "GQA group " + std::to_string(p.n_heads / p.n_kv_heads) + " at head_dim " + std::to_string(D) +
+                      " is not supported (use plan_attention)");
+}
+
+}  // namespace
+
+bool decode_kernel_supports(int64_t head_dim, int64_t group) {
+  const bool dim = head_dim == 128 || head_dim == 256 || head_dim == 512;
+  return dim && (group == 1 || group == 2 || (group == 4 && head_dim <= 256));
+}
+
+void launch_decode_attention(const AttentionParams& p, cudaStream_t stream) {
+  switch (p.head_dim) {
+    case 128:
+      return launch_dim<128>(p, stream);
+    case 256:
+      return launch_dim<256>(p, stream);
+    case 512:
+      return launch_dim<512>(p, stream);
+    default:
+      UG_CUDA_REQUIRE(false, "attention (decode kernel)",
+                      "head_dim " + std::to_string(p.head_dim) + " is not supported (128, 256 or 512)");
+  }
+}
+
+}  // namespace ug::cuda

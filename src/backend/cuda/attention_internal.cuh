@@ -1,0 +1,32 @@
+// Device helpers and kernel entry points shared by the two attention kernels (attention.cu: the tensor-core flash
+// kernel and the split merge; attention_decode.cu: one-row decode on CUDA cores). Included by .cu files only.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/attention.h"
+
+namespace ug::cuda {
+
+__device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(first, second);  // .x (low half) = first
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Visible keys [lo, hi] of the query at row `row` (position qpos) of sequence s.
+__device__ __forceinline__ void key_range(const AttentionParams& p, const AttentionSeq& s, int64_t row, int64_t& lo,
+                                          int64_t& hi) {
+  const int64_t qpos = s.chunk_start + (row - s.row0);
+  lo = p.window > 0 ? max(int64_t(0), qpos - p.window + 1) : 0;
+  hi = qpos;
+  if (p.window > 0 && p.block_last && p.block_last[row] >= 0) hi = s.chunk_start + (p.block_last[row] - s.row0);
+}
+
+// The decode kernel's limits (plan_attention picks it only within them).
+constexpr int kDecodeWarps = 8;  // warps per block, each over its own keys
+bool decode_kernel_supports(int64_t head_dim, int64_t group);
+
+// Runs the decode kernel for p (p.kernel == AttentionKernel::Decode); the caller merges splits.
+void launch_decode_attention(const AttentionParams& p, cudaStream_t stream);
+
+}  // namespace ug::cuda
