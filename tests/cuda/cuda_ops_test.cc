@@ -348,9 +348,11 @@ TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
     gemm.run_f32({.w = h.data(), .x = f.data(), .y = f.data() + 2048, .m = 1, .n = 4, .k = 64, .k_slices = 3});
   });
   EXPECT_NE(msg.find("cuda gemm: k_slices 3 must be >= 0 and divide k 64"), std::string::npos) << msg;
-  // Slices only where the output tiles leave SMs idle, and never below 512 k per slice (m: the rows cuBLASLt sees).
-  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 15360), 8);
-  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 4096), 8);
+  // Slices only where the output tiles leave SMs idle, never below 512 k per slice, and only while the partial
+  // outputs stay small next to the weight (m: the rows cuBLASLt sees).
+  EXPECT_EQ(Gemm::auto_k_slices(16, 3840, 15360), 8);
+  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 15360), 2);
+  EXPECT_EQ(Gemm::auto_k_slices(128, 3840, 4096), 1);
   EXPECT_EQ(Gemm::auto_k_slices(128, 30720, 3840), 1);
   EXPECT_EQ(Gemm::auto_k_slices(4096, 3840, 3840), 1);
   msg = error_of([&] {

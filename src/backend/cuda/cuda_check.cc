@@ -6,8 +6,11 @@
 namespace ug::cuda {
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
-  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " +
-              cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
+  // Consume the runtime's last error (a failed call leaves it set): reported once here, it must not resurface at
+  // the next unrelated launch check (those peek at it). A sticky error keeps failing every call anyway.
+  (void)cudaGetLastError();
+  throw Error(std::string(file) + ":" + std::to_string(line) + ": " + call + " failed: " + cudaGetErrorName(status) +
+              " (" + cudaGetErrorString(status) + ")");
 }
 
 void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {

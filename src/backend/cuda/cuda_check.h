@@ -20,29 +20,28 @@ bool device_available();
 
 }  // namespace ug::cuda
 
-#define UG_CUDA_CHECK(call)                                                            \
-  do {                                                                                 \
-    cudaError_t ug_status_ = (call);                                                   \
+#define UG_CUDA_CHECK(call)                                                                             \
+  do {                                                                                                  \
+    cudaError_t ug_status_ = (call);                                                                    \
     if (ug_status_ != cudaSuccess) ::ug::cuda::throw_cuda_error(ug_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define UG_CUBLAS_CHECK(call)                                                          \
-  do {                                                                                 \
-    cublasStatus_t ug_status_ = (call);                                                \
-    if (ug_status_ != CUBLAS_STATUS_SUCCESS)                                           \
-      ::ug::cuda::throw_cublas_error(ug_status_, #call, __FILE__, __LINE__);           \
+#define UG_CUBLAS_CHECK(call)                                                                                       \
+  do {                                                                                                              \
+    cublasStatus_t ug_status_ = (call);                                                                             \
+    if (ug_status_ != CUBLAS_STATUS_SUCCESS) ::ug::cuda::throw_cublas_error(ug_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
 // After a <<<...>>> launch: a bad configuration is reported here, naming the kernel.
-#define UG_CUDA_CHECK_LAUNCH(kernel_name)                                                          \
-  do {                                                                                             \
-    cudaError_t ug_status_ = cudaPeekAtLastError();                                                \
-    if (ug_status_ != cudaSuccess)                                                                 \
-      ::ug::cuda::throw_cuda_error(ug_status_, "launch of " kernel_name, __FILE__, __LINE__);      \
+#define UG_CUDA_CHECK_LAUNCH(kernel_name)                                                     \
+  do {                                                                                        \
+    cudaError_t ug_status_ = cudaPeekAtLastError();                                           \
+    if (ug_status_ != cudaSuccess)                                                            \
+      ::ug::cuda::throw_cuda_error(ug_status_, "launch of " kernel_name, __FILE__, __LINE__); \
   } while (0)
 
 // Argument check of a backend entry point; the message is built only on failure.
-#define UG_CUDA_REQUIRE(cond, op, what)                          \
-  do {                                                           \
-    if (!(cond)) ::ug::cuda::throw_unsupported(op, what);        \
+#define UG_CUDA_REQUIRE(cond, op, what)                   \
+  do {                                                    \
+    if (!(cond)) ::ug::cuda::throw_unsupported(op, what); \
   } while (0)

@@ -24,6 +24,7 @@ constexpr uint32_t kAlignment = 16;                   // what run() requires of 
 constexpr int64_t kTargetTiles = 132;                 // output tiles for one wave of an H100/H200 (one per SM)
 constexpr int64_t kTileEdge = 128;                    // cuBLASLt's usual tile edge for these shapes (an estimate)
 constexpr int64_t kMinSliceK = 512;                   // shorter k ranges cost more in partial outputs than they gain
+constexpr int64_t kPartialShare = 8;  // partial outputs (written and read back) stay under 1/8 of the weight bytes
 constexpr int64_t kMaxSlices = 16;
 
 struct Plan {
@@ -120,7 +121,11 @@ int64_t Gemm::auto_k_slices(int64_t m, int64_t n, int64_t k) {
   }();
   const int64_t tiles = ((n + kTileEdge - 1) / kTileEdge) * ((m + kTileEdge - 1) / kTileEdge);
   int64_t slices = 1;
-  while (tiles * slices < target && slices < kMaxSlices && k % (16 * slices) == 0 && k / (2 * slices) >= kMinSliceK)
+  // Measured on the H200 (docs/perf.md): the partial outputs' traffic (8 bytes per output per slice) eats the gain
+  // unless it stays small next to the weight's (2 bytes per element).
+  const auto partial_ok = [&](int64_t s) { return 8 * s * m * n * kPartialShare <= 2 * n * k; };
+  while (tiles * slices < target && slices < kMaxSlices && k % (16 * slices) == 0 && k / (2 * slices) >= kMinSliceK &&
+         partial_ok(2 * slices))
     slices *= 2;
   return slices;
 }

@@ -50,16 +50,24 @@ void launch(const RmsNormParams& p, cudaStream_t stream) {
 
 void rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x && p.out, "rms_norm", "x and out must be set");
-  UG_CUDA_REQUIRE(p.rows >= 1 && p.rows <= 0x7fffffff, "rms_norm", "rows " + std::to_string(p.rows) + " outside [1, 2^31)");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.rows <= 0x7fffffff, "rms_norm",
+                  "rows " + std::to_string(p.rows) + " outside [1, 2^31)");
   UG_CUDA_REQUIRE(p.dim >= 1, "rms_norm", "dim " + std::to_string(p.dim) + " must be >= 1");
   UG_CUDA_REQUIRE(p.eps > 0, "rms_norm", "eps " + std::to_string(p.eps) + " must be > 0");
   UG_CUDA_REQUIRE((p.weight == nullptr) == (p.weight_type == WeightType::None), "rms_norm",
                   "weight pointer and weight_type disagree (weight_type None iff weight is nullptr)");
   switch (p.weight_type) {
-    case WeightType::None: launch<WeightType::None>(p, stream); break;
-    case WeightType::F32: launch<WeightType::F32>(p, stream); break;
-    case WeightType::BF16: launch<WeightType::BF16>(p, stream); break;
-    default: throw_unsupported("rms_norm", "weight_type " + std::to_string(int(p.weight_type)) + " is not None/F32/BF16");
+    case WeightType::None:
+      launch<WeightType::None>(p, stream);
+      break;
+    case WeightType::F32:
+      launch<WeightType::F32>(p, stream);
+      break;
+    case WeightType::BF16:
+      launch<WeightType::BF16>(p, stream);
+      break;
+    default:
+      throw_unsupported("rms_norm", "weight_type " + std::to_string(int(p.weight_type)) + " is not None/F32/BF16");
   }
 }
 

@@ -34,9 +34,11 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(RopeParams p) {
 
 void rope(const RopeParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x && p.positions && p.inv_freq, "rope", "x, positions and inv_freq must be set");
-  UG_CUDA_REQUIRE(p.head_dim >= 2 && p.head_dim % 2 == 0, "rope",
-                  "head_dim " + std::to_string(p.head_dim) + " must be even and >= 2 (rotate-half pairs i, i + head_dim/2)");
-  UG_CUDA_REQUIRE(p.n_tokens >= 1 && p.n_tokens <= 0x7fffffff, "rope", "n_tokens " + std::to_string(p.n_tokens) + " outside [1, 2^31)");
+  UG_CUDA_REQUIRE(
+      p.head_dim >= 2 && p.head_dim % 2 == 0, "rope",
+      "head_dim " + std::to_string(p.head_dim) + " must be even and >= 2 (rotate-half pairs i, i + head_dim/2)");
+  UG_CUDA_REQUIRE(p.n_tokens >= 1 && p.n_tokens <= 0x7fffffff, "rope",
+                  "n_tokens " + std::to_string(p.n_tokens) + " outside [1, 2^31)");
   UG_CUDA_REQUIRE(p.n_heads >= 1, "rope", "n_heads " + std::to_string(p.n_heads) + " must be >= 1");
   rope_kernel<<<unsigned(p.n_tokens), kThreads, 0, stream>>>(p);
   UG_CUDA_CHECK_LAUNCH("rope_kernel");
