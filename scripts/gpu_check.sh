@@ -64,7 +64,7 @@ run_step cuda_attention_test 300 build/gpu/tests/cuda_attention_test --gtest_als
 run_step cuda_decoder_test 300 build/gpu/tests/cuda_decoder_test
 if command -v compute-sanitizer >/dev/null; then
   run_step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_attention_test \
-    --gtest_filter='*Prefill*:*Decode*'
+    --gtest_filter='*Prefill*:*Decode*:*Mixed*'
   run_step memcheck_fused 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_fused_ops_test
   grep -E "ERROR SUMMARY" "$OUT/memcheck.txt" | tee -a "$summary"
 fi

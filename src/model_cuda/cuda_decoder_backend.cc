@@ -250,7 +250,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   // A step whose shape was run just before without moving any buffer is captured; later steps of that shape
   // replay it (the ops return at once; logits() launches the graph). Any reallocation drops every graph.
   enum class Graph { Off, Capture, Replay };
-  using GraphKey = std::array<int64_t, 3>;
+  using GraphKey = std::array<int64_t, 5>;  // sequences, then (flash, decode-kernel) splits of each layer kind
   Graph graph_ = Graph::Off;
   GraphKey graph_key_{}, last_key_{};
   std::map<GraphKey, cudaGraphExec_t> graphs_;
@@ -365,7 +365,7 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
     destroy_graphs();
     graphs_made_at_ = allocations();
   }
-  graph_key_ = {n_seqs_, plans_[0].splits, plans_[1].splits};
+  graph_key_ = {n_seqs_, plans_[0].splits, plans_[1].splits, plans_[0].decode_splits, plans_[1].decode_splits};
   if (graphs_.count(graph_key_))
     graph_ = Graph::Replay;
   else if (graph_key_ == last_key_ && allocations() == last_step_end_allocations_)

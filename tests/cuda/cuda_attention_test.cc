@@ -154,10 +154,12 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   auto drow = upload(row_seq), dblock = upload(block_last);
   PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits, decode_kernel);
   const AttentionPlan& plan = call.plan;
-  const bool one_row = std::all_of(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
-  const bool want_decode = decode_kernel && one_row && (d == 128 || d == 256 || d == 512) &&
-                           (H / Hkv == 1 || H / Hkv == 2 || (H / Hkv == 4 && d <= 256));
-  EXPECT_EQ(plan.kernel == AttentionKernel::Decode, want_decode) << "H " << H << " Hkv " << Hkv << " d " << d;
+  // The decode kernel takes every one-row sequence where it supports the shape.
+  const bool supported =
+      (d == 128 || d == 256 || d == 512) && (H / Hkv == 1 || H / Hkv == 2 || (H / Hkv == 4 && d <= 256));
+  const int64_t one_row = std::count_if(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
+  EXPECT_EQ(plan.n_decode_tiles, decode_kernel && supported ? one_row * Hkv : 0)
+      << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
   AttentionParams p{.q = dq.data(),
@@ -185,7 +187,8 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
   EXPECT_LE(worst, tol) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " max_splits "
                         << c.max_splits << " (plan: splits " << plan.splits << ", row warps " << plan.row_warps
-                        << ", kernel " << int(plan.kernel) << ") mode " << int(mode);
+                        << ", decode tiles " << plan.n_decode_tiles << " split " << plan.decode_splits << ") mode "
+                        << int(mode);
 
   // KV append: the cache slots afterwards equal KvCache::store's (rounded to bf16 unless f32).
   kv_store({.k = dkk.data(),
@@ -229,6 +232,19 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({4, 2, 512, 0, {{129, 1, 0, {}}, {2, 1, 0, {}}}, splits}, 13);
     run_case({3, 3, 256, 0, {{70, 1, 0, {}}}, splits}, 14);
     run_case({2, 2, 128, 30, {{90, 1, 30, {}}, {31, 1, 30, {}}}, splits}, 15);
+  }
+}
+
+// A step that mixes decode rows with prefill chunks (the server's steps while requests arrive): the one-row
+// sequences take the decode kernel, the chunks the flash kernel, in one call; with the flash tiles split or not.
+TEST_F(CudaAttention, MixedDecodeAndPrefillRows) {
+  std::vector<int32_t> blocks(12, -1);
+  std::fill(blocks.begin() + 3, blocks.begin() + 9, 0);  // a bidirectional block inside a chunk
+  for (int64_t splits : {int64_t(1), int64_t(16)}) {
+    // The 12B's sliding shape: rings that wrapped, a chunk with a block, a chunk from position 0.
+    run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 12, 50, blocks}, {49, 1, 50, {}}, {0, 20, 50, {}}}, splits}, 21);
+    // GQA 4 at d 128, linear caches: a long decode row next to a short chunk at a long context.
+    run_case({8, 2, 128, 0, {{300, 3, 0, {}}, {517, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 22);
   }
 }
 
@@ -347,7 +363,7 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
                .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
                .tiles = reinterpret_cast<const int32_t*>(b.data()),
                .n_tiles = 1,
-               .kernel = AttentionKernel::Decode,
+               .n_decode_tiles = 1,
                .rows = 1,
                .n_seqs = 1,
                .n_heads = 8,
@@ -477,8 +493,7 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                 "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
                 "%lld)\n",
                 (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode),
-                plan.kernel == AttentionKernel::Decode ? "decode" : "flash", us, bytes / us / 1e3,
-                (long long)plan.splits);
+                plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3, (long long)plan.splits);
           }
         }
       }

@@ -364,13 +364,26 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   }
 }
 
-// One block per (row, head): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M), M = max_i m_i. The split
-// weights go to shared memory first (all splits loaded at once), then each thread sums its columns over the
-// splits (coalesced across threads): a decode step's merge is latency-bound, so no load waits on another.
-__global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p) {
+// The (row, head) pairs a split kernel wrote partials for: its tiles x queries_per_tile x the GQA group.
+struct MergeParams {
+  const int32_t* tiles = nullptr;  // the split kernel's tiles
+  int64_t queries_per_tile = 1;
+  int64_t splits = 1;
+};
+
+// One block per (tile, query, head of the group): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M),
+// M = max_i m_i. The split weights go to shared memory first (all splits loaded at once), then each thread sums
+// its columns over the splits (coalesced across threads): a decode step's merge is latency-bound, so no load
+// waits on another.
+__global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p, MergeParams mp) {
   __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
-  const int64_t rh = blockIdx.x;
-  const int64_t d = p.head_dim, splits = p.splits;
+  const int64_t G = p.n_heads / p.n_kv_heads, per_tile = mp.queries_per_tile * G;
+  const int64_t tile = blockIdx.x / per_tile, query = (blockIdx.x % per_tile) / G, h = blockIdx.x % G;
+  const AttentionSeq& s = p.seqs[mp.tiles[3 * tile]];
+  const int64_t first_q = mp.tiles[3 * tile + 1], kvh = mp.tiles[3 * tile + 2];
+  if (first_q + query >= s.n_rows) return;  // past the sequence's rows (uniform per block)
+  const int64_t rh = (s.row0 + first_q + query) * p.n_heads + kvh * G + h;
+  const int64_t d = p.head_dim, splits = mp.splits;
   const float* parts = p.partial + rh * splits * (d + 2);
   const auto fmax_op = [](float a, float b) { return fmaxf(a, b); };
   float big = -INFINITY;
@@ -468,15 +481,14 @@ void launch_flash(const AttentionParams& p, cudaStream_t stream) {
 AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
   static const int64_t target = env_or("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
   AttentionPlan plan;
-  plan.kernel = AttentionKernel::Decode;
-  plan.block_warps = kDecodeWarps;
   for (size_t i = 0; i < seq_rows.size(); ++i)
     for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
+  plan.n_decode_tiles = plan.n_tiles();
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     const int64_t keys_per_block = kDecodeWarps * 8;  // a split below this leaves warps idle
-    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
-                            std::max<int64_t>(1, (max_keys + keys_per_block - 1) / keys_per_block)});
+    plan.decode_splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
+                                   std::max<int64_t>(1, (max_keys + keys_per_block - 1) / keys_per_block)});
   }
   return plan;
 }
@@ -491,12 +503,18 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
       "n_heads " + std::to_string(n_heads) + " must be a multiple of n_kv_heads " + std::to_string(n_kv_heads));
   const int64_t group = n_heads / n_kv_heads;
   UG_CUDA_REQUIRE(group <= 64, op, "GQA group " + std::to_string(group) + " (query heads per kv head) exceeds 64");
-  int64_t most_rows = 1;
-  for (int64_t n : seq_rows) most_rows = std::max(most_rows, n);
   static const bool decode_enabled = !env_is_zero("UG_ATTN_DECODE");
-  if (allow_decode_kernel && decode_enabled && most_rows == 1 && !seq_rows.empty() &&
-      decode_kernel_supports(head_dim, group))
-    return plan_decode(seq_rows, n_kv_heads, max_keys, max_splits);
+  const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group);
+  // The decode kernel takes the one-row sequences; the flash kernel the rest.
+  const auto by_decode = [&](int64_t rows) { return decode_kernel && rows == 1; };
+  int64_t most_rows = 1;
+  bool any_flash = false;
+  for (int64_t n : seq_rows) {
+    if (by_decode(n)) continue;
+    any_flash = true;
+    most_rows = std::max(most_rows, n);
+  }
+  if (!any_flash && !seq_rows.empty()) return plan_decode(seq_rows, n_kv_heads, max_keys, max_splits);
   AttentionPlan plan;
   const int64_t want_rows = std::min<int64_t>(64, std::max(group, most_rows * group));
   plan.row_warps = want_rows <= 16 ? 1 : want_rows <= 32 ? 2 : 4;
@@ -506,6 +524,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
                       std::to_string(head_dim));
   plan.queries_per_tile = std::max<int64_t>(1, 16 * plan.row_warps / group);
   for (size_t i = 0; i < seq_rows.size(); ++i) {
+    if (by_decode(seq_rows[i])) continue;
     // Later queries see more keys (causal): their tiles go first so the long ones start early.
     const int64_t n_q_tiles = (seq_rows[i] + plan.queries_per_tile - 1) / plan.queries_per_tile;
     for (int64_t qt = n_q_tiles - 1; qt >= 0; --qt)
@@ -519,6 +538,14 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   // Double-buffered K/V for one-warp tiles (decode) while two blocks still fit an SM (measured: at head_dim 512 the
   // second stage costs the second block and is slower); prefill tiles keep one stage.
   plan.stages = max_stages == 2 && plan.row_warps == 1 && smem_bytes(head_dim, mode, 1, 2) <= kMaxSmem / 2 ? 2 : 1;
+  // A mixed step: the one-row sequences' decode tiles after the flash tiles, unsplit (the flash tiles split when
+  // all of them together leave the chip idle).
+  for (size_t i = 0; i < seq_rows.size(); ++i)
+    if (by_decode(seq_rows[i]))
+      for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) {
+        plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
+        ++plan.n_decode_tiles;
+      }
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
@@ -528,15 +555,17 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
 }
 
 int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim) {
-  return plan.splits > 1 ? rows * n_heads * plan.splits * (head_dim + 2) : 0;
+  const int64_t splits = std::max(plan.splits, plan.decode_splits);
+  return splits > 1 ? rows * n_heads * splits * (head_dim + 2) : 0;
 }
 
 void attention(const AttentionParams& p, cudaStream_t stream) {
   const char* op = "attention";
   UG_CUDA_REQUIRE(p.q && p.k && p.v && p.out && p.seqs && p.tiles, op, "q, k, v, out, seqs and tiles must be set");
-  UG_CUDA_REQUIRE(p.rows >= 1 && p.n_seqs >= 1 && p.n_tiles >= 1, op,
-                  "rows " + std::to_string(p.rows) + ", n_seqs " + std::to_string(p.n_seqs) + " and n_tiles " +
-                      std::to_string(p.n_tiles) + " must be >= 1");
+  UG_CUDA_REQUIRE(
+      p.rows >= 1 && p.n_seqs >= 1 && p.n_tiles >= 0 && p.n_decode_tiles >= 0 && p.n_tiles + p.n_decode_tiles >= 1, op,
+      "rows " + std::to_string(p.rows) + ", n_seqs " + std::to_string(p.n_seqs) + " and tiles (" +
+          std::to_string(p.n_tiles) + " flash + " + std::to_string(p.n_decode_tiles) + " decode) must be >= 1");
   UG_CUDA_REQUIRE(
       p.n_kv_heads >= 1 && p.n_heads >= p.n_kv_heads && p.n_heads % p.n_kv_heads == 0, op,
       "n_heads " + std::to_string(p.n_heads) + " must be a multiple of n_kv_heads " + std::to_string(p.n_kv_heads));
@@ -544,25 +573,32 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                   "row_warps " + std::to_string(p.row_warps) + " must be 1, 2 or 4 (use plan_attention)");
   UG_CUDA_REQUIRE(p.queries_per_tile >= 1 && p.queries_per_tile * (p.n_heads / p.n_kv_heads) <= 16 * p.row_warps, op,
                   "queries_per_tile " + std::to_string(p.queries_per_tile) + " does not fit the tile rows");
-  UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1, op, "window must be >= 0 and splits >= 1");
+  UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1 && p.decode_splits >= 1, op,
+                  "window must be >= 0, splits and decode_splits >= 1");
+  UG_CUDA_REQUIRE(p.splits == 1 || p.decode_splits == 1, op, "only one of the two kernels may split keys");
   UG_CUDA_REQUIRE(p.stages == 1 || p.stages == 2, op, "stages " + std::to_string(p.stages) + " must be 1 or 2");
-  UG_CUDA_REQUIRE(p.splits == 1 || p.partial, op, "partial scratch must be set when splits > 1");
-  UG_CUDA_REQUIRE(p.splits <= kMergeMaxSplits, op,
-                  "splits " + std::to_string(p.splits) + " exceeds " + std::to_string(kMergeMaxSplits));
+  const int64_t splits = std::max(p.splits, p.decode_splits);
+  UG_CUDA_REQUIRE(splits == 1 || p.partial, op, "partial scratch must be set when keys are split");
+  UG_CUDA_REQUIRE(splits <= kMergeMaxSplits, op,
+                  "splits " + std::to_string(splits) + " exceeds " + std::to_string(kMergeMaxSplits));
   UG_CUDA_REQUIRE(p.rows * p.n_heads < 0x7fffffff, op, "rows x heads out of range");
-  if (p.kernel == AttentionKernel::Decode) {
-    UG_CUDA_REQUIRE(p.queries_per_tile == 1 && decode_kernel_supports(p.head_dim, p.n_heads / p.n_kv_heads), op,
-                    "the decode kernel takes one row per tile and GQA groups 1, 2 or 4 at head_dim 128 / 256 / 512 "
-                    "(4: up to 256); got head_dim " +
-                        std::to_string(p.head_dim) + ", group " + std::to_string(p.n_heads / p.n_kv_heads) +
-                        " (use plan_attention)");
-    launch_decode_attention(p, stream);
-  } else {
-    launch_flash(p, stream);
-  }
+  const int64_t G = p.n_heads / p.n_kv_heads;
+  if (p.n_decode_tiles > 0)
+    UG_CUDA_REQUIRE(decode_kernel_supports(p.head_dim, G), op,
+                    "the decode kernel takes GQA groups 1, 2 or 4 at head_dim 128 / 256 / 512 (4: up to 256); got "
+                    "head_dim " +
+                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+  if (p.n_tiles > 0) launch_flash(p, stream);
+  if (p.n_decode_tiles > 0) launch_decode_attention(p, stream);
   if (p.splits > 1) {
-    merge_kernel<<<unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream>>>(p);
+    merge_kernel<<<unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads, 0, stream>>>(
+        p, {.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .splits = p.splits});
     UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
+  }
+  if (p.decode_splits > 1) {
+    merge_kernel<<<unsigned(p.n_decode_tiles * G), kMergeThreads, 0, stream>>>(
+        p, {.tiles = p.tiles + 3 * p.n_tiles, .queries_per_tile = 1, .splits = p.decode_splits});
+    UG_CUDA_CHECK_LAUNCH("attention merge_kernel (decode)");
   }
 }
 

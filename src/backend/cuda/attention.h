@@ -8,7 +8,10 @@
 // One flash-attention kernel on tensor cores (mma.sync m16n8k16 bf16, f32 accumulate, f32 online softmax)
 // serves prefill and decode. A tile is up to 16 x row_warps (query, head) pairs of one sequence that share a
 // kv head (GQA/MQA heads packed into the rows, so every K/V block is read once per tile), and a range of its
-// keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them).
+// keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them). Sequences
+// with one row (decode) take a CUDA-core kernel instead when the GQA group is small (attention_decode.cu says why):
+// in a pure decode step all of them, in a step that mixes decode rows with prefill chunks the one-row sequences
+// (unsplit) while the chunks take the flash kernel.
 // AttentionMode says how operands become bf16 tensor-core inputs (a value split into two bf16 terms hi + lo
 // carries 16 mantissa bits: products of two-term operands are f32-faithful).
 #pragma once
@@ -27,11 +30,6 @@ enum class AttentionMode {
   ExactF32Kv,  // f32 KV, two-term keys and values too: f32-faithful attention (3x)
 };
 
-// Which kernel runs a call (plan_attention picks): the tensor-core flash kernel (any rows), or, when every sequence
-// has one row (a decode step) and the GQA group is small, a CUDA-core kernel that streams the KV cache at the memory
-// bandwidth (attention_decode.cu says why).
-enum class AttentionKernel { Flash, Decode };
-
 // One sequence of the step, for one layer. Device-memory array (also what kv_store appends with).
 struct AttentionSeq {
   void* cache_k = nullptr;  // [slots, n_kv_heads, head_dim] bf16 (f32 for ExactF32Kv): positions < chunk_start
@@ -45,21 +43,25 @@ struct AttentionSeq {
 // How one call divides its work; made on the host from the sequences' row counts only, so a step plans once
 // per layer shape and uploads `tiles`.
 struct AttentionPlan {
-  AttentionKernel kernel = AttentionKernel::Flash;
-  int row_warps = 1;             // 1, 2 or 4 warps of 16 tile rows each
+  int row_warps = 1;             // flash kernel: 1, 2 or 4 warps of 16 tile rows each
   int block_warps = 4;           // warps per block at least (the extra ones help stage K/V)
   int64_t queries_per_tile = 1;  // queries of one sequence per tile (16 x row_warps / GQA group)
-  int64_t splits = 1;            // key splits per tile
+  int64_t splits = 1;            // key splits per flash tile
   int stages = 1;                // K/V blocks in shared memory: 2 loads the next while computing this one
-  std::vector<int32_t> tiles;    // [n_tiles, 3]: sequence, first query (row within the sequence), kv head
+  int64_t decode_splits = 1;     // key splits per decode-kernel tile (at most one of the two kernels splits)
+  // [n_flash_tiles + n_decode_tiles, 3]: sequence, first query (row within the sequence), kv head; the flash
+  // kernel's tiles first, then the decode kernel's (one per one-row sequence and kv head).
+  std::vector<int32_t> tiles;
+  int64_t n_decode_tiles = 0;
   int64_t n_tiles() const { return int64_t(tiles.size() / 3); }
+  int64_t n_flash_tiles() const { return n_tiles() - n_decode_tiles; }
 };
 
 // seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1:
 // no double buffering), UG_ATTN_DECODE (0: never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the
-// decode kernel splits keys, 264). allow_decode_kernel false: the flash kernel for every call (tests compare both).
+// decode kernel splits keys, 264). allow_decode_kernel false: the flash kernel for every row (tests compare both).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128,
                              bool allow_decode_kernel = true);
@@ -76,9 +78,10 @@ struct AttentionParams {
   const int32_t* tiles = nullptr;       // plan.tiles (device)
   const int32_t* block_last = nullptr;  // [rows] row index of the last row of the row's bidirectional block, or
                                         //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
-  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when splits > 1
-  int64_t n_tiles = 0;                  // plan.n_tiles()
-  AttentionKernel kernel = AttentionKernel::Flash;  // plan fields
+  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when a kernel splits
+  int64_t n_tiles = 0;                  // plan.n_flash_tiles() (the flash kernel's tiles, first in `tiles`)
+  int64_t n_decode_tiles = 0;           // plan fields
+  int64_t decode_splits = 1;
   int row_warps = 1;
   int block_warps = 4;
   int64_t queries_per_tile = 1;
@@ -99,8 +102,9 @@ void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
 // Sets the plan fields of p.
 inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int32_t* device_tiles) {
   p.tiles = device_tiles;
-  p.n_tiles = plan.n_tiles();
-  p.kernel = plan.kernel;
+  p.n_tiles = plan.n_flash_tiles();
+  p.n_decode_tiles = plan.n_decode_tiles;
+  p.decode_splits = plan.decode_splits;
   p.row_warps = plan.row_warps;
   p.block_warps = plan.block_warps;
   p.queries_per_tile = plan.queries_per_tile;

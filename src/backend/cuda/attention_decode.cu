@@ -105,12 +105,13 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   __shared__ float ml_s[kDecodeWarps][G][2];
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
-  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
-  const int64_t kvh = p.tiles[3 * tile + 2], row = s.row0, Hkv = p.n_kv_heads;
+  const int32_t* tiles = p.tiles + 3 * p.n_tiles;  // after the flash kernel's
+  const int64_t splits = p.decode_splits, tile = blockIdx.x / splits, split = blockIdx.x % splits;
+  const AttentionSeq s = p.seqs[tiles[3 * tile]];
+  const int64_t kvh = tiles[3 * tile + 2], row = s.row0, Hkv = p.n_kv_heads;
   int64_t lo = 0, hi = 0;
   key_range(p, s, row, lo, hi);
-  const int64_t per = (hi - lo + 1 + p.splits - 1) / p.splits;
+  const int64_t per = (hi - lo + 1 + splits - 1) / splits;
   const int64_t klo = lo + split * per, khi = min(hi, klo + per - 1);
 
   float q[G][C], o[G][C], m_run[G], l_run[G];
@@ -207,10 +208,10 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
       acc += o_s[w][h][c] * wt;
     }
     const int64_t rh = row * p.n_heads + kvh * G + h;
-    if (p.splits == 1) {
+    if (splits == 1) {
       p.out[rh * D + c] = acc / total;
     } else {
-      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]]; m = -inf: no keys here
+      float* part = p.partial + (rh * splits + split) * (D + 2);  // [m, l, acc[D]]; m = -inf: no keys here
       if (c == 0) {
         part[0] = big;
         part[1] = total;
@@ -222,7 +223,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 
 template <int D, int G>
 void launch_group(const AttentionParams& p, cudaStream_t stream) {
-  const unsigned blocks = unsigned(p.n_tiles * p.splits), threads = 32 * kDecodeWarps;
+  const unsigned blocks = unsigned(p.n_decode_tiles * p.decode_splits), threads = 32 * kDecodeWarps;
   if (p.mode == AttentionMode::ExactF32Kv) {
     decode_attention_kernel<D, G, true><<<blocks, threads, 0, stream>>>(p);
   } else {

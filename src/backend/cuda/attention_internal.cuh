@@ -26,7 +26,8 @@ __device__ __forceinline__ void key_range(const AttentionParams& p, const Attent
 constexpr int kDecodeWarps = 8;  // warps per block, each over its own keys
 bool decode_kernel_supports(int64_t head_dim, int64_t group);
 
-// Runs the decode kernel for p (p.kernel == AttentionKernel::Decode); the caller merges splits.
+// Runs the decode kernel over p's decode tiles (after its n_tiles flash tiles, p.decode_splits key splits); the
+// caller merges splits.
 void launch_decode_attention(const AttentionParams& p, cudaStream_t stream);
 
 }  // namespace ug::cuda
