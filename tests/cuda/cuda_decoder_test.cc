@@ -187,7 +187,7 @@ TEST_F(CudaDecoder, BatchedStepsMatchCpuBackend) {
 // Decode steps on the decode attention kernel (the fixture model's head dim 16 takes the flash kernel): a random
 // tiny model with the kernel's shapes (sliding layers: 4 heads over 2 kv heads of 128; full: MQA of 4 heads at 256),
 // three sequences of different lengths whose window-8 rings wrap, stepped together on CUDA (faithful: f32 KV) and
-// on the CPU backend with the same tokens; the logits of every step agree.
+// on the CPU backend with the same tokens, then one step mixing a chunk with decode rows; the logits agree.
 TEST_F(CudaDecoder, DecodeKernelStepsMatchCpuBackend) {
   test::TempDir dir;
   const ModelPreset& preset = find_preset("tiny");
@@ -235,6 +235,27 @@ TEST_F(CudaDecoder, DecodeKernelStepsMatchCpuBackend) {
       next[i] = int32_t(best);  // both backends continue with the CPU's greedy token
     }
   }
+  // A mixed step: sequence 1 takes a 6-token chunk (flash kernel) while the others decode (decode kernel).
+  std::vector<int32_t> chunk(ids.begin() + 60, ids.begin() + 66);
+  std::vector<BatchItem> cpu_items, gpu_items;
+  for (size_t i = 0; i < n; ++i) {
+    std::span<const int32_t> tokens = i == 1 ? std::span<const int32_t>(chunk) : std::span<const int32_t>(&next[i], 1);
+    cpu_items.push_back({.input = {.token_ids = tokens},
+                         .cache = &cpu_caches[i],
+                         .mode = LogitsMode::Last,
+                         .logits = want.data() + i * V});
+    gpu_items.push_back({.input = {.token_ids = tokens},
+                         .cache = &gpu_caches[i],
+                         .mode = LogitsMode::Last,
+                         .logits = got.data() + i * V});
+  }
+  cpu.forward_batch(cpu_items);
+  gpu->forward_batch(gpu_items);
+  float scale = 0;
+  for (float x : want) scale = std::max(scale, std::fabs(x));
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_LE(max_abs_diff({got.data() + i * V, V}, {want.data() + i * V, V}), 2e-3f * scale)
+        << "mixed step, sequence " << i;
 }
 
 // Greedy decode steps run as CUDA graphs (captured on the second step of a shape, replayed after, re-captured
