@@ -493,7 +493,8 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                 "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
                 "%lld)\n",
                 (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode),
-                plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3, (long long)plan.splits);
+                plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3,
+                (long long)std::max(plan.splits, plan.decode_splits));
           }
         }
       }

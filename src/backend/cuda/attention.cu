@@ -364,25 +364,29 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   }
 }
 
-// The (row, head) pairs a split kernel wrote partials for: its tiles x queries_per_tile x the GQA group.
+// The (row, head) pairs a split kernel wrote partials for: every one (tiles == nullptr: block = row x heads + head),
+// or, in a step whose other rows took the other kernel, its tiles x queries_per_tile x the GQA group.
 struct MergeParams {
-  const int32_t* tiles = nullptr;  // the split kernel's tiles
+  const int32_t* tiles = nullptr;  // the split kernel's tiles, or nullptr
   int64_t queries_per_tile = 1;
   int64_t splits = 1;
 };
 
-// One block per (tile, query, head of the group): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M),
-// M = max_i m_i. The split weights go to shared memory first (all splits loaded at once), then each thread sums
-// its columns over the splits (coalesced across threads): a decode step's merge is latency-bound, so no load
-// waits on another.
+// One block per (row, head): out = sum_i acc_i e^(m_i - M) / sum_i l_i e^(m_i - M), M = max_i m_i. The split
+// weights go to shared memory first (all splits loaded at once), then each thread sums its columns over the
+// splits (coalesced across threads): a decode step's merge is latency-bound, so no load waits on another (the
+// tile lookup of a mixed step adds two dependent loads; a pure step indexes directly).
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p, MergeParams mp) {
   __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
-  const int64_t G = p.n_heads / p.n_kv_heads, per_tile = mp.queries_per_tile * G;
-  const int64_t tile = blockIdx.x / per_tile, query = (blockIdx.x % per_tile) / G, h = blockIdx.x % G;
-  const AttentionSeq& s = p.seqs[mp.tiles[3 * tile]];
-  const int64_t first_q = mp.tiles[3 * tile + 1], kvh = mp.tiles[3 * tile + 2];
-  if (first_q + query >= s.n_rows) return;  // past the sequence's rows (uniform per block)
-  const int64_t rh = (s.row0 + first_q + query) * p.n_heads + kvh * G + h;
+  int64_t rh = blockIdx.x;
+  if (mp.tiles) {
+    const int64_t G = p.n_heads / p.n_kv_heads, per_tile = mp.queries_per_tile * G;
+    const int64_t tile = blockIdx.x / per_tile, query = (blockIdx.x % per_tile) / G, h = blockIdx.x % G;
+    const AttentionSeq& s = p.seqs[mp.tiles[3 * tile]];
+    const int64_t first_q = mp.tiles[3 * tile + 1], kvh = mp.tiles[3 * tile + 2];
+    if (first_q + query >= s.n_rows) return;  // past the sequence's rows (uniform per block)
+    rh = (s.row0 + first_q + query) * p.n_heads + kvh * G + h;
+  }
   const int64_t d = p.head_dim, splits = mp.splits;
   const float* parts = p.partial + rh * splits * (d + 2);
   const auto fmax_op = [](float a, float b) { return fmaxf(a, b); };
@@ -590,15 +594,19 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                         std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
   if (p.n_tiles > 0) launch_flash(p, stream);
   if (p.n_decode_tiles > 0) launch_decode_attention(p, stream);
-  if (p.splits > 1) {
+  // Merge the split kernel's partials: every row when it ran alone, else the rows of its tiles.
+  const bool mixed = p.n_tiles > 0 && p.n_decode_tiles > 0;
+  if (splits > 1 && !mixed) {
+    merge_kernel<<<unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream>>>(p, {.splits = splits});
+    UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
+  } else if (p.splits > 1) {
     merge_kernel<<<unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads, 0, stream>>>(
         p, {.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .splits = p.splits});
     UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
-  }
-  if (p.decode_splits > 1) {
+  } else if (p.decode_splits > 1) {
     merge_kernel<<<unsigned(p.n_decode_tiles * G), kMergeThreads, 0, stream>>>(
         p, {.tiles = p.tiles + 3 * p.n_tiles, .queries_per_tile = 1, .splits = p.decode_splits});
-    UG_CUDA_CHECK_LAUNCH("attention merge_kernel (decode)");
+    UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
   }
 }
 
