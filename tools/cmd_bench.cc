@@ -64,13 +64,13 @@ size_t decode_weight_bytes(const ModelWeights& w, size_t* params) {
   return b;
 }
 
-// KV bytes one sequence's decode step reads at context n (f32 rows; sliding layers see at most the
-// window).
-size_t kv_read_bytes(const TextConfig& t, int64_t n) {
+// KV bytes one sequence's decode step reads at context n (elements of the backend's KV cache: f32 on the CPU,
+// bf16 on CUDA unless faithful; sliding layers see at most the window).
+size_t kv_read_bytes(const TextConfig& t, int64_t n, size_t element_bytes) {
   size_t b = 0;
   for (const auto& l : t.layers) {
     const int64_t keys = l.kind == LayerKind::Sliding ? std::min(n, t.sliding_window) : n;
-    b += size_t(2 * keys * l.n_kv_heads * l.head_dim) * sizeof(float);
+    b += size_t(2 * keys * l.n_kv_heads * l.head_dim) * element_bytes;
   }
   return b;
 }
@@ -178,7 +178,8 @@ int run_bench(const BenchArgs& a) {
       for (int64_t batch : a.batches) {
         Stat s = b.decode(batch, ctx);
         const double steps = s.mean / double(batch);
-        const double bytes = double(weight_bytes) + double(batch) * double(kv_read_bytes(cfg, ctx));
+        const double bytes = double(weight_bytes) +
+                             double(batch) * double(kv_read_bytes(cfg, ctx, decoder->backend().kv_element_bytes()));
         char name[64], frac[64] = "";
         std::snprintf(name, sizeof name, "tg%lld b%lld ctx%lld", (long long)a.gen, (long long)batch, (long long)ctx);
         if (bandwidth > 0) std::snprintf(frac, sizeof frac, "%.1f%% of bandwidth", 100.0 * bytes * steps / bandwidth);
