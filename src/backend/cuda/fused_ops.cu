@@ -23,12 +23,16 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
   const int dim = int(p.dim);
   const float* branch = p.branch + row * p.dim;
   float* h = p.h + row * p.dim;
-  float b[kPer], r[kPer];
+  // Every load up front, the norm weights included: each later load would be another round trip after a
+  // reduction (a decode step's norms are latency-bound).
+  float b[kPer], r[kPer], wp[kPer], wn[kPer];
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = threadIdx.x + j * kNormThreads;
     b[j] = i < dim ? branch[i] : 0.0f;
     r[j] = i < dim ? h[i] : 0.0f;
+    wp[j] = i < dim && p.post_weight ? p.post_weight[i] : 1.0f;
+    if constexpr (kNext) wn[j] = i < dim && p.next_weight ? p.next_weight[i] : 1.0f;
   }
   double ss = 0;
 #pragma unroll
@@ -40,7 +44,7 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
     const int i = threadIdx.x + j * kNormThreads;
     if (i >= dim) continue;
     float y = __fmul_rn(b[j], inv);  // rounded like the separate rms_norm and add_scaled kernels (no FMA)
-    if (p.post_weight) y = __fmul_rn(y, p.post_weight[i]);
+    if (p.post_weight) y = __fmul_rn(y, wp[j]);
     r[j] = p.scale == 1.0f ? __fadd_rn(r[j], y) : __fmul_rn(__fadd_rn(r[j], y), p.scale);
     h[i] = r[j];
     ss_next += double(r[j]) * r[j];
@@ -53,7 +57,7 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
       const int i = threadIdx.x + j * kNormThreads;
       if (i >= dim) continue;
       float y = __fmul_rn(r[j], inv_next);
-      if (p.next_weight) y = __fmul_rn(y, p.next_weight[i]);
+      if (p.next_weight) y = __fmul_rn(y, wn[j]);
       x[i] = y;
     }
   }
