@@ -212,17 +212,21 @@ TEST_F(CudaDecoder, DecodeKernelStepsMatchCpuBackend) {
   }
   const size_t n = next.size();
   std::vector<float> want(n * V), got(n * V);
-  for (int step = 0; step < 12; ++step) {
+  // One step of every sequence on both backends (sequence `chunked` takes `chunk` instead of its next token): the
+  // logits agree, and each sequence continues with the CPU's greedy token.
+  const std::vector<int32_t> chunk(ids.begin() + 60, ids.begin() + 66);
+  auto step_both = [&](const std::string& what, size_t chunked) {
     std::vector<BatchItem> cpu_items, gpu_items;
     for (size_t i = 0; i < n; ++i) {
-      cpu_items.push_back({.input = {.token_ids = {&next[i], 1}},
+      const std::span<const int32_t> tokens =
+          i == chunked ? std::span<const int32_t>(chunk) : std::span<const int32_t>(&next[i], 1);
+      cpu_items.push_back({.input = {.token_ids = tokens},
                            .cache = &cpu_caches[i],
                            .mode = LogitsMode::Last,
                            .logits = want.data() + i * V});
-      gpu_items.push_back({.input = {.token_ids = {&next[i], 1}},
-                           .cache = &gpu_caches[i],
-                           .mode = LogitsMode::Last,
-                           .logits = got.data() + i * V});
+      gpu_items.push_back(cpu_items.back());
+      gpu_items.back().cache = &gpu_caches[i];
+      gpu_items.back().logits = got.data() + i * V;
     }
     cpu.forward_batch(cpu_items);
     gpu->forward_batch(gpu_items);
@@ -230,32 +234,12 @@ TEST_F(CudaDecoder, DecodeKernelStepsMatchCpuBackend) {
     for (float x : want) scale = std::max(scale, std::fabs(x));
     for (size_t i = 0; i < n; ++i) {
       std::span<const float> w{want.data() + i * V, V}, g{got.data() + i * V, V};
-      EXPECT_LE(max_abs_diff(g, w), 2e-3f * scale) << "step " << step << " sequence " << i << " |logits| " << scale;
-      const auto best = std::max_element(w.begin(), w.end()) - w.begin();
-      next[i] = int32_t(best);  // both backends continue with the CPU's greedy token
+      EXPECT_LE(max_abs_diff(g, w), 2e-3f * scale) << what << ", sequence " << i << " |logits| " << scale;
+      next[i] = int32_t(std::max_element(w.begin(), w.end()) - w.begin());
     }
-  }
-  // A mixed step: sequence 1 takes a 6-token chunk (flash kernel) while the others decode (decode kernel).
-  std::vector<int32_t> chunk(ids.begin() + 60, ids.begin() + 66);
-  std::vector<BatchItem> cpu_items, gpu_items;
-  for (size_t i = 0; i < n; ++i) {
-    std::span<const int32_t> tokens = i == 1 ? std::span<const int32_t>(chunk) : std::span<const int32_t>(&next[i], 1);
-    cpu_items.push_back({.input = {.token_ids = tokens},
-                         .cache = &cpu_caches[i],
-                         .mode = LogitsMode::Last,
-                         .logits = want.data() + i * V});
-    gpu_items.push_back({.input = {.token_ids = tokens},
-                         .cache = &gpu_caches[i],
-                         .mode = LogitsMode::Last,
-                         .logits = got.data() + i * V});
-  }
-  cpu.forward_batch(cpu_items);
-  gpu->forward_batch(gpu_items);
-  float scale = 0;
-  for (float x : want) scale = std::max(scale, std::fabs(x));
-  for (size_t i = 0; i < n; ++i)
-    EXPECT_LE(max_abs_diff({got.data() + i * V, V}, {want.data() + i * V, V}), 2e-3f * scale)
-        << "mixed step, sequence " << i;
+  };
+  for (int step = 0; step < 12; ++step) step_both("step " + std::to_string(step), n);
+  step_both("mixed step (sequence 1: a 6-token chunk on the flash kernel)", 1);
 }
 
 // Greedy decode steps run as CUDA graphs (captured on the second step of a shape, replayed after, re-captured
