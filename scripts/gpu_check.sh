@@ -5,7 +5,8 @@
 #   scripts/gpu_check.sh          tests + smoke bench
 #   scripts/gpu_check.sh full     + a random model of the real 12B shape (unigemma init-random): CUDA vs CPU
 #                                 logits on a short prompt, `unigemma bench --device cuda` (prefill 512 / 2048 /
-#                                 8192, decode batch 1 / 8 / 32 / 64 at context 1k and 16k) and the HF
+#                                 8192, decode batch 1 / 8 / 32 / 64 at context 1k and 16k, TTFT of one image + 50
+#                                 text tokens) and the HF
 #                                 transformers peer on the same shapes (scripts/bench/hf_peer.py)
 # OUT defaults to build/gpu_out. If the machine has no GoogleTest, a copy carried as build/gtest_src is built.
 set -uo pipefail
@@ -93,7 +94,7 @@ print(f"12B CUDA vs CPU logits: max_abs {d.max():.4g} mean_abs {d.mean():.4g} |l
 sys.exit(0 if d.max() < float(sys.argv[3]) and (a.argmax(-1) == b.argmax(-1)).mean() >= 0.9 else 1)
 PY
   done
-  run_step bench_12b 400 "$bin" bench -m "$model" --device cuda -p 512,2048,8192 -n 32 -b 1,8,32,64 --ctx 1024,16384 \
+  run_step bench_12b 400 "$bin" bench -m "$model" --device cuda -p 512,2048,8192 -n 32 -b 1,8,32,64 --ctx 1024,16384 --ttft-image \
     -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
   for prec in fast faithful; do
     run_step bench_12b_$prec 200 "$bin" bench -m "$model" --device cuda --precision $prec -p 2048,8192 -n 32 -b 1,64 \

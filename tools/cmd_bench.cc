@@ -12,6 +12,7 @@
 
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/memory_bandwidth.h"
+#include "bench_ttft.h"
 #include "cli_util.h"
 #include "command.h"
 #include "core/error.h"
@@ -30,6 +31,8 @@ struct BenchArgs {
   int64_t gen = 128, reps = 5, chunk = 0;
   double bandwidth_gbs = 0, tflops = 0;  // ceilings; 0 = measure (CPU bandwidth) or leave out
   bool skip_bandwidth = false;
+  bool ttft_image = false;
+  TtftImageArgs ttft;
 };
 
 struct Stat {
@@ -138,6 +141,7 @@ int run_bench(const BenchArgs& a) {
   int64_t longest = 1;
   for (int64_t p : a.prompts) longest = std::max(longest, p);
   for (int64_t c : a.contexts) longest = std::max(longest, c + 1);
+  if (a.ttft_image) longest = std::max(longest, a.ttft.text_tokens);
   Bench b{.a = a, .config = model->config, .decoder = *decoder};
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> tok(10, int32_t(std::min<int64_t>(cfg.vocab_size, 200000)) - 1);
@@ -188,6 +192,11 @@ int run_bench(const BenchArgs& a) {
       }
     }
   }
+  if (a.ttft_image) {
+    TtftImageArgs t = a.ttft;
+    t.reps = a.reps;
+    bench_ttft_image(*model, *decoder, b.tokens, t, pool);
+  }
   const int64_t free = decoder->backend().free_memory_bytes();
   if (free >= 0) std::printf("\ndevice memory free at the end: %.2f GB\n", double(free) / 1e9);
   return 0;
@@ -208,6 +217,14 @@ RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-benc
   sub.add_option("--compute-ceiling", a->tflops, "Compute ceiling in TFLOP/s (prints prefill's fraction)");
   sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
   sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
+  sub.add_flag("--ttft-image", a->ttft_image,
+               "Time to first token of one image + --ttft-text text tokens (a synthetic 896x896 image decoded, "
+               "preprocessed and embedded each time, then the prefill)");
+  sub.add_option("--ttft-text", a->ttft.text_tokens, "Text tokens after the image (default 50)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--image-tokens", a->ttft.image_tokens,
+                 "Soft-token budget of the image (default: the model's num_soft_tokens, 280 for the 12B)")
+      ->check(CLI::NonNegativeNumber);
   return [a] { return run_bench(*a); };
 });
 

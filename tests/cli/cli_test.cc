@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -36,6 +37,20 @@ TEST(CliLogits, MatchesHFFromTheCommandLine) {
   EXPECT_LE(m, 1e-3f);
 }
 
+// bench --ttft-image: one synthetic image through decode, preprocessing and the vision embedder, then the prefill
+// of the image's soft tokens plus the text; the row names the image's soft-token count (> 0) and the text length.
+TEST(CliBench, TtftImageRow) {
+  auto r = run_command(bin() + " bench -m " + fixture("model-bf16") +
+                       " -p 0 -n 0 --no-bandwidth -r 1 --ttft-image --ttft-text 7");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const size_t at = r.out.find("| ttft image ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GT(std::atoi(r.out.c_str() + at + std::string("| ttft image ").size()), 0) << r.out;
+  EXPECT_NE(r.out.find(" + 7 text (896x896)"), std::string::npos) << r.out;
+  expect_error(run_command(bin() + " bench -m " + fixture("model-bf16") + " -p 0 -n 0 --ttft-image --ttft-text -2"),
+               {"--ttft-text"});
+}
+
 TEST(CliLogits, HiddenStatesAndIdList) {
   test::TempDir tmp;
   auto r = run_command(bin() + " logits -m " + fixture("model-bf16") + " -t 2,5,17,900 --dtype f32 -o " +
@@ -50,8 +65,7 @@ TEST(CliLogits, BadInputsAreLocatedErrors) {
   std::string out = " --out " + tmp.file("x.npy");
   expect_error(run_command(bin() + " logits -m /nonexistent -t 1,2" + out), {"/nonexistent", "not a directory"});
   expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1,x,3" + out), {"'x'"});
-  expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1,5000" + out),
-               {"5000", "vocabulary"});
+  expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1,5000" + out), {"5000", "vocabulary"});
   expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1 --dtype f8" + out), {"f8"});
 
   // A copy of the model with a corrupt config and then a truncated safetensors file.
@@ -77,8 +91,8 @@ class CliRun : public ::testing::Test {
     std::string tok = test::asset_path("tokenizer/tokenizer.json");
     ASSERT_TRUE(fs::exists(tok)) << tok << " missing: run scripts/fetch_tokenizer.sh";
     dir_ = new test::TempDir();
-    auto r = run_command(bin() + " init-random --preset tiny --seed 3 --out " + dir_->file("tiny") +
-                         " --tokenizer " + tok);
+    auto r =
+        run_command(bin() + " init-random --preset tiny --seed 3 --out " + dir_->file("tiny") + " --tokenizer " + tok);
     ASSERT_EQ(r.exit_code, 0) << r.out;
   }
   static void TearDownTestSuite() { delete dir_; }
@@ -111,13 +125,20 @@ TEST_F(CliRun, CtrlCStopsTheReplyButNotTheChat) {
   const std::string out = tmp.file("out");
   std::string script =
       "set -u\n"
-      "size() { stat -c %s " + out + "; }\n"
-      "count() { grep -o \"$1\" " + out + " | wc -l; }\n"
+      "size() { stat -c %s " +
+      out +
+      "; }\n"
+      "count() { grep -o \"$1\" " +
+      out +
+      " | wc -l; }\n"
       "wait_until() { for i in $(seq 1 600); do eval \"$1\" && return 0; sleep 0.1; done; echo \"timeout: $1\"; }\n"
-      "mkfifo " + tmp.file("in") + "\n" +
-      bin() + " run -m " + model() + " -n 1000000 < " + tmp.file("in") + " > " + out + " 2>&1 &\n"
+      "mkfifo " +
+      tmp.file("in") + "\n" + bin() + " run -m " + model() + " -n 1000000 < " + tmp.file("in") + " > " + out +
+      " 2>&1 &\n"
       "pid=$!\n"
-      "exec 3>" + tmp.file("in") + "\n"
+      "exec 3>" +
+      tmp.file("in") +
+      "\n"
       "echo 'tell me a long story' >&3\n"
       "wait_until '[ $(count \"Interactive chat\") -ge 1 ]'\n"
       "s=$(size); wait_until '[ $(size) -gt $((s + 40)) ]'\n"
@@ -129,7 +150,8 @@ TEST_F(CliRun, CtrlCStopsTheReplyButNotTheChat) {
       "wait_until '[ $(count \"\\[stopped\\]\") -ge 2 ]'\n"
       "echo /exit >&3; exec 3>&-\n"
       "( sleep 60; kill -KILL $pid ) >/dev/null 2>&1 & guard=$!\n"
-      "wait $pid; echo rc=$?; kill $guard 2>/dev/null; cat " + out + "\n";
+      "wait $pid; echo rc=$?; kill $guard 2>/dev/null; cat " +
+      out + "\n";
   test::write_file(tmp.file("drive.sh"), script);
   auto r = run_command("bash " + tmp.file("drive.sh"));
   EXPECT_NE(r.out.find("rc=0"), std::string::npos) << r.out;
