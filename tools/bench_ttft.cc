@@ -6,30 +6,11 @@
 #include <cstdio>
 #include <memory>
 
+#include "bench_stats.h"
 #include "core/error.h"
 #include "runtime/multimodal_prompt.h"
 
 namespace ug::cli {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-struct MeanSd {
-  double mean = 0, sd = 0;
-};
-
-MeanSd mean_sd(const std::vector<double>& v) {
-  MeanSd s;
-  for (double x : v) s.mean += x;
-  s.mean /= double(std::max<size_t>(1, v.size()));
-  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
-  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
-  return s;
-}
-
-}  // namespace
 
 std::vector<uint8_t> synthetic_bmp(int width, int height) {
   UG_CHECK(width >= 1 && height >= 1 && width <= 16384 && height <= 16384, "synthetic image {}x{} out of range", width,
@@ -63,7 +44,7 @@ std::vector<uint8_t> synthetic_bmp(int width, int height) {
 }
 
 void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<const int32_t> text, const TtftImageArgs& a,
-                      ThreadPool& pool) {
+                      int64_t reps, ThreadPool& pool) {
   UG_CHECK(int64_t(text.size()) >= a.text_tokens, "--ttft-text {} needs that many text tokens", a.text_tokens);
   const MediaOptions options{.image_tokens = a.image_tokens, .cache_bytes = 0};  // a new image every time
   const MediaSource source{.kind = MediaKind::Image,
@@ -79,7 +60,7 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
 
   std::vector<double> ttft, embed, prefill;
   std::vector<float> logits;
-  for (int64_t r = 0; r < a.reps + 1; ++r) {
+  for (int64_t r = 0; r < reps + 1; ++r) {
     MediaEncoder encoder(model, nullptr, pool, options);
     const auto t0 = std::chrono::steady_clock::now();
     const PromptInput in = encoder.scatter(ids, {&source, 1});  // decode, preprocess, embed, attach
@@ -97,7 +78,7 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
     prefill.push_back(1e3 * t_prefill);
     ttft.push_back(1e3 * (t_embed + t_prefill));
   }
-  const MeanSd s = mean_sd(ttft), e = mean_sd(embed), p = mean_sd(prefill);
+  const Stat s = stats(ttft), e = stats(embed), p = stats(prefill);
   std::printf(
       "\n| test                                  |        TTFT ms | image (decode, preprocess, embed) ms | "
       "prefill + first token ms |\n"

@@ -17,15 +17,14 @@ struct TtftImageArgs {
   int64_t text_tokens = 50;
   int64_t image_tokens = 0;  // soft-token budget of the image; 0 = vision_config.num_soft_tokens (280 for the 12B)
   int width = 896, height = 896;
-  int64_t reps = 5;  // after one warm-up
 };
 
 // A deterministic 24-bit BMP (gradients plus noise, so that resizing does real work), as an upload would carry it.
 std::vector<uint8_t> synthetic_bmp(int width, int height);
 
-// Runs the measurement and prints its table (TTFT and the embed / prefill split, mean ± sd in ms). text: token
-// ids for the text part (at least text_tokens of them).
+// Runs the measurement `reps` times after one warm-up and prints its table (TTFT and the embed / prefill split,
+// mean ± sd in ms). text: token ids for the text part (at least text_tokens of them).
 void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<const int32_t> text,
-                      const TtftImageArgs& args, ThreadPool& pool);
+                      const TtftImageArgs& args, int64_t reps, ThreadPool& pool);
 
 }  // namespace ug::cli

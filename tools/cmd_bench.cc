@@ -12,6 +12,7 @@
 
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/memory_bandwidth.h"
+#include "bench_stats.h"
 #include "bench_ttft.h"
 #include "cli_util.h"
 #include "command.h"
@@ -34,20 +35,6 @@ struct BenchArgs {
   bool ttft_image = false;
   TtftImageArgs ttft;
 };
-
-struct Stat {
-  double mean = 0, sd = 0;
-};
-
-Stat stats(const std::vector<double>& v) {
-  Stat s;
-  if (v.empty()) return s;
-  for (double x : v) s.mean += x;
-  s.mean /= double(v.size());
-  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
-  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
-  return s;
-}
 
 size_t matrix_bytes(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) * dtype_size(m.dtype) : 0; }
 size_t matrix_params(const MatrixRef& m) { return m.data ? size_t(m.rows * m.cols) : 0; }
@@ -76,10 +63,6 @@ size_t kv_read_bytes(const TextConfig& t, int64_t n, size_t element_bytes) {
     b += size_t(2 * keys * l.n_kv_heads * l.head_dim) * element_bytes;
   }
   return b;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 struct Bench {
@@ -192,11 +175,7 @@ int run_bench(const BenchArgs& a) {
       }
     }
   }
-  if (a.ttft_image) {
-    TtftImageArgs t = a.ttft;
-    t.reps = a.reps;
-    bench_ttft_image(*model, *decoder, b.tokens, t, pool);
-  }
+  if (a.ttft_image) bench_ttft_image(*model, *decoder, b.tokens, a.ttft, a.reps, pool);
   const int64_t free = decoder->backend().free_memory_bytes();
   if (free >= 0) std::printf("\ndevice memory free at the end: %.2f GB\n", double(free) / 1e9);
   return 0;

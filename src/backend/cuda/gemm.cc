@@ -45,6 +45,17 @@ std::string shape_name(int64_t m, int64_t n, int64_t k) {
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment == 0; }
 
+// What every product needs of its shape and of the weight and output (the bf16 activations are checked by run();
+// run_f32 makes its own).
+void require_product(const void* w, const void* y, int64_t m, int64_t n, int64_t k) {
+  UG_CUDA_REQUIRE(w && y, "gemm", "w and y must be set");
+  UG_CUDA_REQUIRE(m >= 1 && n >= 1 && k >= 1, "gemm", "empty shape " + shape_name(m, n, k));
+  UG_CUDA_REQUIRE(
+      k % 8 == 0, "gemm",
+      "k " + std::to_string(k) + " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
+  UG_CUDA_REQUIRE(aligned(w) && aligned(y), "gemm", "w and y must be 16-byte aligned");
+}
+
 }  // namespace
 
 struct Gemm::Impl {
@@ -145,23 +156,14 @@ size_t Gemm::cached_plans() const { return impl_->plans.size(); }
 uint64_t Gemm::allocations() const { return impl_->allocations; }
 
 void Gemm::run(const GemmParams& p, cudaStream_t stream) {
-  UG_CUDA_REQUIRE(p.w && p.x && p.y, "gemm", "w, x and y must be set");
-  UG_CUDA_REQUIRE(p.m >= 1 && p.n >= 1 && p.k >= 1, "gemm", "empty shape " + shape_name(p.m, p.n, p.k));
-  UG_CUDA_REQUIRE(p.k % 8 == 0, "gemm",
-                  "k " + std::to_string(p.k) +
-                      " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
-  UG_CUDA_REQUIRE(aligned(p.w) && aligned(p.x) && aligned(p.y), "gemm", "w, x and y must be 16-byte aligned");
+  require_product(p.w, p.y, p.m, p.n, p.k);
+  UG_CUDA_REQUIRE(p.x && aligned(p.x), "gemm", "x must be set and 16-byte aligned");
   impl_->matmul(p.w, p.x, p.y, p.m, p.n, p.k, 1, stream);
 }
 
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x, "gemm", "x must be set");
-  UG_CUDA_REQUIRE(p.w && p.y, "gemm", "w and y must be set");
-  UG_CUDA_REQUIRE(p.m >= 1 && p.n >= 1 && p.k >= 1, "gemm", "empty shape " + shape_name(p.m, p.n, p.k));
-  UG_CUDA_REQUIRE(p.k % 8 == 0, "gemm",
-                  "k " + std::to_string(p.k) +
-                      " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
-  UG_CUDA_REQUIRE(aligned(p.w) && aligned(p.y), "gemm", "w and y must be 16-byte aligned");
+  require_product(p.w, p.y, p.m, p.n, p.k);
   const int64_t rows = p.split ? 2 * p.m : p.m;
   const int64_t slices = p.k_slices > 0 ? p.k_slices : auto_k_slices(rows, p.n, p.k);
   UG_CUDA_REQUIRE(p.k_slices >= 0 && p.k % (8 * slices) == 0, "gemm",
