@@ -42,7 +42,7 @@ if ! cmake "${cfg[@]}" >>"$log" 2>&1; then
   fi
 fi
 t0=$(date +%s)
-if ! ninja -C build/gpu -j"$jobs" unigemma cuda_ops_test cuda_fused_ops_test cuda_attention_test cuda_decoder_test matmul_test >>"$log" 2>&1; then
+if ! ninja -C build/gpu -j"$jobs" unigemma cuda_ops_test cuda_fused_ops_test cuda_attention_test cuda_decoder_test cuda_top_logits_test matmul_test >>"$log" 2>&1; then
   say "build FAILED"; grep -E "error|FAILED" "$log" | head -40 | tee -a "$summary"; exit 1
 fi
 say "build: ok ($(( $(date +%s) - t0 )) s)"
@@ -63,10 +63,12 @@ run_step cuda_ops_test 300 build/gpu/tests/cuda_ops_test --gtest_also_run_disabl
 run_step cuda_fused_ops_test 300 build/gpu/tests/cuda_fused_ops_test
 run_step cuda_attention_test 300 build/gpu/tests/cuda_attention_test --gtest_also_run_disabled_tests
 run_step cuda_decoder_test 300 build/gpu/tests/cuda_decoder_test
+run_step cuda_top_logits_test 300 build/gpu/tests/cuda_top_logits_test
 if command -v compute-sanitizer >/dev/null; then
   run_step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_attention_test \
     --gtest_filter='*Prefill*:*Decode*:*Mixed*'
   run_step memcheck_fused 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_fused_ops_test
+  run_step memcheck_top_logits 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_top_logits_test
   grep -E "ERROR SUMMARY" "$OUT/memcheck.txt" | tee -a "$summary"
 fi
 run_step bench_tiny 120 "$bin" bench -m tests/data/tiny_kv_eq/model-bf16 --device cuda -p 512 -n 64 -b 1,8 -r 3 \
@@ -96,6 +98,8 @@ PY
   done
   run_step bench_12b 400 "$bin" bench -m "$model" --device cuda -p 512,2048,8192 -n 32 -b 1,8,32,64 --ctx 1024,16384 --ttft-image \
     -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
+  run_step bench_12b_sampled 200 "$bin" bench -m "$model" --device cuda -p 0 -n 32 -b 1,8,32,64 --ctx 1024 --sample \
+    -r 2 --bandwidth-ceiling $BW_GBS
   for prec in fast faithful; do
     run_step bench_12b_$prec 200 "$bin" bench -m "$model" --device cuda --precision $prec -p 2048,8192 -n 32 -b 1,64 \
       --ctx 1024 -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS

@@ -21,6 +21,7 @@
 #include "model/decoder.h"
 #include "model/loaded_model.h"
 #include "runtime/decoder_factory.h"
+#include "runtime/sampler.h"
 
 namespace ug::cli {
 namespace {
@@ -33,6 +34,7 @@ struct BenchArgs {
   double bandwidth_gbs = 0, tflops = 0;  // ceilings; 0 = measure (CPU bandwidth) or leave out
   bool skip_bandwidth = false;
   bool ttft_image = false;
+  bool sample = false;  // decode by sampling (Gemma's generation_config) instead of greedy
   TtftImageArgs ttft;
 };
 
@@ -86,8 +88,18 @@ struct Bench {
     return stats(v);
   }
 
-  // Aggregate decode tokens/s of `batch` sequences at context `ctx` (greedy: each feeds back its
-  // argmax).
+  // Gemma's generation_config sampling (temperature 1, top-k 64, top-p 0.95) for --sample.
+  static SamplingParams gemma_sampling(uint64_t seed) {
+    SamplingParams p;
+    p.temperature = 1.0f;
+    p.top_k = 64;
+    p.top_p = 0.95f;
+    p.seed = seed;
+    return p;
+  }
+
+  // Aggregate decode tokens/s of `batch` sequences at context `ctx`: greedy (each feeds back its argmax), or with
+  // --sample each draws from the backend's top-k candidates with its own sampler, as the server does.
   Stat decode(int64_t batch, int64_t ctx) {
     KvCache base = decoder.new_cache();
     decoder.forward({.token_ids = prompt(std::max<int64_t>(ctx, 1))}, base, LogitsMode::Last, logits);
@@ -97,15 +109,29 @@ struct Bench {
       std::vector<int32_t> next(size_t(batch),
                                 int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
       std::vector<BatchItem> items(static_cast<size_t>(batch));
+      std::vector<Sampler> samplers;
+      std::vector<TopLogits> tops(static_cast<size_t>(batch), TopLogits{.k = 64});
+      for (int64_t i = 0; i < batch && a.sample; ++i)
+        samplers.emplace_back(gemma_sampling(uint64_t(i)), int32_t(config.text.vocab_size));
       auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < a.gen; ++step) {
         // Greedy on the device: the step feeds each sequence's argmax back (written over its input token).
-        for (int64_t i = 0; i < batch; ++i)
+        for (int64_t i = 0; i < batch; ++i) {
           items[size_t(i)] = {.input = {.token_ids = {&next[size_t(i)], 1}},
                               .cache = &caches[size_t(i)],
-                              .mode = LogitsMode::Last,
-                              .argmax = &next[size_t(i)]};
+                              .mode = LogitsMode::Last};
+          if (a.sample)
+            items[size_t(i)].top_logits = &tops[size_t(i)];
+          else
+            items[size_t(i)].argmax = &next[size_t(i)];
+        }
         decoder.forward_batch(items);
+        for (int64_t i = 0; i < batch && a.sample; ++i) {
+          TopLogits& t = tops[size_t(i)];
+          UG_CHECK(!t.bad, "bench: sequence {}'s logits hold NaN or +inf", i);
+          next[size_t(i)] = t.full.empty() ? samplers[size_t(i)].sample_candidates(t.ids, t.values)
+                                           : samplers[size_t(i)].sample(t.full, {}, {});
+        }
       }
       if (r > 0) v.push_back(double(batch * a.gen) / seconds_since(t0));
     }
@@ -142,6 +168,9 @@ int run_bench(const BenchArgs& a) {
   if (!cpu) std::printf(", precision %s", device.precision.c_str());
   std::printf("\ndecode reads %.3f GB of weights per step; matmul work %.2f GFLOP per token\n",
               double(weight_bytes) / 1e9, 2.0 * double(params) / 1e9);
+  if (a.gen > 0)
+    std::printf("decode: %s\n", a.sample ? "sampled (temperature 1, top-k 64, top-p 0.95; the backend's top-k candidates)"
+                                         : "greedy (the backend's argmax)");
   double bandwidth = a.bandwidth_gbs * 1e9;
   if (bandwidth == 0 && cpu && !a.skip_bandwidth && a.gen > 0) bandwidth = cpu::measure_read_bandwidth(pool);
   if (bandwidth > 0) std::printf("bandwidth ceiling: %.1f GB/s\n", bandwidth / 1e9);
@@ -195,6 +224,8 @@ RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-benc
   sub.add_option("--bandwidth-ceiling", a->bandwidth_gbs, "Memory bandwidth ceiling in GB/s (cpu: measured)");
   sub.add_option("--compute-ceiling", a->tflops, "Compute ceiling in TFLOP/s (prints prefill's fraction)");
   sub.add_flag("--no-bandwidth", a->skip_bandwidth, "Skip the memory bandwidth measurement");
+  sub.add_flag("--sample", a->sample,
+               "Decode by sampling (temperature 1, top-k 64, top-p 0.95, as the server does) instead of greedy");
   sub.add_option("--load", a->load, "Weights: auto (copy to huge pages if they fit, else mmap), mmap, copy");
   sub.add_flag("--ttft-image", a->ttft_image,
                "Time to first token of one image + --ttft-text text tokens (a synthetic 896x896 image decoded, "

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/ops.h"
@@ -124,6 +125,41 @@ int32_t argmax_lowest(const float* x, int64_t n, std::span<const int32_t> exclud
   return int32_t(std::max<int64_t>(best, 0));  // everything excluded: id 0
 }
 
+// Same rules as the sampler's top-k (runtime/sampler.cc): a size-k min-heap finds the k-th largest finite
+// value, then every finite value at or above it is taken.
+void select_top_logits(const float* x, int64_t n, std::span<const int32_t> excluded, TopLogits& top) {
+  top.ids.clear();
+  top.values.clear();
+  top.full.clear();
+  top.bad = false;
+  const size_t k = size_t(std::max(top.k, 1));
+  auto skipped = [&](int64_t i) { return std::find(excluded.begin(), excluded.end(), int32_t(i)) != excluded.end(); };
+  std::vector<float> heap;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) {
+      if (x[i] != -INFINITY && !skipped(i)) top.bad = true;
+      continue;
+    }
+    if (skipped(i)) continue;
+    if (heap.size() < k) {
+      heap.push_back(x[i]);
+      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+    } else if (x[i] > heap.front()) {
+      std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+      heap.back() = x[i];
+      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+    }
+  }
+  if (top.bad) return;
+  const float threshold = heap.size() == k ? heap.front() : -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isfinite(x[i]) && x[i] >= threshold && !skipped(i)) {
+      top.ids.push_back(int32_t(i));
+      top.values.push_back(x[i]);
+    }
+  }
+}
+
 // Gathers the requested rows so that the lm_head matmul reads the [vocab, hidden] table once per step.
 void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
@@ -133,6 +169,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
     const LogitsRequest& r = requests[0];
     compute_logits(h + r.row * D, r.count, r.out);
     if (r.argmax) *r.argmax = argmax_lowest(r.out, V, r.excluded);
+    if (r.top) select_top_logits(r.out, V, r.excluded, *r.top);
     return;
   }
   int64_t rows = 0;
@@ -150,6 +187,7 @@ void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> re
     const float* rows_of = gathered_logits_.data() + at * V;
     if (r.out) std::copy(rows_of, rows_of + r.count * V, r.out);
     if (r.argmax) *r.argmax = argmax_lowest(rows_of, V, r.excluded);
+    if (r.top) select_top_logits(rows_of, V, r.excluded, *r.top);
     at += r.count;
   }
 }

@@ -110,10 +110,16 @@ void Decoder::forward_batch(std::span<const BatchItem> items, const HiddenTap& t
   for (size_t i = 0; i < items.size(); ++i) {
     const BatchItem& it = items[i];
     UG_CHECK(it.cache != nullptr, "forward_batch: item {} has no cache", i);
-    UG_CHECK(it.mode == LogitsMode::None || it.logits != nullptr || (it.mode == LogitsMode::Last && it.argmax),
+    UG_CHECK(it.mode == LogitsMode::None || it.logits != nullptr ||
+                 (it.mode == LogitsMode::Last && (it.argmax || it.top_logits)),
              "forward_batch: item {} has no logits buffer", i);
     UG_CHECK(!it.argmax || it.mode == LogitsMode::Last,
              "forward_batch: item {} asks for an argmax without LogitsMode::Last", i);
+    UG_CHECK(!it.top_logits || it.mode == LogitsMode::Last,
+             "forward_batch: item {} asks for top logits without LogitsMode::Last", i);
+    UG_CHECK(!it.top_logits || (it.top_logits->k >= 1 && it.top_logits->k <= kMaxTopLogitsK),
+             "forward_batch: item {} asks for the top {} logits, expected 1 .. {}", i,
+             it.top_logits ? it.top_logits->k : 0, kMaxTopLogitsK);
     for (size_t j = 0; j < i; ++j)
       UG_CHECK(items[j].cache != it.cache, "forward_batch: items {} and {} share one KV cache", j, i);
     validate(it.input);
@@ -169,6 +175,7 @@ void Decoder::step_logits(std::span<const BatchItem> items, const StepLayout& b,
                           .count = 1,
                           .out = items[i].logits,
                           .argmax = items[i].argmax,
+                          .top = items[i].top_logits,
                           .excluded = items[i].argmax_excluded});
     }
   }

@@ -44,7 +44,10 @@ struct BatchItem {
   // Optional out (Last only): the argmax of the last row's logits, ties -> lowest id (torch.argmax), computed
   // where the logits are (on the GPU: no logits copy when `logits` is nullptr: greedy decode).
   int32_t* argmax = nullptr;
-  std::span<const int32_t> argmax_excluded;  // ids the argmax skips (suppress_tokens of a greedy sampler)
+  // Optional out (Last only): the last row's top-k candidates (model/decoder_backend.h), for a sampler whose
+  // filters begin with top-k; found where the logits are, so `logits` may be nullptr.
+  TopLogits* top_logits = nullptr;
+  std::span<const int32_t> argmax_excluded;  // ids the argmax and top_logits skip (a sampler's suppress_tokens)
 };
 
 // Chunking rule shared by the decoder and the scheduler (spec §3.6: a bidirectional block is never

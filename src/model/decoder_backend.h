@@ -36,20 +36,37 @@ struct StepLayout {
   int64_t total = 0;               // N
 };
 
+// The candidates of a top-k sampler, found where the logits are (on the GPU: a few KB come back instead of the
+// 1 MB row): every finite logit >= the row's k-th largest finite logit (all ties with it kept, as HF's top-k;
+// every finite logit when there are fewer than k), skipping the excluded ids, ids ascending. When the candidates
+// do not fit the backend's room (many ties at the boundary), `full` holds the whole row instead.
+constexpr int32_t kMaxTopLogitsK = 1024;
+struct TopLogits {
+  int32_t k = 0;               // in: 1 .. kMaxTopLogitsK
+  std::vector<int32_t> ids;    // out
+  std::vector<float> values;   // out, values[i] is the logit of ids[i]
+  std::vector<float> full;     // out: the whole row (then ids / values are empty), or empty
+  bool bad = false;            // out: a considered logit is NaN or +inf (the sampler's error)
+};
+
 // One run of rows that needs logits: rows [row, row + count) of the final hidden state ->
 // out[count, vocab].
 struct LogitsRequest {
   int64_t row = 0;
   int64_t count = 0;
-  float* out = nullptr;               // host memory; nullptr: not needed (argmax only)
+  float* out = nullptr;               // host memory; nullptr: not needed (argmax / top only)
   int32_t* argmax = nullptr;          // count == 1: the row's argmax (ties -> lowest id), or nullptr
-  std::span<const int32_t> excluded;  // ids the argmax skips (a sampler's suppress_tokens)
+  TopLogits* top = nullptr;           // count == 1: the row's top-k candidates, or nullptr
+  std::span<const int32_t> excluded;  // ids the argmax and the top-k skip (a sampler's suppress_tokens)
 };
 
 // Index of the largest value, ties -> the lowest index (torch.argmax), skipping `excluded` ids; -1 when a
 // considered value is NaN or +inf (the sampler's rule: such logits are an error). The reference for device
 // argmaxes.
 int32_t argmax_lowest(const float* x, int64_t n, std::span<const int32_t> excluded = {});
+
+// The reference top-k candidates of x[n] (TopLogits above; never `full`). The oracle for device selections.
+void select_top_logits(const float* x, int64_t n, std::span<const int32_t> excluded, TopLogits& top);
 
 // What residual_norm does between two sublayers (see there).
 struct ResidualNorm {

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/attention.h"
@@ -32,6 +34,39 @@ constexpr int64_t kGemvRows = 2;  // matmuls of up to this many rows use cuda::g
 
 constexpr int64_t kGraphMaxSeqs = 1024;  // sequences of a step that a CUDA graph may hold
 
+// Room for the top-k candidates of a row: twice the largest k of the step (ties at the boundary), a power of two so
+// that steps of similar k share a CUDA graph. More candidates than that come back as the whole row.
+int64_t top_capacity(int32_t max_k, int64_t vocab) {
+  if (max_k <= 0) return 0;
+  return std::min<int64_t>(int64_t(std::bit_ceil(uint32_t(std::max(2 * max_k, 128)))), vocab);
+}
+
+// One row of cuda::top_logits_rows' output -> top (ids ascending); more candidates than `capacity`: the whole row
+// (logits_row, device memory) instead.
+void unpack_top(const int32_t* row, int64_t capacity, const float* logits_row, int64_t vocab, cudaStream_t stream,
+                TopLogits& top) {
+  top.ids.clear();
+  top.values.clear();
+  top.full.clear();
+  top.bad = row[0] < 0;
+  if (top.bad) return;
+  const int64_t count = row[0];
+  if (count > capacity) {
+    top.full.resize(size_t(vocab));
+    UG_CUDA_CHECK(
+        cudaMemcpyAsync(top.full.data(), logits_row, size_t(vocab) * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    UG_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return;
+  }
+  std::vector<std::pair<int32_t, float>> pairs(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) pairs[size_t(i)] = {row[1 + i], std::bit_cast<float>(row[1 + capacity + i])};
+  std::sort(pairs.begin(), pairs.end());
+  for (const auto& [id, value] : pairs) {
+    top.ids.push_back(id);
+    top.values.push_back(value);
+  }
+}
+
 class CudaDecoderBackend final : public DecoderBackend {
  public:
   CudaDecoderBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
@@ -55,6 +90,7 @@ class CudaDecoderBackend final : public DecoderBackend {
     if (profiler_ && !profiler_->empty()) std::fputs(profiler_->report().c_str(), stderr);
     destroy_graphs();
     if (graph_ids_) cudaFreeHost(graph_ids_);
+    if (graph_top_) cudaFreeHost(graph_top_);
     if (pinned_) cudaFreeHost(pinned_);
     cudaStreamDestroy(stream_);
   }
@@ -183,7 +219,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void prepare_graph(std::span<const BatchItem> items, const StepLayout& b);
   void start_graph();
   void graph_logits(const float* h, std::span<const LogitsRequest> requests);
-  void run_head(const float* h, int64_t rows, bool argmax, int64_t max_excluded);
+  void run_head(const float* h, int64_t rows, bool argmax, int64_t top_capacity, int64_t max_excluded);
   void abandon_capture();
   void destroy_graphs() {
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
@@ -235,7 +271,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::vector<int64_t> host_positions_;
   DeviceBuffer<int64_t> positions_;
   DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_, excluded_at_,
-      excluded_ids_;
+      excluded_ids_, top_k_, top_out_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
@@ -250,13 +286,17 @@ class CudaDecoderBackend final : public DecoderBackend {
   // A step whose shape was run just before without moving any buffer is captured; later steps of that shape
   // replay it (the ops return at once; logits() launches the graph). Any reallocation drops every graph.
   enum class Graph { Off, Capture, Replay };
-  using GraphKey = std::array<int64_t, 5>;  // sequences, then (flash, decode-kernel) splits of each layer kind
+  // sequences, (flash, decode-kernel) splits of each layer kind, top-k candidate room
+  using GraphKey = std::array<int64_t, 6>;
   Graph graph_ = Graph::Off;
   GraphKey graph_key_{}, last_key_{};
   std::map<GraphKey, cudaGraphExec_t> graphs_;
   uint64_t allocations_ = 0, graphs_made_at_ = 0, last_step_end_allocations_ = ~uint64_t(0);
   bool step_inputs_uploaded_ = false;  // tokens, logit rows and exclusions went up in begin_step
   int32_t* graph_ids_ = nullptr;       // pinned [kGraphMaxSeqs]: argmax ids of graph steps
+  int32_t* graph_top_ = nullptr;       // pinned [sequences, 1 + 2 * graph_top_capacity_]: top-k candidates
+  size_t graph_top_ints_ = 0;
+  int64_t graph_top_capacity_ = 0;     // of the current graph step (0: no top-k row)
 };
 
 void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& b) {
@@ -331,15 +371,18 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
   bool eligible = options_.graphs && n_seqs_ <= kGraphMaxSeqs && !has_blocks_;
   for (size_t i = 0; i < items.size() && eligible; ++i)
     eligible = b.n[i] == 1 && items[i].input.embeddings_override.empty() && items[i].mode == LogitsMode::Last &&
-               items[i].argmax && !items[i].logits;
+               (items[i].argmax || items[i].top_logits) && !items[i].logits;
   if (!eligible) {
     last_key_ = {};
     return;
   }
   const auto& t = config_.text;
-  std::vector<int32_t> tokens, index, excluded_at{0}, excluded_ids;
+  std::vector<int32_t> tokens, index, excluded_at{0}, excluded_ids, top_k;
+  int32_t max_k = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const int32_t id = items[i].input.token_ids[0];
+    top_k.push_back(items[i].top_logits ? items[i].top_logits->k : 0);
+    max_k = std::max(max_k, top_k.back());
     UG_CHECK(id >= 0 && id < t.vocab_size, "cuda embed: token {} outside the vocabulary [0, {})", id, t.vocab_size);
     UG_CHECK(int64_t(items[i].argmax_excluded.size()) <= cuda::kArgmaxMaxExcluded,
              "cuda argmax: {} excluded ids, at most {}", items[i].argmax_excluded.size(), cuda::kArgmaxMaxExcluded);
@@ -353,6 +396,19 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
   upload_async(logit_rows_, index, stream_);
   upload_async(excluded_at_, excluded_at, stream_);
   upload_async(excluded_ids_, excluded_ids, stream_);
+  graph_top_capacity_ = top_capacity(max_k, t.vocab_size);
+  if (graph_top_capacity_ > 0) {
+    upload_async(top_k_, top_k, stream_);
+    const size_t ints = size_t(n_seqs_ * (1 + 2 * graph_top_capacity_));
+    ensure(top_out_, int64_t(ints));
+    if (ints > graph_top_ints_) {  // a graph copies into it: a new one drops them all (as a device buffer)
+      if (graph_top_) UG_CUDA_CHECK(cudaFreeHost(graph_top_));
+      graph_top_ = nullptr;
+      UG_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&graph_top_), ints * sizeof(int32_t)));
+      graph_top_ints_ = ints;
+      ++allocations_;
+    }
+  }
   step_inputs_uploaded_ = true;
   int64_t partial = 1;
   for (size_t k = 0; k < plans_.size(); ++k)
@@ -365,7 +421,12 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
     destroy_graphs();
     graphs_made_at_ = allocations();
   }
-  graph_key_ = {n_seqs_, plans_[0].splits, plans_[1].splits, plans_[0].decode_splits, plans_[1].decode_splits};
+  graph_key_ = {n_seqs_,
+                plans_[0].splits,
+                plans_[1].splits,
+                plans_[0].decode_splits,
+                plans_[1].decode_splits,
+                graph_top_capacity_};
   if (graphs_.count(graph_key_))
     graph_ = Graph::Replay;
   else if (graph_key_ == last_key_ && allocations() == last_step_end_allocations_)
@@ -386,24 +447,39 @@ void CudaDecoderBackend::abandon_capture() {
   last_key_ = {};
 }
 
-// lm_head over the rows logit_rows_ names -> softcap -> logits_; with argmax, argmax_ids_ skipping the exclusions
-// in excluded_at_ / excluded_ids_ (max_excluded 0: none). Buffers are sized and uploaded by the caller.
-void CudaDecoderBackend::run_head(const float* h, int64_t rows, bool argmax, int64_t max_excluded) {
+// lm_head over the rows logit_rows_ names -> softcap -> logits_; with argmax, argmax_ids_, and with a top-k
+// capacity, top_out_ (for the rows whose top_k_ is not 0), both skipping the exclusions in excluded_at_ /
+// excluded_ids_ (max_excluded 0: none). Buffers are sized and uploaded by the caller.
+void CudaDecoderBackend::run_head(const float* h, int64_t rows, bool argmax, int64_t top_capacity,
+                                  int64_t max_excluded) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   cuda::OpScope scope(profiler_.get(), "head (lm_head, softcap, argmax)");
   cuda::gather_rows({.src = h, .index = logit_rows_.data(), .dst = gathered_.data(), .count = rows, .dim = D}, stream_);
   run_matmul(weights_->lm_head(), gathered_.data(), rows, logits_.data(), /*split=*/true);
   if (config_.text.final_logit_softcap)
     cuda::softcap({.x = logits_.data(), .n = rows * V, .cap = float(*config_.text.final_logit_softcap)}, stream_);
-  if (!argmax) return;
-  cuda::argmax_rows({.x = logits_.data(),
-                     .out = argmax_ids_.data(),
-                     .rows = rows,
-                     .n = V,
-                     .excluded_at = max_excluded > 0 ? excluded_at_.data() : nullptr,
-                     .excluded_ids = max_excluded > 0 ? excluded_ids_.data() : nullptr,
-                     .max_excluded = max_excluded},
-                    stream_);
+  const int32_t* excluded_at = max_excluded > 0 ? excluded_at_.data() : nullptr;
+  const int32_t* excluded_ids = max_excluded > 0 ? excluded_ids_.data() : nullptr;
+  if (argmax)
+    cuda::argmax_rows({.x = logits_.data(),
+                       .out = argmax_ids_.data(),
+                       .rows = rows,
+                       .n = V,
+                       .excluded_at = excluded_at,
+                       .excluded_ids = excluded_ids,
+                       .max_excluded = max_excluded},
+                      stream_);
+  if (top_capacity > 0)
+    cuda::top_logits_rows({.x = logits_.data(),
+                           .k = top_k_.data(),
+                           .out = top_out_.data(),
+                           .rows = rows,
+                           .n = V,
+                           .capacity = top_capacity,
+                           .excluded_at = excluded_at,
+                           .excluded_ids = excluded_ids,
+                           .max_excluded = max_excluded},
+                          stream_);
 }
 
 // The rest of a graph step: capture ends with the logits (lm_head, softcap, argmax into pinned memory), then the
@@ -413,9 +489,13 @@ void CudaDecoderBackend::graph_logits(const float* h, std::span<const LogitsRequ
   UG_CHECK(int64_t(requests.size()) == rows, "cuda graph step: {} logits requests for {} sequences", requests.size(),
            rows);
   if (graph_ == Graph::Capture) {
-    run_head(h, rows, /*argmax=*/true, cuda::kArgmaxMaxExcluded);
+    run_head(h, rows, /*argmax=*/true, graph_top_capacity_, cuda::kArgmaxMaxExcluded);
     UG_CUDA_CHECK(cudaMemcpyAsync(graph_ids_, argmax_ids_.data(), size_t(rows) * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, stream_));
+    if (graph_top_capacity_ > 0)
+      UG_CUDA_CHECK(cudaMemcpyAsync(graph_top_, top_out_.data(),
+                                    size_t(rows * (1 + 2 * graph_top_capacity_)) * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream_));
     cudaGraph_t g = nullptr;
     UG_CUDA_CHECK(cudaStreamEndCapture(stream_, &g));
     graph_ = Graph::Off;
@@ -429,7 +509,14 @@ void CudaDecoderBackend::graph_logits(const float* h, std::span<const LogitsRequ
   graph_ = Graph::Off;
   UG_CUDA_CHECK(cudaGraphLaunch(graphs_.at(graph_key_), stream_));
   UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  for (int64_t i = 0; i < rows; ++i) *requests[size_t(i)].argmax = graph_ids_[i];
+  const int64_t V = config_.text.vocab_size;
+  for (int64_t i = 0; i < rows; ++i) {
+    const LogitsRequest& r = requests[size_t(i)];
+    if (r.argmax) *r.argmax = graph_ids_[i];
+    if (r.top)
+      unpack_top(graph_top_ + i * (1 + 2 * graph_top_capacity_), graph_top_capacity_, logits_.data() + i * V, V,
+                 stream_, *r.top);
+  }
   last_step_end_allocations_ = allocations();
 }
 
@@ -595,35 +682,52 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
     }
     return;
   }
-  std::vector<int32_t> index, excluded_at{0}, excluded_ids;
+  std::vector<int32_t> index, excluded_at{0}, excluded_ids, top_k;
   bool any_argmax = false;
+  int32_t max_k = 0;
   size_t host_floats = 0, most_excluded = 0;
   for (const auto& r : requests) {
+    UG_CHECK(r.count == 1 || (!r.argmax && !r.top), "cuda logits: an argmax or top-k over {} rows", r.count);
     for (int64_t j = 0; j < r.count; ++j) {
       index.push_back(int32_t(r.row + j));
-      excluded_ids.insert(excluded_ids.end(), r.excluded.begin(), r.excluded.end());  // argmax rows: count 1
+      excluded_ids.insert(excluded_ids.end(), r.excluded.begin(), r.excluded.end());  // argmax / top rows: count 1
       excluded_at.push_back(int32_t(excluded_ids.size()));
+      top_k.push_back(r.top ? r.top->k : 0);
     }
     most_excluded = std::max(most_excluded, r.excluded.size());
     any_argmax = any_argmax || r.argmax;
+    if (r.top) max_k = std::max(max_k, r.top->k);
     if (r.out) host_floats += size_t(r.count * V);
   }
+  UG_CHECK(int64_t(most_excluded) <= cuda::kArgmaxMaxExcluded, "cuda logits: {} excluded ids, at most {}",
+           most_excluded, cuda::kArgmaxMaxExcluded);
   const int64_t rows = int64_t(index.size());
+  const int64_t capacity = top_capacity(max_k, V), top_ints = capacity > 0 ? rows * (1 + 2 * capacity) : 0;
   upload_async(logit_rows_, index, stream_);
-  if (any_argmax && most_excluded > 0) {
+  if ((any_argmax || capacity > 0) && most_excluded > 0) {
     upload_async(excluded_at_, excluded_at, stream_);
     upload_async(excluded_ids_, excluded_ids, stream_);
+  }
+  if (capacity > 0) {
+    upload_async(top_k_, top_k, stream_);
+    ensure(top_out_, top_ints);
   }
   ensure(gathered_, rows * D);
   const float* out = ensure(logits_, rows * V);
   ensure(argmax_ids_, rows);
-  run_head(h, rows, any_argmax, int64_t(most_excluded));
-  // Only what was asked for comes back: the argmax ids (4 bytes a row) and the rows with a buffer.
-  float* host = pinned(host_floats + size_t(rows));
+  run_head(h, rows, any_argmax, capacity, int64_t(most_excluded));
+  // Only what was asked for comes back: the argmax ids (4 bytes a row), the top-k candidates and the rows with a
+  // buffer.
+  float* host = pinned(host_floats + size_t(rows + top_ints));
   auto* host_ids = reinterpret_cast<int32_t*>(host + host_floats);
+  auto* host_top = host_ids + rows;
   if (any_argmax) {
     UG_CUDA_CHECK(
         cudaMemcpyAsync(host_ids, argmax_ids_.data(), size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+  }
+  if (capacity > 0) {
+    UG_CUDA_CHECK(cudaMemcpyAsync(host_top, top_out_.data(), size_t(top_ints) * sizeof(int32_t),
+                                  cudaMemcpyDeviceToHost, stream_));
   }
   int64_t at = 0;
   size_t host_at = 0;
@@ -645,6 +749,7 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
       host_at += size_t(r.count * V);
     }
     if (r.argmax) *r.argmax = host_ids[at + r.count - 1];
+    if (r.top) unpack_top(host_top + at * (1 + 2 * capacity), capacity, out + at * V, V, stream_, *r.top);
     at += r.count;
   }
   last_step_end_allocations_ = allocations();

@@ -74,6 +74,31 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> prompt
   } else {
     collect_candidates(logits);
   }
+  return filter_and_draw();
+}
+
+bool Sampler::samples_from_top_k() const {
+  return params_.temperature > 0.0f && params_.top_k > 0 && params_.repetition_penalty == 1.0f &&
+         params_.presence_penalty == 0.0f && params_.frequency_penalty == 0.0f;
+}
+
+int32_t Sampler::sample_candidates(std::span<const int32_t> ids, std::span<const float> logits) {
+  UG_CHECK(samples_from_top_k(), "Sampler: candidates need top_k > 0, temperature > 0 and no penalties");
+  UG_CHECK(ids.size() == logits.size(), "Sampler: {} candidate ids for {} logits", ids.size(), logits.size());
+  candidates_.clear();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    UG_CHECK(ids[i] >= 0 && ids[i] < vocab_size_, "Sampler: candidate {} = {} is outside the vocabulary [0, {})", i,
+             ids[i], vocab_size_);
+    UG_CHECK(std::isfinite(logits[i]), "Sampler: candidate logit {} (id {}) is {}", i, ids[i], logits[i]);
+    candidates_.push_back({logits[i], 0.0f, ids[i]});
+  }
+  UG_CHECK(!candidates_.empty(), "Sampler: every token is masked (all logits are -inf)");
+  std::sort(candidates_.begin(), candidates_.end(), ByLogitDesc{});
+  return filter_and_draw();
+}
+
+// Temperature, top-p and min-p over the candidates (sorted by ByLogitDesc when top-k chose them), then the draw.
+int32_t Sampler::filter_and_draw() {
   compute_weights();
   if (params_.top_p < 1.0f) apply_top_p();
   if (params_.min_p > 0.0f) {

@@ -60,6 +60,14 @@ class Sampler {
   int32_t sample(std::span<float> logits, std::span<const int32_t> prompt_ids,
                  std::span<const int32_t> generated_ids);
 
+  // The same draw from a top-k sampler's candidates found elsewhere (on the GPU: DecoderBackend's TopLogits):
+  // every logit >= the k-th largest of the row (ties kept), suppress_tokens already left out, any order. Gives
+  // what sample() gives on the whole row. Only for params with top_k > 0, temperature > 0 and no penalties
+  // (they would change the ranking); throws ug::Error otherwise or on bad ids / NaN / +inf / no candidate.
+  int32_t sample_candidates(std::span<const int32_t> ids, std::span<const float> logits);
+  // Whether sample_candidates may be used with these params.
+  bool samples_from_top_k() const;
+
   const SamplingParams& params() const { return params_; }
   int32_t vocab_size() const { return vocab_size_; }
 
@@ -78,6 +86,7 @@ class Sampler {
   int32_t greedy(std::span<const float> logits) const;
   void collect_candidates(std::span<const float> logits);
   void select_top_k(std::span<const float> logits);
+  int32_t filter_and_draw();
   void compute_weights();
   void apply_top_p();
   void drop_certain_tail(double tail_budget);

@@ -418,6 +418,12 @@ Scheduler::Impl::Sampled Scheduler::Impl::sample_next(Sequence& s) {
     return out;
   }
   try {
+    if (s.device_top_k()) {
+      UG_CHECK(!s.top.bad, "the logits hold NaN or +inf");
+      out.ev.id = s.top.full.empty() ? s.sampler.sample_candidates(s.top.ids, s.top.values)
+                                     : s.sampler.sample(s.top.full, p.prompt.tokens, s.generated);
+      return out;
+    }
     std::vector<float> raw;
     if (p.top_logprobs >= 0) raw = s.logits;  // the sampler modifies its input in place
     if (s.constraint) s.constraint->mask_logits(s.logits);

@@ -44,6 +44,7 @@ struct Sequence {
   StopMatcher stops;
   std::vector<float> logits;  // [vocab], the last forward's
   int32_t argmax = 0;         // the last forward's argmax when device_greedy()
+  TopLogits top;              // the last forward's top-k candidates when device_top_k()
   int64_t reserved_tokens = 0;
   SequenceResult result;
   SchedClock::time_point submitted{}, admitted{}, first_token{};
@@ -58,10 +59,20 @@ struct Sequence {
     return sp.temperature == 0.0f && sp.repetition_penalty == 1.0f && sp.presence_penalty == 0.0f &&
            sp.frequency_penalty == 0.0f && params.top_logprobs < 0 && !constraint;
   }
+  // Sampled with top-k and nothing else that needs the whole row: the backend finds the top-k candidates (on the
+  // GPU: a few KB back) and the sampler draws from them exactly as from the row.
+  bool device_top_k() const {
+    return sampler.samples_from_top_k() && params.sampling.top_k <= kMaxTopLogitsK && params.top_logprobs < 0 &&
+           !constraint;
+  }
   // The logits outputs of this sequence's item in a step that ends its prompt or decodes.
   void want_next_token(BatchItem& item) {
     if (device_greedy()) {
       item.argmax = &argmax;
+      item.argmax_excluded = params.sampling.suppress_tokens;
+    } else if (device_top_k()) {
+      top.k = params.sampling.top_k;
+      item.top_logits = &top;
       item.argmax_excluded = params.sampling.suppress_tokens;
     } else {
       item.logits = logits.data();

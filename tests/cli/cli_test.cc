@@ -51,6 +51,15 @@ TEST(CliBench, TtftImageRow) {
                {"--ttft-text"});
 }
 
+TEST(CliBench, SampledDecodeRow) {
+  auto r = run_command(bin() + " bench -m " + fixture("model-bf16") + " -p 0 -n 6 -b 1,3 --no-bandwidth -r 1 --sample");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("decode: sampled (temperature 1, top-k 64"), std::string::npos) << r.out;
+  const size_t at = r.out.find("| tg6 b3 ctx0 ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GT(std::atof(r.out.c_str() + r.out.find('|', at + 1) + 1), 0.0) << r.out;
+}
+
 TEST(CliLogits, HiddenStatesAndIdList) {
   test::TempDir tmp;
   auto r = run_command(bin() + " logits -m " + fixture("model-bf16") + " -t 2,5,17,900 --dtype f32 -o " +

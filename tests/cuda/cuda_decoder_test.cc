@@ -280,6 +280,61 @@ TEST_F(CudaDecoder, GraphStepsEqualPlainSteps) {
     for (int32_t id : seq) EXPECT_TRUE(id != suppressed[0] && id != suppressed[1]) << id;
 }
 
+// Sampled decode steps ask for top-k candidates (nothing else comes back): captured and replayed as CUDA graphs
+// next to a greedy row, they equal the oracle's selection over the rows of the same steps run without graphs.
+TEST_F(CudaDecoder, TopLogitsStepsMatchTheirRows) {
+  auto m = model();
+  auto ids = load_ids("tiny_kv_eq/text_long/input_ids.npy");
+  const int64_t V = m->config.text.vocab_size;
+  const std::vector<int32_t> suppressed{ids[3], ids[7]};
+  // Per step and sequence: the argmax (sequence 0) or the candidate ids (1: k = 5, 2: k = 40).
+  auto run = [&](bool graphs) {
+    auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs);
+    std::vector<KvCache> caches;
+    std::vector<int32_t> next;
+    std::vector<float> scratch;
+    for (int64_t p : {int64_t(6), int64_t(19), int64_t(33)}) {
+      caches.push_back(d->new_cache());
+      d->forward({.token_ids = {ids.data(), size_t(p)}}, caches.back(), LogitsMode::None, scratch);
+      next.push_back(ids[size_t(p)]);
+    }
+    std::vector<TopLogits> tops(3);
+    tops[1].k = 5;
+    tops[2].k = 40;
+    std::vector<std::vector<float>> rows(3, std::vector<float>(static_cast<size_t>(V)));
+    std::vector<std::vector<int32_t>> seen;
+    for (int step = 0; step < 24; ++step) {
+      std::vector<BatchItem> items;
+      for (size_t i = 0; i < 3; ++i) {
+        items.push_back({.input = {.token_ids = {&next[i], 1}},
+                         .cache = &caches[i],
+                         .mode = LogitsMode::Last,
+                         .argmax_excluded = suppressed});
+        if (i == 0) items.back().argmax = &next[0];
+        if (i > 0) items.back().top_logits = &tops[i];
+        if (i > 0 && !graphs) items.back().logits = rows[i].data();  // the oracle's input (no graph then)
+      }
+      d->forward_batch(items);
+      seen.push_back({next[0]});
+      for (size_t i = 1; i < 3; ++i) {
+        EXPECT_FALSE(tops[i].bad);
+        EXPECT_TRUE(tops[i].full.empty());
+        if (!graphs) {
+          TopLogits want{.k = tops[i].k};
+          select_top_logits(rows[i].data(), V, suppressed, want);
+          EXPECT_EQ(tops[i].ids, want.ids) << "step " << step << " sequence " << i;
+          EXPECT_EQ(tops[i].values, want.values) << "step " << step << " sequence " << i;
+        }
+        EXPECT_GE(tops[i].ids.size(), size_t(tops[i].k));
+        seen.push_back(tops[i].ids);
+        next[i] = tops[i].ids[size_t(step) % tops[i].ids.size()];  // some candidate, the same in both runs
+      }
+    }
+    return seen;
+  };
+  EXPECT_EQ(run(true), run(false));
+}
+
 TEST_F(CudaDecoder, CacheFromAnotherBackendIsAnError) {
   auto m = model();
   auto gpu = cuda_decoder(*m);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/decoder_backend.h"
 
 namespace ug {
 namespace {
@@ -414,6 +415,92 @@ TEST(Sampler, RejectsBadLogitsAndIds) {
   std::vector<float> all_masked(4, -kInf);
   EXPECT_NE(error_of([&] { sampler.sample(all_masked, {}, {}); }).find("every token is masked"),
             std::string::npos);
+}
+
+// The backend's top-k candidates (ug::select_top_logits, the oracle of the GPU selection) drawn from by
+// sample_candidates give the same ids as sample() on the whole row, draw for draw from one seed: ties at the k-th
+// value, masked and suppressed ids, fewer finite logits than k, top-p and min-p after top-k, several temperatures.
+TEST(Sampler, CandidatesFromTheBackendEqualTheWholeRow) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  const int32_t vocab = 3000;
+  int compared = 0;
+  for (int32_t k : {1, 2, 40, 64, 1024}) {
+    for (float top_p : {1.0f, 0.9f, 0.3f}) {
+      for (float min_p : {0.0f, 0.05f}) {
+        for (float temperature : {0.4f, 1.0f, 2.5f}) {
+          SamplingParams params = plain(temperature);
+          params.top_k = k;
+          params.top_p = top_p;
+          params.min_p = min_p;
+          params.seed = uint64_t(k * 7 + compared);
+          params.suppress_tokens = {17, 3, 17};
+          Sampler whole(params, vocab), from_top(params, vocab);
+          ASSERT_TRUE(from_top.samples_from_top_k());
+          TopLogits top{.k = k};
+          for (int step = 0; step < 6; ++step) {
+            std::vector<float> row(static_cast<size_t>(vocab));
+            for (float& x : row) x = normal(rng);
+            if (step % 2) {  // coarse values: many ties, also at the k-th value
+              for (float& x : row) x = std::round(x * 2.0f) / 2.0f;
+            }
+            if (step == 4) {  // fewer finite logits than k
+              for (size_t i = 0; i < row.size(); ++i)
+                if (i % 97) row[i] = -kInf;
+            }
+            row[3] = 100.0f;  // suppressed: would win every draw
+            select_top_logits(row.data(), vocab, params.suppress_tokens, top);
+            ASSERT_FALSE(top.bad);
+            const int32_t want = whole.sample(row, {}, {});
+            EXPECT_EQ(from_top.sample_candidates(top.ids, top.values), want)
+                << "k " << k << " top_p " << top_p << " min_p " << min_p << " T " << temperature << " step " << step;
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 5 * 3 * 2 * 3 * 6);
+}
+
+TEST(Sampler, CandidatesNeedTopKAndNoPenalties) {
+  SamplingParams params = plain();
+  params.top_k = 0;
+  EXPECT_FALSE(Sampler(params, 8).samples_from_top_k());
+  params.top_k = 4;
+  params.repetition_penalty = 1.2f;
+  Sampler penalized(params, 8);
+  EXPECT_FALSE(penalized.samples_from_top_k());
+  const std::vector<int32_t> ids{1, 2};
+  const std::vector<float> logits{0.5f, 0.25f};
+  EXPECT_NE(error_of([&] { penalized.sample_candidates(ids, logits); }).find("no penalties"), std::string::npos);
+  params.repetition_penalty = 1.0f;
+  Sampler sampler(params, 8);
+  EXPECT_NE(error_of([&] { sampler.sample_candidates({}, {}); }).find("every token is masked"), std::string::npos);
+  const std::vector<int32_t> outside{1, 8};
+  EXPECT_NE(error_of([&] { sampler.sample_candidates(outside, logits); }).find("candidate 1 = 8"), std::string::npos);
+  const std::vector<float> nan_logit{0.5f, std::nanf("")};
+  EXPECT_NE(error_of([&] { sampler.sample_candidates(ids, nan_logit); }).find("candidate logit 1"),
+            std::string::npos);
+}
+
+// The reference selection: ties with the k-th value kept, -inf and excluded ids left out (a NaN there is no error),
+// a NaN or +inf elsewhere reported.
+TEST(Sampler, SelectTopLogitsReference) {
+  const std::vector<float> row{1.0f, 3.0f, 2.0f, 3.0f, 2.0f, -kInf, std::nanf(""), 2.0f, -0.0f, 0.0f};
+  const std::vector<int32_t> excluded{6};
+  TopLogits top{.k = 3};
+  select_top_logits(row.data(), int64_t(row.size()), excluded, top);
+  EXPECT_FALSE(top.bad);
+  EXPECT_EQ(top.ids, (std::vector<int32_t>{1, 2, 3, 4, 7}));  // 3, 3, then every 2
+  top.k = 9;
+  select_top_logits(row.data(), int64_t(row.size()), excluded, top);
+  EXPECT_EQ(top.ids, (std::vector<int32_t>{0, 1, 2, 3, 4, 7, 8, 9}));  // only 8 finite ones
+  top.k = 7;
+  select_top_logits(row.data(), int64_t(row.size()), excluded, top);
+  EXPECT_EQ(top.ids, (std::vector<int32_t>{0, 1, 2, 3, 4, 7, 8, 9}));  // -0 and +0 tie
+  select_top_logits(row.data(), int64_t(row.size()), {}, top);
+  EXPECT_TRUE(top.bad);
 }
 
 }  // namespace

@@ -1,0 +1,145 @@
+// cuda::top_logits_rows (the top-k candidates of a sampled decode step, found on the GPU) vs its oracle
+// ug::select_top_logits: a 262k vocabulary and odd sizes, k from 1 to the whole row, ties at the k-th value, -inf,
+// -0 / +0, excluded ids (listed twice, holding a NaN), NaN / +inf rows, rows skipped with k = 0, and candidates
+// beyond the capacity. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/ops.h"
+#include "cuda/cuda_test_util.h"
+#include "model/decoder_backend.h"
+
+namespace ug::cuda {
+namespace {
+
+using test::error_of;
+using test::random_floats;
+using test::upload;
+
+class CudaTopLogits : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!device_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+struct RowCase {
+  int32_t k = 0;
+  std::vector<int32_t> excluded;
+};
+
+// Runs the kernel over rows of x (n each) and checks every row against the oracle; returns the counts.
+std::vector<int32_t> check_rows(const std::vector<float>& x, int64_t n, const std::vector<RowCase>& cases,
+                                int64_t capacity) {
+  const int64_t rows = int64_t(cases.size());
+  std::vector<int32_t> k, at{0}, ids;
+  int64_t most = 0;
+  for (const auto& c : cases) {
+    k.push_back(c.k);
+    ids.insert(ids.end(), c.excluded.begin(), c.excluded.end());
+    at.push_back(int32_t(ids.size()));
+    most = std::max(most, int64_t(c.excluded.size()));
+  }
+  if (ids.empty()) ids.push_back(0);
+  auto dx = upload(x);
+  auto dk = upload(k), dat = upload(at), dids = upload(ids);
+  DeviceBuffer<int32_t> out(static_cast<size_t>(rows * (1 + 2 * capacity)));
+  test::poison(out);
+  top_logits_rows({.x = dx.data(),
+                   .k = dk.data(),
+                   .out = out.data(),
+                   .rows = rows,
+                   .n = n,
+                   .capacity = capacity,
+                   .excluded_at = dat.data(),
+                   .excluded_ids = dids.data(),
+                   .max_excluded = most});
+  const auto got = out.to_host();
+  std::vector<int32_t> counts;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* row = got.data() + r * (1 + 2 * capacity);
+    counts.push_back(row[0]);
+    if (cases[size_t(r)].k == 0) {
+      EXPECT_EQ(row[0], 0) << "row " << r << " (skipped)";
+      continue;
+    }
+    TopLogits want{.k = cases[size_t(r)].k};
+    select_top_logits(x.data() + r * n, n, cases[size_t(r)].excluded, want);
+    if (want.bad) {
+      EXPECT_EQ(row[0], -1) << "row " << r;
+      continue;
+    }
+    EXPECT_EQ(row[0], int32_t(want.ids.size())) << "row " << r << " k " << cases[size_t(r)].k;
+    if (row[0] != int32_t(want.ids.size())) continue;
+    if (row[0] > capacity) continue;  // only the count is promised
+    std::vector<std::pair<int32_t, float>> pairs;
+    for (int32_t i = 0; i < row[0]; ++i) pairs.push_back({row[1 + i], std::bit_cast<float>(row[1 + capacity + i])});
+    std::sort(pairs.begin(), pairs.end());
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      EXPECT_EQ(pairs[i].first, want.ids[i]) << "row " << r << " candidate " << i;
+      EXPECT_EQ(std::bit_cast<uint32_t>(pairs[i].second), std::bit_cast<uint32_t>(want.values[i]))
+          << "row " << r << " candidate " << i;
+    }
+  }
+  return counts;
+}
+
+TEST_F(CudaTopLogits, MatchesTheReferenceOverAFullVocabulary) {
+  const int64_t n = 262144;
+  const std::vector<RowCase> cases{{1, {}}, {64, {}}, {64, {5, 9, 5}}, {1024, {}}, {0, {}}, {40, {}}, {64, {}}, {3, {}}};
+  const int64_t rows = int64_t(cases.size());
+  auto x = random_floats(size_t(rows * n), 11, -30.0f, 30.0f);
+  float* row2 = x.data() + 2 * n;
+  row2[5] = 1000.0f;         // excluded (twice): never a candidate
+  row2[9] = std::nanf("");   // excluded: no error
+  float* row5 = x.data() + 5 * n;  // coarse values: ties at the 40th
+  for (int64_t i = 0; i < n; ++i) row5[i] = std::round(row5[i]);
+  float* row6 = x.data() + 6 * n;  // a peaked row with a -inf tail
+  for (int64_t i = 0; i < n; ++i) row6[i] = i % 3 ? -INFINITY : row6[i];
+  x[size_t(7 * n + 12345)] = INFINITY;  // +inf: the row's error
+  const auto counts = check_rows(x, n, cases, 2048);
+  EXPECT_EQ(counts[0], 1);
+  EXPECT_EQ(counts[1], 64);
+  EXPECT_GT(counts[5], 40);  // the ties are kept
+  EXPECT_EQ(counts[7], -1);
+}
+
+TEST_F(CudaTopLogits, OddSizesFewFiniteValuesSignedZerosAndOverflow) {
+  // n = 7 with k above the finite count; -0 / +0 at the boundary; everything masked; k = n.
+  std::vector<float> x{1.0f,      -INFINITY, 0.0f,      -0.0f,     2.0f,      -INFINITY, 0.0f,       //
+                       1.0f,      -INFINITY, 0.0f,      -0.0f,     2.0f,      -INFINITY, 0.0f,       //
+                       -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,  //
+                       3.0f,      1.0f,      2.0f,      1.0f,      0.5f,      1.0f,      -1.0f};
+  auto counts = check_rows(x, 7, {{6, {}}, {3, {}}, {3, {}}, {7, {}}}, 7);
+  EXPECT_EQ(counts[0], 5);
+  EXPECT_EQ(counts[1], 5);  // 2, 1, then 0, -0, 0 tie
+  EXPECT_EQ(counts[2], 0);  // every logit masked
+  EXPECT_EQ(counts[3], 7);
+  // 3000 equal logits with k = 2: every one is a candidate, far beyond a capacity of 128 (the count says so).
+  std::vector<float> flat(3001, 4.0f);
+  flat[0] = 9.0f;
+  counts = check_rows(flat, 3001, {{2, {}}}, 128);
+  EXPECT_EQ(counts[0], 3001);
+}
+
+TEST_F(CudaTopLogits, BadArgumentsAreErrorsNamingThem) {
+  DeviceBuffer<float> x(16);
+  DeviceBuffer<int32_t> k(1), out(64);
+  EXPECT_NE(error_of([&] { top_logits_rows({.x = x.data(), .k = k.data(), .rows = 1, .n = 16, .capacity = 4}); })
+                .find("top_logits_rows"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              top_logits_rows({.x = x.data(), .k = k.data(), .out = out.data(), .rows = 1, .n = 16, .capacity = 17});
+            }).find("capacity 17"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ug::cuda
