@@ -55,7 +55,7 @@ run_step() {  # name, timeout, command...
   timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
   local rc=$?
   say "-- $name: rc=$rc ($(( $(date +%s) - t )) s)"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|^GEMM |^GEMV |^ATTN |^RMSNORM |Failure|rror|^\| |max_abs|tok/s|GB" "$OUT/$name.txt" \
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|^GEMM |^GEMV |^ATTN |^RMSNORM |^TOPK |Failure|rror|^\| |max_abs|tok/s|GB" "$OUT/$name.txt" \
     | head -60 | tee -a "$summary"
   [ $rc -eq 0 ] || status=1
 }
@@ -63,7 +63,7 @@ run_step cuda_ops_test 300 build/gpu/tests/cuda_ops_test --gtest_also_run_disabl
 run_step cuda_fused_ops_test 300 build/gpu/tests/cuda_fused_ops_test
 run_step cuda_attention_test 300 build/gpu/tests/cuda_attention_test --gtest_also_run_disabled_tests
 run_step cuda_decoder_test 300 build/gpu/tests/cuda_decoder_test
-run_step cuda_top_logits_test 300 build/gpu/tests/cuda_top_logits_test
+run_step cuda_top_logits_test 300 build/gpu/tests/cuda_top_logits_test --gtest_also_run_disabled_tests
 if command -v compute-sanitizer >/dev/null; then
   run_step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_attention_test \
     --gtest_filter='*Prefill*:*Decode*:*Mixed*'

@@ -73,6 +73,7 @@ struct Bench {
   Decoder& decoder;
   std::vector<int32_t> tokens;  // random ids, long enough for any prompt / context
   std::vector<float> logits;
+  int64_t draws = 0, whole_rows = 0;  // --sample: draws, and those whose candidates came back as the whole row
 
   std::span<const int32_t> prompt(int64_t n) const { return {tokens.data(), size_t(n)}; }
 
@@ -131,6 +132,8 @@ struct Bench {
           UG_CHECK(!t.bad, "bench: sequence {}'s logits hold NaN or +inf", i);
           next[size_t(i)] = t.full.empty() ? samplers[size_t(i)].sample_candidates(t.ids, t.values)
                                            : samplers[size_t(i)].sample(t.full, {}, {});
+          whole_rows += t.full.empty() ? 0 : 1;
+          ++draws;
         }
       }
       if (r > 0) v.push_back(double(batch * a.gen) / seconds_since(t0));
@@ -204,6 +207,9 @@ int run_bench(const BenchArgs& a) {
       }
     }
   }
+  if (b.draws > 0 && b.whole_rows > 0)
+    std::printf("sampled: %lld of %lld draws got the whole row back (more ties at the top-k boundary than room)\n",
+                (long long)b.whole_rows, (long long)b.draws);
   if (a.ttft_image) bench_ttft_image(*model, *decoder, b.tokens, a.ttft, a.reps, pool);
   const int64_t free = decoder->backend().free_memory_bytes();
   if (free >= 0) std::printf("\ndevice memory free at the end: %.2f GB\n", double(free) / 1e9);

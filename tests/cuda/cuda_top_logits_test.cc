@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -127,6 +128,37 @@ TEST_F(CudaTopLogits, OddSizesFewFiniteValuesSignedZerosAndOverflow) {
   flat[0] = 9.0f;
   counts = check_rows(flat, 3001, {{2, {}}}, 128);
   EXPECT_EQ(counts[0], 3001);
+}
+
+// Run by scripts/gpu_check.sh (--gtest_also_run_disabled_tests): the selection's time per step for a batch of
+// sampled rows of a 262k vocabulary (softcapped-looking logits).
+TEST_F(CudaTopLogits, DISABLED_Throughput) {
+  const int64_t n = 262144, capacity = 128;
+  for (int64_t rows : {int64_t(1), int64_t(8), int64_t(64)}) {
+    auto x = random_floats(size_t(rows * n), 3, -30.0f, 30.0f);
+    for (float& v : x) v = 30.0f * std::tanh(v / 30.0f);
+    std::vector<int32_t> k(static_cast<size_t>(rows), 64);
+    auto dx = upload(x);
+    auto dk = upload(k);
+    DeviceBuffer<int32_t> out(static_cast<size_t>(rows * (1 + 2 * capacity)));
+    const TopLogitsRowsParams p{.x = dx.data(), .k = dk.data(), .out = out.data(), .rows = rows, .n = n,
+                                .capacity = capacity};
+    top_logits_rows(p);
+    cudaEvent_t start, stop;
+    UG_CUDA_CHECK(cudaEventCreate(&start));
+    UG_CUDA_CHECK(cudaEventCreate(&stop));
+    const int reps = 50;
+    UG_CUDA_CHECK(cudaEventRecord(start));
+    for (int r = 0; r < reps; ++r) top_logits_rows(p);
+    UG_CUDA_CHECK(cudaEventRecord(stop));
+    UG_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    UG_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    std::printf("TOPK rows=%lld n=%lld k=64: %.1f us per call\n", (long long)rows, (long long)n, 1000.0 * ms / reps);
+    EXPECT_EQ(out.to_host()[0], 64);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
 }
 
 TEST_F(CudaTopLogits, BadArgumentsAreErrorsNamingThem) {

@@ -14,6 +14,7 @@ namespace {
 constexpr int kThreads = 1024;
 constexpr int kWarps = kThreads / 32;
 constexpr int kBins = 256;
+constexpr uint32_t kNoBin = 0xffffffffu;
 
 // Larger float -> larger key. -0 maps to +0's key: they compare equal as floats, and the host's top-k keeps both.
 __device__ uint32_t order_key(float x) {
@@ -73,14 +74,21 @@ __global__ void __launch_bounds__(kThreads) top_logits_kernel(TopLogitsRowsParam
     __syncthreads();
     uint32_t* mine = hist[threadIdx.x >> 5];
 #pragma unroll 4
-    for (int i = int(threadIdx.x); i < n; i += kThreads) {
-      const float v = x[i];
-      if (!isfinite(v)) {  // -inf is a masked id; NaN / +inf is an error unless the id is excluded
-        if (shift == 24 && v != -INFINITY && !is_excluded(excluded, n_excluded, i)) bad = 1;
-        continue;
+    for (int base = 0; base < n; base += kThreads) {  // uniform trip count: whole warps reach the match below
+      const int i = base + int(threadIdx.x);
+      uint32_t bin = kNoBin;
+      if (i < n) {
+        const float v = x[i];
+        if (isfinite(v)) {
+          const uint32_t key = order_key(v);
+          if ((key & mask) == want) bin = (key >> shift) & 0xffu;
+        } else if (shift == 24 && v != -INFINITY && !is_excluded(excluded, n_excluded, i)) {
+          bad = 1;  // -inf is a masked id; NaN / +inf is an error unless the id is excluded
+        }
       }
-      const uint32_t key = order_key(v);
-      if ((key & mask) == want) atomicAdd(&mine[(key >> shift) & 0xffu], 1u);
+      // Most of a row falls in a few bins: one atomic per distinct bin of the warp, not 32 serialized ones.
+      const unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (bin != kNoBin && int(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&mine[bin], uint32_t(__popc(peers)));
     }
     __syncthreads();
     if (corrects) {  // excluded ids were counted above (checking each element against the list would cost more)
