@@ -41,17 +41,17 @@ int64_t top_capacity(int32_t max_k, int64_t vocab) {
   return std::min<int64_t>(int64_t(std::bit_ceil(uint32_t(std::max(2 * max_k, 128)))), vocab);
 }
 
-// One row of cuda::top_logits_rows' output -> top (ids ascending); more candidates than `capacity`: the whole row
+// One row of cuda::top_logits_rows' output -> top (ids ascending); more candidates than its room: the whole row
 // (logits_row, device memory) instead.
 void unpack_top(const int32_t* row, int64_t capacity, const float* logits_row, int64_t vocab, cudaStream_t stream,
                 TopLogits& top) {
   top.ids.clear();
   top.values.clear();
   top.full.clear();
-  top.bad = row[0] < 0;
+  top.bad = row[0] == -1;
   if (top.bad) return;
   const int64_t count = row[0];
-  if (count > capacity) {
+  if (count < 0) {
     top.full.resize(size_t(vocab));
     UG_CUDA_CHECK(
         cudaMemcpyAsync(top.full.data(), logits_row, size_t(vocab) * sizeof(float), cudaMemcpyDeviceToHost, stream));
@@ -271,7 +271,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::vector<int64_t> host_positions_;
   DeviceBuffer<int64_t> positions_;
   DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_, excluded_at_,
-      excluded_ids_, top_k_, top_out_;
+      excluded_ids_, top_k_, top_out_, top_scratch_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
@@ -401,6 +401,7 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
     upload_async(top_k_, top_k, stream_);
     const size_t ints = size_t(n_seqs_ * (1 + 2 * graph_top_capacity_));
     ensure(top_out_, int64_t(ints));
+    ensure(top_scratch_, cuda::top_logits_scratch_ints(n_seqs_, t.vocab_size, graph_top_capacity_));
     if (ints > graph_top_ints_) {  // a graph copies into it: a new one drops them all (as a device buffer)
       if (graph_top_) UG_CUDA_CHECK(cudaFreeHost(graph_top_));
       graph_top_ = nullptr;
@@ -473,6 +474,7 @@ void CudaDecoderBackend::run_head(const float* h, int64_t rows, bool argmax, int
     cuda::top_logits_rows({.x = logits_.data(),
                            .k = top_k_.data(),
                            .out = top_out_.data(),
+                           .scratch = top_scratch_.data(),
                            .rows = rows,
                            .n = V,
                            .capacity = top_capacity,
@@ -711,6 +713,7 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
   if (capacity > 0) {
     upload_async(top_k_, top_k, stream_);
     ensure(top_out_, top_ints);
+    ensure(top_scratch_, cuda::top_logits_scratch_ints(rows, V, capacity));
   }
   ensure(gathered_, rows * D);
   const float* out = ensure(logits_, rows * V);

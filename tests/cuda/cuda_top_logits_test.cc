@@ -52,10 +52,13 @@ std::vector<int32_t> check_rows(const std::vector<float>& x, int64_t n, const st
   auto dx = upload(x);
   auto dk = upload(k), dat = upload(at), dids = upload(ids);
   DeviceBuffer<int32_t> out(static_cast<size_t>(rows * (1 + 2 * capacity)));
+  DeviceBuffer<int32_t> scratch(static_cast<size_t>(top_logits_scratch_ints(rows, n, capacity)));
   test::poison(out);
+  test::poison(scratch);
   top_logits_rows({.x = dx.data(),
                    .k = dk.data(),
                    .out = out.data(),
+                   .scratch = scratch.data(),
                    .rows = rows,
                    .n = n,
                    .capacity = capacity,
@@ -77,9 +80,12 @@ std::vector<int32_t> check_rows(const std::vector<float>& x, int64_t n, const st
       EXPECT_EQ(row[0], -1) << "row " << r;
       continue;
     }
+    if (int64_t(want.ids.size()) > capacity) {
+      EXPECT_EQ(row[0], -2) << "row " << r << ": " << want.ids.size() << " candidates, room for " << capacity;
+      continue;
+    }
     EXPECT_EQ(row[0], int32_t(want.ids.size())) << "row " << r << " k " << cases[size_t(r)].k;
     if (row[0] != int32_t(want.ids.size())) continue;
-    if (row[0] > capacity) continue;  // only the count is promised
     std::vector<std::pair<int32_t, float>> pairs;
     for (int32_t i = 0; i < row[0]; ++i) pairs.push_back({row[1 + i], std::bit_cast<float>(row[1 + capacity + i])});
     std::sort(pairs.begin(), pairs.end());
@@ -123,11 +129,20 @@ TEST_F(CudaTopLogits, OddSizesFewFiniteValuesSignedZerosAndOverflow) {
   EXPECT_EQ(counts[1], 5);  // 2, 1, then 0, -0, 0 tie
   EXPECT_EQ(counts[2], 0);  // every logit masked
   EXPECT_EQ(counts[3], 7);
-  // 3000 equal logits with k = 2: every one is a candidate, far beyond a capacity of 128 (the count says so).
-  std::vector<float> flat(3001, 4.0f);
+  // 9000 equal logits with k = 2: every one is a candidate, far beyond a room of 128, within one chunk (-2 from
+  // the chunk kernel) and across chunks (a row of 200 ties per 4096-logit chunk: -2 from the merge).
+  std::vector<float> flat(9001, 4.0f);
   flat[0] = 9.0f;
-  counts = check_rows(flat, 3001, {{2, {}}}, 128);
-  EXPECT_EQ(counts[0], 3001);
+  counts = check_rows(flat, 9001, {{2, {}}}, 128);
+  EXPECT_EQ(counts[0], -2);
+  std::vector<float> spread(3 * 4096, -1.0f);
+  for (size_t i = 0; i < spread.size(); i += 4096)
+    for (size_t j = 0; j < 100; ++j) spread[i + j * 7] = 2.0f;
+  const int64_t spread_n = int64_t(spread.size());
+  spread.insert(spread.end(), spread.begin(), spread.end());  // two rows
+  counts = check_rows(spread, spread_n, {{3, {}}, {300, {}}}, 256);
+  EXPECT_EQ(counts[0], -2);  // 100 ties at 2.0 per chunk fit; their 300 together do not
+  EXPECT_EQ(counts[1], -2);  // k = 300 takes every -1.0 of a chunk too
 }
 
 // Run by scripts/gpu_check.sh (--gtest_also_run_disabled_tests): the selection's time per step for a batch of
@@ -141,8 +156,10 @@ TEST_F(CudaTopLogits, DISABLED_Throughput) {
     auto dx = upload(x);
     auto dk = upload(k);
     DeviceBuffer<int32_t> out(static_cast<size_t>(rows * (1 + 2 * capacity)));
-    const TopLogitsRowsParams p{.x = dx.data(), .k = dk.data(), .out = out.data(), .rows = rows, .n = n,
-                                .capacity = capacity};
+    DeviceBuffer<int32_t> scratch(static_cast<size_t>(top_logits_scratch_ints(rows, n, capacity)));
+    const TopLogitsRowsParams p{
+        .x = dx.data(), .k = dk.data(), .out = out.data(), .scratch = scratch.data(), .rows = rows, .n = n,
+        .capacity = capacity};
     top_logits_rows(p);
     cudaEvent_t start, stop;
     UG_CUDA_CHECK(cudaEventCreate(&start));
@@ -163,12 +180,18 @@ TEST_F(CudaTopLogits, DISABLED_Throughput) {
 
 TEST_F(CudaTopLogits, BadArgumentsAreErrorsNamingThem) {
   DeviceBuffer<float> x(16);
-  DeviceBuffer<int32_t> k(1), out(64);
+  DeviceBuffer<int32_t> k(1), out(64), scratch(64);
   EXPECT_NE(error_of([&] { top_logits_rows({.x = x.data(), .k = k.data(), .rows = 1, .n = 16, .capacity = 4}); })
-                .find("top_logits_rows"),
+                .find("scratch must be set"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
-              top_logits_rows({.x = x.data(), .k = k.data(), .out = out.data(), .rows = 1, .n = 16, .capacity = 17});
+              top_logits_rows({.x = x.data(),
+                               .k = k.data(),
+                               .out = out.data(),
+                               .scratch = scratch.data(),
+                               .rows = 1,
+                               .n = 16,
+                               .capacity = 17});
             }).find("capacity 17"),
             std::string::npos);
 }

@@ -103,21 +103,25 @@ void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream = nullptr);
 
 // The candidates of a top-k sampler for row r of x[rows, n]: every finite logit >= the row's k[r]-th largest finite
 // logit (ties with it all kept, as HF's top-k; every finite logit when fewer than k[r]), skipping the row's excluded
-// ids (as argmax_rows), in no particular order. out row r is [1 + 2 * capacity] int32: [0] the number of candidates
-// (-1: a considered logit is NaN or +inf; above capacity: only `capacity` of them were written), then `capacity`
-// ids, then `capacity` f32 values (bit patterns). k[r] = 0: the row is skipped (count 0). ug::select_top_logits is
-// the oracle. A sampled decode step reads a few KB per sequence back instead of the 1 MB row.
+// ids (as argmax_rows), in no particular order. out row r is [1 + 2 * capacity] int32: [0] the number of candidates,
+// -1 when a considered logit is NaN or +inf, -2 when there are more than `capacity` (ties; then nothing else is
+// written), then `capacity` ids, then `capacity` f32 values (bit patterns). k[r] = 0: the row is skipped (count 0).
+// ug::select_top_logits is the oracle. A sampled decode step reads a few KB per sequence back instead of the 1 MB
+// row. Two kernels: chunks of the rows in parallel (even one row fills the GPU), then a merge per row through
+// `scratch`.
 struct TopLogitsRowsParams {
   const float* x = nullptr;               // [rows, n]
   const int32_t* k = nullptr;             // [rows] (device), each 0 .. n
   int32_t* out = nullptr;                 // [rows, 1 + 2 * capacity] (device)
-  int64_t rows = 0;                       // >= 1
+  int32_t* scratch = nullptr;             // [top_logits_scratch_ints(rows, n, capacity)] (device)
+  int64_t rows = 0;                       // 1 .. 65535
   int64_t n = 0;                          // 1 .. 2^31 - 1
-  int64_t capacity = 0;                   // >= 1
+  int64_t capacity = 0;                   // 1 .. min(n, 4096)
   const int32_t* excluded_at = nullptr;   // as ArgmaxRowsParams
   const int32_t* excluded_ids = nullptr;
   int64_t max_excluded = 0;
 };
+int64_t top_logits_scratch_ints(int64_t rows, int64_t n, int64_t capacity);
 void top_logits_rows(const TopLogitsRowsParams& p, cudaStream_t stream = nullptr);
 
 // h[i] = (h[i] + branch[i]) * scale (scale 1: a plain residual add, bitwise h + branch).
