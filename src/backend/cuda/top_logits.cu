@@ -16,6 +16,8 @@ constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kBins = 256;
 constexpr int kChunk = 4096;  // logits per block of the chunk kernel
+constexpr int kHists = 8;     // histogram copies, one per pair of warps: a row's top digits crowd a few bins
+constexpr int kMergeSlots = 8192;  // candidate slots of a row the merge keeps in shared memory (else reads L2)
 constexpr uint32_t kNoBin = 0xffffffffu;
 // Keys below kFirstValid mark what is not a candidate: 0 masked (-inf), 1 excluded, 2 NaN / +inf (an error).
 constexpr uint32_t kMasked = 0, kExcluded = 1, kBadValue = 2, kFirstValid = 0x00800000u;
@@ -30,20 +32,20 @@ __device__ uint32_t order_key(float x) {
 }
 
 struct SelectShared {
-  uint32_t hist[kWarps][kBins];  // per-warp histograms: a row's top digits crowd a few bins
-  uint32_t warp_totals[kBins / 32];
+  uint32_t hist[kHists][kBins];
+  uint32_t warp_totals[kWarps];
   uint32_t prefix, remaining, total;
 };
 
-// Inclusive scan of one value per thread over threads 0..255 (the only ones that call it).
-__device__ uint32_t scan_256(uint32_t v, uint32_t* warp_totals) {
+// Inclusive scan of one value per thread over the block (called by every thread).
+__device__ uint32_t block_scan(uint32_t v, uint32_t* warp_totals) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int off = 1; off < 32; off <<= 1) {
     const uint32_t up = __shfl_up_sync(0xffffffffu, v, off);
     if (lane >= off) v += up;
   }
   if (lane == 31) warp_totals[warp] = v;
-  asm volatile("bar.sync 1, 256;");
+  __syncthreads();
   for (int w = 0; w < warp; ++w) v += warp_totals[w];
   return v;
 }
@@ -60,9 +62,9 @@ __device__ uint32_t kth_largest_key(KeyAt key_at, int n, uint32_t k, SelectShare
   for (int shift = 24; shift >= 0; shift -= 8) {
     __syncthreads();
     const uint32_t want = sh.prefix, r = sh.remaining;  // read before this pass's one thread updates them
-    for (int i = int(threadIdx.x); i < kWarps * kBins; i += kThreads) (&sh.hist[0][0])[i] = 0;
+    for (int i = int(threadIdx.x); i < kHists * kBins; i += kThreads) (&sh.hist[0][0])[i] = 0;
     __syncthreads();
-    uint32_t* mine = sh.hist[threadIdx.x >> 5];
+    uint32_t* mine = sh.hist[(threadIdx.x >> 5) % kHists];
     for (int base = 0; base < n; base += kThreads) {  // uniform trip count: whole warps reach the match below
       const int i = base + int(threadIdx.x);
       uint32_t bin = kNoBin;
@@ -75,11 +77,12 @@ __device__ uint32_t kth_largest_key(KeyAt key_at, int n, uint32_t k, SelectShare
       if (bin != kNoBin && int(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&mine[bin], uint32_t(__popc(peers)));
     }
     __syncthreads();
+    // Thread t < 256 holds the bin of digit 255 - t, so the inclusive scan counts the keys at or above that digit.
+    uint32_t c = 0;
+    if (threadIdx.x < kBins)
+      for (int h = 0; h < kHists; ++h) c += sh.hist[h][kBins - 1 - threadIdx.x];
+    const uint32_t at_or_above = block_scan(c, sh.warp_totals);
     if (threadIdx.x < kBins) {
-      // Thread t holds the bin of digit 255 - t, so the inclusive scan counts the keys at or above that digit.
-      uint32_t c = 0;
-      for (int w = 0; w < kWarps; ++w) c += sh.hist[w][kBins - 1 - threadIdx.x];
-      const uint32_t at_or_above = scan_256(c, sh.warp_totals);
       if (shift == 24 && threadIdx.x == kBins - 1) sh.total = at_or_above;
       if (at_or_above >= r && at_or_above - c < r) {
         sh.prefix = want | (uint32_t(kBins - 1 - threadIdx.x) << shift);
@@ -143,6 +146,7 @@ __global__ void __launch_bounds__(kThreads) chunk_top_kernel(TopLogitsRowsParams
 }
 
 __global__ void __launch_bounds__(kThreads) merge_top_kernel(TopLogitsRowsParams p, int chunks) {
+  __shared__ uint32_t keys[kMergeSlots];
   __shared__ SelectShared sh;
   __shared__ int bad, overflow, found;
   const int row = int(blockIdx.x);
@@ -165,13 +169,18 @@ __global__ void __launch_bounds__(kThreads) merge_top_kernel(TopLogitsRowsParams
     if (threadIdx.x == 0) out.finish(bad != 0, bad ? 0 : int(p.capacity) + 1);
     return;
   }
-  // Slot s is candidate s % capacity of chunk s / capacity (valid below the chunk's count).
+  // Slot s is candidate s % capacity of chunk s / capacity (valid below the chunk's count). The selection reads
+  // each slot's key five times: from shared memory when the slots fit (the 262k vocabulary with k <= 64).
   const int slots = chunks * int(p.capacity);
-  auto key_at = [&](int s) {
+  auto key_in_l2 = [&](int s) {
     const int32_t* c = in + (s / p.capacity) * stride;
     const int j = int(s % p.capacity);
     return j < c[0] ? order_key(__int_as_float(c[1 + p.capacity + j])) : kMasked;
   };
+  const bool staged = slots <= kMergeSlots;
+  if (staged)
+    for (int s = int(threadIdx.x); s < slots; s += kThreads) keys[s] = key_in_l2(s);
+  auto key_at = [&](int s) { return staged ? keys[s] : key_in_l2(s); };
   const uint32_t threshold = max(kth_largest_key(key_at, slots, uint32_t(k), sh), kFirstValid);
   for (int s = int(threadIdx.x); s < slots; s += kThreads) {
     if (key_at(s) < threshold) continue;
