@@ -247,6 +247,10 @@ int main(int argc, char** argv) {
   app.add_option("--turns", a.work.turns,
                  "Turns per conversation: each turn re-sends the history plus a new user message")
       ->check(CLI::PositiveNumber);
+  app.add_option("--temperature", a.work.temperature,
+                 "Sampling temperature of each request (0 = greedy; above: the server's top-k / top-p defaults)")
+      ->check(CLI::Range(0.0, 2.0))
+      ->capture_default_str();
   app.add_option("--max-tokens", a.work.max_tokens, "max_tokens of each request")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -5,7 +5,8 @@
 #      pkg-config, or where the machine has none the copy carried as build/carry/httplib: scripts/gpu_carry_httplib.sh)
 #   2. starts `unigemma serve -m MODEL_DIR --device $DEVICE` on a free port and waits for /health
 #   3. runs load_gen at each concurrency of $LEVELS, max(4, $REQUESTS_PER_CLIENT x concurrency) streaming
-#      requests per level, ~$PROMPT_TOKENS prompt tokens (calibrated once) and max_tokens $GEN_TOKENS (temperature 0)
+#      requests per level, ~$PROMPT_TOKENS prompt tokens (calibrated once) and max_tokens $GEN_TOKENS (temperature
+#      $TEMPERATURE: 0 greedy, above it sampled with the server's top-k 64 / top-p 0.95 defaults)
 #   4. saves /metrics, stops the server with SIGTERM and reports its exit code
 #   5. runs `unigemma bench -b 1` at the same prompt length (as --ctx) and -n, and prints the server overhead at
 #      batch 1: the single stream's time per output token (load_gen TPOT p50 = (e2e - TTFT) / (tokens - 1)) vs
@@ -19,7 +20,7 @@
 #   PRESET=gemma-4-12b scripts/gpu_serve_check.sh /tmp/g12             # creates a random 12B there if missing
 #   DEVICE=cpu PRESET=tiny scripts/gpu_serve_check.sh /tmp/tiny        # the whole path on a CPU, tiny model
 # Environment (defaults): DEVICE (cuda), OUT (build/gpu_out), BUILD (build/gpu-serve; cpu: build/cpu-serve),
-#   LEVELS (1,8,32,64), REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), BENCH_REPS (3),
+#   LEVELS (1,8,32,64), REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), TEMPERATURE (0), BENCH_REPS (3),
 #   PRESET (init-random preset for a missing MODEL_DIR), TOKENIZER (when MODEL_DIR has no tokenizer.json; else
 #   build/test_assets/tokenizer or the carried build/carry/tokenizer), JOBS (nproc), SKIP_BUILD=1, BUILD_ONLY=1,
 #   timeouts in s: BUILD_TIMEOUT (540), LOAD_TIMEOUT (300: model load until /health), LEVEL_TIMEOUT (180),
@@ -36,6 +37,7 @@ LEVELS="${LEVELS:-1,8,32,64}"
 REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-2}"
 PROMPT_TOKENS="${PROMPT_TOKENS:-128}"
 GEN_TOKENS="${GEN_TOKENS:-128}"
+TEMPERATURE="${TEMPERATURE:-0}"
 BENCH_REPS="${BENCH_REPS:-3}"
 JOBS="${JOBS:-$(nproc)}"
 BUILD_TIMEOUT="${BUILD_TIMEOUT:-540}" LOAD_TIMEOUT="${LOAD_TIMEOUT:-300}"
@@ -172,6 +174,7 @@ for c in ${LEVELS//,/ }; do
   n=$(( c * REQUESTS_PER_CLIENT > 4 ? c * REQUESTS_PER_CLIENT : 4 ))
   t=$(date +%s)
   timeout "$LEVEL_TIMEOUT" "$lg" --url "$url" -c "$c" -n "$n" --max-tokens "$GEN_TOKENS" "${prompt_args[@]}" \
+    --temperature "$TEMPERATURE" \
     --warmup "$warmup" --seed $(( 1000 + c )) --read-timeout 120 --timeout "$LEVEL_TIMEOUT" \
     --json-out "$OUT/load_c$c.json" >"$OUT/load_c$c.txt" 2>&1
   rc=$?

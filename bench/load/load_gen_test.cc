@@ -130,6 +130,7 @@ TEST(Workload, ConversationsGrowAndBadInputIsBad) {
   json a = json::parse(w.next().body);
   EXPECT_EQ(a["messages"].size(), 2u);  // shared system prompt + user
   EXPECT_EQ(a["temperature"], 0);
+  EXPECT_FALSE(a.contains("seed"));
   EXPECT_EQ(a["stream_options"]["include_usage"], true);
   RequestResult ok{.outcome = Outcome::Ok, .content = "re<|video|>ply"};
   w.done(ok);

@@ -34,10 +34,11 @@ std::string random_words(std::mt19937_64& rng, int64_t n) {
 }
 
 std::string chat_body(const WorkloadOptions& o, const json& messages, int64_t max_tokens) {
-  return json{{"model", o.model},         {"messages", messages},
-              {"max_tokens", max_tokens}, {"temperature", 0},
-              {"stream", true},           {"stream_options", {{"include_usage", true}}}}
-      .dump();
+  json body{{"model", o.model},         {"messages", messages},
+            {"max_tokens", max_tokens}, {"temperature", o.temperature},
+            {"stream", true},           {"stream_options", {{"include_usage", true}}}};
+  if (o.temperature > 0) body["seed"] = int64_t(o.seed % 1000003);  // reproducible runs
+  return body.dump();
 }
 
 Workload::Workload(const WorkloadOptions& options, uint64_t client_id)
