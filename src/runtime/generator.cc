@@ -76,15 +76,36 @@ GenerationResult Generator::generate(const GenerationRequest& req, KvCache& cach
     if (cb.on_text) cb.on_text(s);
   };
 
-  auto t1 = std::chrono::steady_clock::now();
   const size_t context_before = history.size();
+  // Decode steps take the backend's argmax or top-k candidates when the sampler needs nothing else (on a GPU: a few
+  // bytes back instead of the 1 MB row); the same tokens as from the row (the scheduler does the same).
+  const SamplingParams& sp = req.sampling;
+  const bool penalties = sp.repetition_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
+  const bool by_argmax = !req.constraint && sp.temperature == 0.0f && !penalties;
+  const bool by_top_k = !req.constraint && sampler.samples_from_top_k() && sp.top_k <= kMaxTopLogitsK;
+  bool from_row = true;  // the prompt's logits came back whole
+  int32_t argmax = 0;
+  TopLogits top{.k = sp.top_k};
+  auto next_token = [&]() -> int32_t {
+    if (from_row) {
+      if (req.constraint) req.constraint->mask_logits(logits);
+      return sampler.sample(logits, std::span<const int32_t>(history.data(), context_before), result.tokens);
+    }
+    if (by_argmax) {
+      UG_CHECK(argmax >= 0, "Sampler: the logits hold NaN or +inf");
+      return argmax;
+    }
+    UG_CHECK(!top.bad, "Sampler: the logits hold NaN or +inf");
+    return top.full.empty() ? sampler.sample_candidates(top.ids, top.values) : sampler.sample(top.full, {}, {});
+  };
+
+  auto t1 = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < req.max_new_tokens; ++step) {
     if (cb.cancel && cb.cancel->load()) {
       result.finish = FinishReason::Cancelled;
       break;
     }
-    if (req.constraint) req.constraint->mask_logits(logits);
-    int32_t id = sampler.sample(logits, std::span<const int32_t>(history.data(), context_before), result.tokens);
+    int32_t id = next_token();
     if (req.constraint) req.constraint->accept(id);
     result.tokens.push_back(id);
     history.push_back(id);
@@ -107,7 +128,16 @@ GenerationResult Generator::generate(const GenerationRequest& req, KvCache& cach
       break;
     }
     int32_t one[1] = {id};
-    decoder_.forward({.token_ids = one}, cache, LogitsMode::Last, logits);
+    if (by_argmax || by_top_k) {
+      BatchItem item{.input = {.token_ids = one}, .cache = &cache, .mode = LogitsMode::Last};
+      if (by_argmax) item.argmax = &argmax;
+      if (!by_argmax) item.top_logits = &top;
+      item.argmax_excluded = sp.suppress_tokens;
+      decoder_.forward_batch({&item, 1});
+      from_row = false;
+    } else {
+      decoder_.forward({.token_ids = one}, cache, LogitsMode::Last, logits);
+    }
   }
   if (detok && result.finish != FinishReason::StopString) {
     emit(stops.push(detok->flush()).emit);

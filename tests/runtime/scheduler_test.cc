@@ -187,6 +187,26 @@ TEST_F(SchedulerTest, SeededSamplingDoesNotDependOnBatchMix) {
   }
 }
 
+// The Generator's decode steps take the backend's argmax / top-k candidates: the same tokens as sampling every
+// whole row of logits on the host.
+TEST_F(SchedulerTest, GeneratorDrawsAsFromTheWholeRow) {
+  std::mt19937 rng(9);
+  const PromptInput prompt = text_prompt(random_ids(rng, 21));
+  for (const SamplingParams& params : {sampled(31), greedy()}) {
+    const auto got = alone(*engine_, prompt, params, 25).tokens;
+    KvCache cache(engine_->model->config.text);
+    std::vector<float> logits;
+    engine_->decoder->forward({.token_ids = prompt.tokens}, cache, LogitsMode::Last, logits);
+    Sampler sampler(params, int32_t(logits.size()));
+    std::vector<int32_t> want;
+    for (int step = 0; step < 25; ++step) {
+      want.push_back(sampler.sample(logits, prompt.tokens, want));
+      engine_->decoder->forward({.token_ids = {&want.back(), 1}}, cache, LogitsMode::Last, logits);
+    }
+    EXPECT_EQ(got, want) << "temperature " << params.temperature;
+  }
+}
+
 TEST_F(SchedulerTest, StopIdsAndLogprobs) {
   std::mt19937 rng(3);
   PromptInput p = text_prompt(random_ids(rng, 12));
