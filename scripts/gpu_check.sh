@@ -5,7 +5,8 @@
 #   scripts/gpu_check.sh          tests + smoke bench
 #   scripts/gpu_check.sh full     + a random model of the real 12B shape (unigemma init-random): CUDA vs CPU
 #                                 logits on a short prompt, `unigemma bench --device cuda` (prefill 512 / 2048 /
-#                                 8192, decode batch 1 / 8 / 32 / 64 at context 1k and 16k, TTFT of one image + 50
+#                                 8192, decode batch 1 / 8 / 32 / 64 at context 1k and 16k, TTFT of one image (a
+#                                 1280x960 PNG: the GPU machine has no BMP decoder) + 50
 #                                 text tokens) and the HF
 #                                 transformers peer on the same shapes (scripts/bench/hf_peer.py)
 # OUT defaults to build/gpu_out. If the machine has no GoogleTest, a copy carried as build/gtest_src is built.
@@ -96,7 +97,8 @@ print(f"12B CUDA vs CPU logits: max_abs {d.max():.4g} mean_abs {d.mean():.4g} |l
 sys.exit(0 if d.max() < float(sys.argv[3]) and (a.argmax(-1) == b.argmax(-1)).mean() >= 0.9 else 1)
 PY
   done
-  run_step bench_12b 400 "$bin" bench -m "$model" --device cuda -p 512,2048,8192 -n 32 -b 1,8,32,64 --ctx 1024,16384 --ttft-image \
+  run_step bench_12b 400 "$bin" bench -m "$model" --device cuda -p 512,2048,8192 -n 32 -b 1,8,32,64 --ctx 1024,16384 \
+    --ttft-image --ttft-image-file tests/data/media/large.png \
     -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
   run_step bench_12b_sampled 200 "$bin" bench -m "$model" --device cuda -p 0 -n 32 -b 1,8,32,64 --ctx 1024 --sample \
     -r 2 --bandwidth-ceiling $BW_GBS

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 #include <memory>
 
 #include "bench_stats.h"
@@ -47,9 +49,12 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
                       int64_t reps, ThreadPool& pool) {
   UG_CHECK(int64_t(text.size()) >= a.text_tokens, "--ttft-text {} needs that many text tokens", a.text_tokens);
   const MediaOptions options{.image_tokens = a.image_tokens, .cache_bytes = 0};  // a new image every time
-  const MediaSource source{.kind = MediaKind::Image,
-                           .bytes = std::make_shared<const std::vector<uint8_t>>(synthetic_bmp(a.width, a.height)),
-                           .name = "synthetic image"};
+  // A file is read again for each repetition (as an upload's bytes would arrive); the synthetic BMP is in memory.
+  const MediaSource source =
+      a.file.empty() ? MediaSource{.kind = MediaKind::Image,
+                                   .bytes = std::make_shared<const std::vector<uint8_t>>(synthetic_bmp(a.width, a.height)),
+                                   .name = "synthetic image"}
+                     : MediaSource{.kind = MediaKind::Image, .path = a.file};
   const int64_t n_visual = MediaEncoder(model, nullptr, pool, options).encode(source)->n_visual;
   // <bos> <boi> image x n_visual <eoi> text: the token layout of one image in a user turn.
   const MultimodalTokens& t = model.config.tokens;
@@ -85,8 +90,10 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
       "|---------------------------------------|----------------|--------------------------------------|"
       "--------------------------|\n");
   char name[96];
-  std::snprintf(name, sizeof name, "ttft image %lld + %lld text (%dx%d)", (long long)n_visual, (long long)a.text_tokens,
-                a.width, a.height);
+  const std::string what = a.file.empty() ? std::to_string(a.width) + "x" + std::to_string(a.height)
+                                          : std::filesystem::path(a.file).filename().string();
+  std::snprintf(name, sizeof name, "ttft image %lld + %lld text (%s)", (long long)n_visual, (long long)a.text_tokens,
+                what.c_str());
   std::printf("| %-37s | %6.1f ± %5.1f | %15.1f ± %5.1f %12s | %11.1f ± %5.1f %4s |\n", name, s.mean, s.sd, e.mean,
               e.sd, "", p.mean, p.sd, "");
   std::fflush(stdout);

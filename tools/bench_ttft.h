@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -17,6 +18,7 @@ struct TtftImageArgs {
   int64_t text_tokens = 50;
   int64_t image_tokens = 0;  // soft-token budget of the image; 0 = vision_config.num_soft_tokens (280 for the 12B)
   int width = 896, height = 896;
+  std::string file;  // an image file (any format this build decodes) instead of the synthetic BMP
 };
 
 // A deterministic 24-bit BMP (gradients plus noise, so that resizing does real work), as an upload would carry it.

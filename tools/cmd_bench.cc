@@ -236,6 +236,8 @@ RegisterCommand reg("bench", "Prompt-processing and generation speed (llama-benc
   sub.add_flag("--ttft-image", a->ttft_image,
                "Time to first token of one image + --ttft-text text tokens (a synthetic 896x896 image decoded, "
                "preprocessed and embedded each time, then the prefill)");
+  sub.add_option("--ttft-image-file", a->ttft.file,
+                 "With --ttft-image: this image file (any format the build decodes) instead of the synthetic one");
   sub.add_option("--ttft-text", a->ttft.text_tokens, "Text tokens after the image (default 50)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--image-tokens", a->ttft.image_tokens,

@@ -49,6 +49,14 @@ TEST(CliBench, TtftImageRow) {
   EXPECT_NE(r.out.find(" + 7 text (896x896)"), std::string::npos) << r.out;
   expect_error(run_command(bin() + " bench -m " + fixture("model-bf16") + " -p 0 -n 0 --ttft-image --ttft-text -2"),
                {"--ttft-text"});
+  const auto file = run_command(bin() + " bench -m " + fixture("model-bf16") +
+                                " -p 0 -n 0 --no-bandwidth -r 1 --ttft-image --ttft-image-file " +
+                                test::data_path("media/noise.jpg"));
+  ASSERT_EQ(file.exit_code, 0) << file.out;
+  EXPECT_NE(file.out.find(" + 50 text (noise.jpg)"), std::string::npos) << file.out;
+  expect_error(run_command(bin() + " bench -m " + fixture("model-bf16") +
+                           " -p 0 -n 0 --ttft-image --ttft-image-file /nonexistent.png"),
+               {"/nonexistent.png"});
 }
 
 TEST(CliBench, SampledDecodeRow) {
