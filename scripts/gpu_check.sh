@@ -28,7 +28,7 @@ say "== gpu_check $mode $(date -u +%FT%TZ) on $(hostname)"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv 2>&1 | tee -a "$summary"
 nvcc --version 2>&1 | tail -1 | tee -a "$summary"
 
-cfg=(-S . -B build/gpu -G Ninja -DUNIGEMMA_CUDA=ON -DUNIGEMMA_MEDIA_REQUIRED=OFF -DUNIGEMMA_SERVER=OFF
+cfg=(-S . -B build/gpu -G Ninja -DUNIGEMMA_CUDA=ON -DUNIGEMMA_TESTS=ON -DUNIGEMMA_MEDIA_REQUIRED=OFF -DUNIGEMMA_SERVER=OFF
      -DCMAKE_BUILD_TYPE=Release)
 if ! cmake "${cfg[@]}" >>"$log" 2>&1; then
   if grep -q "GTest" "$log" && [ -d build/gtest_src ]; then
