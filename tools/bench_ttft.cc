@@ -45,8 +45,8 @@ std::vector<uint8_t> synthetic_bmp(int width, int height) {
   return b;
 }
 
-void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<const int32_t> text, const TtftImageArgs& a,
-                      int64_t reps, ThreadPool& pool) {
+void bench_ttft_image(const LoadedModel& model, Decoder& decoder, MediaEmbedder& embedder,
+                      std::span<const int32_t> text, const TtftImageArgs& a, int64_t reps, ThreadPool& pool) {
   UG_CHECK(int64_t(text.size()) >= a.text_tokens, "--ttft-text {} needs that many text tokens", a.text_tokens);
   const MediaOptions options{.image_tokens = a.image_tokens, .cache_bytes = 0};  // a new image every time
   // A file is read again for each repetition (as an upload's bytes would arrive); the synthetic BMP is in memory.
@@ -55,7 +55,7 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
                                    .bytes = std::make_shared<const std::vector<uint8_t>>(synthetic_bmp(a.width, a.height)),
                                    .name = "synthetic image"}
                      : MediaSource{.kind = MediaKind::Image, .path = a.file};
-  const int64_t n_visual = MediaEncoder(model, nullptr, pool, options).encode(source)->n_visual;
+  const int64_t n_visual = MediaEncoder(model, nullptr, pool, options, &embedder).encode(source)->n_visual;
   // <bos> <boi> image x n_visual <eoi> text: the token layout of one image in a user turn.
   const MultimodalTokens& t = model.config.tokens;
   std::vector<int32_t> ids{int32_t(model.config.text.bos_token_id), int32_t(t.boi)};
@@ -66,7 +66,7 @@ void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<cons
   std::vector<double> ttft, embed, prefill;
   std::vector<float> logits;
   for (int64_t r = 0; r < reps + 1; ++r) {
-    MediaEncoder encoder(model, nullptr, pool, options);
+    MediaEncoder encoder(model, nullptr, pool, options, &embedder);
     const auto t0 = std::chrono::steady_clock::now();
     const PromptInput in = encoder.scatter(ids, {&source, 1});  // decode, preprocess, embed, attach
     const double t_embed = seconds_since(t0);

@@ -10,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "model/decoder.h"
+#include "model/embedders.h"
 #include "model/loaded_model.h"
 
 namespace ug::cli {
@@ -25,8 +26,9 @@ struct TtftImageArgs {
 std::vector<uint8_t> synthetic_bmp(int width, int height);
 
 // Runs the measurement `reps` times after one warm-up and prints its table (TTFT and the embed / prefill split,
-// mean ± sd in ms). text: token ids for the text part (at least text_tokens of them).
-void bench_ttft_image(const LoadedModel& model, Decoder& decoder, std::span<const int32_t> text,
-                      const TtftImageArgs& args, int64_t reps, ThreadPool& pool);
+// mean ± sd in ms). text: token ids for the text part (at least text_tokens of them). embedder: where the image is
+// embedded (next to the decoder, as the server does).
+void bench_ttft_image(const LoadedModel& model, Decoder& decoder, MediaEmbedder& embedder,
+                      std::span<const int32_t> text, const TtftImageArgs& args, int64_t reps, ThreadPool& pool);
 
 }  // namespace ug::cli

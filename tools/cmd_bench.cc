@@ -210,7 +210,10 @@ int run_bench(const BenchArgs& a) {
   if (b.draws > 0 && b.whole_rows > 0)
     std::printf("sampled: %lld of %lld draws got the whole row back (more ties at the top-k boundary than room)\n",
                 (long long)b.whole_rows, (long long)b.draws);
-  if (a.ttft_image) bench_ttft_image(*model, *decoder, b.tokens, a.ttft, a.reps, pool);
+  if (a.ttft_image) {
+    auto embedder = make_media_embedder(device, model->config, *model->weights, pool);
+    bench_ttft_image(*model, *decoder, *embedder, b.tokens, a.ttft, a.reps, pool);
+  }
   const int64_t free = decoder->backend().free_memory_bytes();
   if (free >= 0) std::printf("\ndevice memory free at the end: %.2f GB\n", double(free) / 1e9);
   return 0;

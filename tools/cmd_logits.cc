@@ -29,7 +29,8 @@ int run_logits(const LogitsArgs& a, const MediaArgs& m) {
   UG_CHECK(!ids.empty(), "--tokens: no token ids given");
   // Media rows fill the image / video / audio soft-token positions of --tokens in order (HF
   // masked_scatter).
-  MediaEncoder media(*model, nullptr, ThreadPool::global(), m.options());
+  auto embedder = make_media_embedder(a.device.spec(), model->config, *model->weights, ThreadPool::global());
+  MediaEncoder media(*model, nullptr, ThreadPool::global(), m.options(), embedder.get());
   PromptInput input = media.scatter(ids, m.items);
   auto decoder_ptr =
       make_decoder(a.device.spec(), model->config, *model->weights, ThreadPool::global(), {.max_chunk = a.chunk});

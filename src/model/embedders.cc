@@ -22,15 +22,35 @@ std::vector<float> rescale_u8_divide(std::span<const uint8_t> u8) {
   return out;
 }
 
-std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& weights, const ImagePatches& image,
-                               ThreadPool& pool) {
+void check_image_patches(const ModelConfig& config, const ModelWeights& weights, const ImagePatches& image) {
   UG_CHECK(config.vision && weights.vision, "this model has no vision embedder (config.json has no vision_config)");
   const auto& vc = *config.vision;
-  const auto& w = *weights.vision;
-  const int64_t n = image.count(), P = vc.patch_values(), E = vc.mm_embed_dim, D = config.text.hidden_size;
+  const int64_t n = image.count(), P = vc.patch_values();
   UG_CHECK(int64_t(image.pixels.size()) == n * P, "image: {} pixel values for {} patches of {}", image.pixels.size(), n,
            P);
   UG_CHECK(int64_t(image.ys.size()) == n, "image: {} y positions for {} patches", image.ys.size(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t x = image.xs[size_t(i)], y = image.ys[size_t(i)];
+    UG_CHECK(x >= 0 && y >= 0 && x < vc.mm_posemb_size && y < vc.mm_posemb_size,
+             "image: patch {} at ({}, {}) is outside the position table of {} entries per axis", i, x, y,
+             vc.mm_posemb_size);
+  }
+}
+
+int64_t check_audio_frames(const ModelConfig& config, const ModelWeights& weights, std::span<const float> frames) {
+  UG_CHECK(config.audio && weights.audio, "this model has no audio embedder (config.json has no audio_config)");
+  const int64_t F = config.audio->audio_embed_dim;
+  UG_CHECK(int64_t(frames.size()) % F == 0, "audio: {} samples is not a whole number of {}-sample frames",
+           frames.size(), F);
+  return int64_t(frames.size()) / F;
+}
+
+std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& weights, const ImagePatches& image,
+                               ThreadPool& pool) {
+  check_image_patches(config, weights, image);
+  const auto& vc = *config.vision;
+  const auto& w = *weights.vision;
+  const int64_t n = image.count(), P = vc.patch_values(), E = vc.mm_embed_dim, D = config.text.hidden_size;
   std::vector<float> a(size_t(n * P)), b(size_t(n * E)), c(size_t(n * E));
   cpu::layer_norm_to(image.pixels.data(), a.data(), n, P, w.patch_ln1_w.data(), w.patch_ln1_b.data(), kLayerNormEps);
   cpu::matmul(a.data(), n, w.patch_dense, b.data(), pool);  // [n, E]
@@ -40,10 +60,7 @@ std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& we
   // Factorised 2-D position embedding: table rows are [position, axis] with axis 0 = x, 1 = y.
   std::vector<float> px(static_cast<size_t>(E)), py(static_cast<size_t>(E));
   for (int64_t i = 0; i < n; ++i) {
-    int32_t x = image.xs[size_t(i)], y = image.ys[size_t(i)];
-    UG_CHECK(x >= 0 && y >= 0 && x < vc.mm_posemb_size && y < vc.mm_posemb_size,
-             "image: patch {} at ({}, {}) is outside the position table of {} entries per axis", i, x, y,
-             vc.mm_posemb_size);
+    const int32_t x = image.xs[size_t(i)], y = image.ys[size_t(i)];
     cpu::embedding_row(w.pos_embedding, int64_t(x) * 2 + 0, 1.0f, px.data());
     cpu::embedding_row(w.pos_embedding, int64_t(y) * 2 + 1, 1.0f, py.data());
     for (int64_t j = 0; j < E; ++j) c[size_t(i * E + j)] += px[size_t(j)] + py[size_t(j)];
@@ -57,15 +74,36 @@ std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& we
 
 std::vector<float> embed_audio(const ModelConfig& config, const ModelWeights& weights, std::span<const float> frames,
                                ThreadPool& pool) {
-  UG_CHECK(config.audio && weights.audio, "this model has no audio embedder (config.json has no audio_config)");
+  const int64_t n = check_audio_frames(config, weights, frames);
   const int64_t F = config.audio->audio_embed_dim, D = config.text.hidden_size;
-  UG_CHECK(int64_t(frames.size()) % F == 0, "audio: {} samples is not a whole number of {}-sample frames",
-           frames.size(), F);
-  const int64_t n = int64_t(frames.size()) / F;
   std::vector<float> g(frames.begin(), frames.end()), out(size_t(n * D));
   cpu::rms_norm(g.data(), n, F, nullptr, config.audio->rms_norm_eps);
   cpu::matmul(g.data(), n, weights.audio->projection, out.data(), pool);
   return out;
+}
+
+namespace {
+
+class CpuMediaEmbedder final : public MediaEmbedder {
+ public:
+  CpuMediaEmbedder(const ModelConfig& config, const ModelWeights& weights, ThreadPool& pool)
+      : config_(config), weights_(weights), pool_(pool) {}
+  std::vector<float> image(const ImagePatches& image) override { return embed_image(config_, weights_, image, pool_); }
+  std::vector<float> audio(std::span<const float> frames) override {
+    return embed_audio(config_, weights_, frames, pool_);
+  }
+
+ private:
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  ThreadPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<MediaEmbedder> make_cpu_media_embedder(const ModelConfig& config, const ModelWeights& weights,
+                                                       ThreadPool& pool) {
+  return std::make_unique<CpuMediaEmbedder>(config, weights, pool);
 }
 
 std::vector<int32_t> block_ids_for(std::span<const int32_t> token_ids, const MultimodalTokens& tokens) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -33,6 +34,25 @@ std::vector<float> embed_image(const ModelConfig& config, const ModelWeights& we
 // [n_frames, audio_embed_dim] -> [n_frames, hidden]: weightless RMSNorm -> projection.
 std::vector<float> embed_audio(const ModelConfig& config, const ModelWeights& weights, std::span<const float> frames,
                                ThreadPool& pool);
+
+// Throws the embedders' located errors for an image that does not fit the model (no vision embedder, sizes, patch
+// positions outside the position table); shared by every implementation.
+void check_image_patches(const ModelConfig& config, const ModelWeights& weights, const ImagePatches& image);
+// The same for audio frames; returns the number of frames.
+int64_t check_audio_frames(const ModelConfig& config, const ModelWeights& weights, std::span<const float> frames);
+
+// Where the embedders compute: the CPU functions above, or a backend's (model_cuda/cuda_media_embedder.h keeps the
+// projections on the GPU). Same inputs, outputs and errors (the CUDA one also serializes its calls).
+class MediaEmbedder {
+ public:
+  virtual ~MediaEmbedder() = default;
+  virtual std::vector<float> image(const ImagePatches& image) = 0;
+  virtual std::vector<float> audio(std::span<const float> frames) = 0;
+};
+
+// embed_image / embed_audio on the pool. config and weights must outlive it.
+std::unique_ptr<MediaEmbedder> make_cpu_media_embedder(const ModelConfig& config, const ModelWeights& weights,
+                                                       ThreadPool& pool);
 
 // Bidirectional block id per token from the multimodal token types (spec §3.6): every maximal run of image
 // or video soft tokens gets a fresh id 0, 1, ...; everything else -1.

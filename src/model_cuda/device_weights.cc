@@ -66,6 +66,13 @@ void upload_into(uint16_t* dst, const MatrixRef& m) {
 
 }  // namespace
 
+DeviceBuffer<uint16_t> upload_bf16(const MatrixRef& m, const char* what) {
+  check_matrix(m, what);
+  DeviceBuffer<uint16_t> buffer(size_t(m.rows * m.cols));
+  upload_into(buffer.data(), m);
+  return buffer;
+}
+
 DeviceMatrix DeviceWeights::upload(const MatrixRef& m, const char* what) {
   DeviceMatrix d;
   upload_stacked({{&m, what, &d}});

@@ -42,6 +42,9 @@ struct DeviceLayer {
   DeviceBuffer<float> inv_freq;  // [head_dim / 2]
 };
 
+// m as a bf16 matrix in device memory (an F32 one rounded to nearest even); errors name it as `what`.
+DeviceBuffer<uint16_t> upload_bf16(const MatrixRef& m, const char* what);
+
 class DeviceWeights {
  public:
   DeviceWeights(const ModelConfig& config, const ModelWeights& weights);

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #if UG_HAVE_CUDA
 #include "model_cuda/cuda_decoder_backend.h"
+#include "model_cuda/cuda_media_embedder.h"
 #endif
 
 namespace ug {
@@ -42,6 +43,16 @@ std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfi
   return std::make_unique<Decoder>(
       config, weights, make_cuda_decoder_backend(config, weights, {.device = device.ordinal, .precision = precision}),
       options);
+#else
+  fail("--device {}: this build has no CUDA backend (configure with -DUNIGEMMA_CUDA=ON)", to_string(device));
+#endif
+}
+
+std::unique_ptr<MediaEmbedder> make_media_embedder(const DeviceSpec& device, const ModelConfig& config,
+                                                   const ModelWeights& weights, ThreadPool& pool) {
+  if (device.kind == DeviceSpec::Kind::Cpu) return make_cpu_media_embedder(config, weights, pool);
+#if UG_HAVE_CUDA
+  return make_cuda_media_embedder(config, weights, device.ordinal);
 #else
   fail("--device {}: this build has no CUDA backend (configure with -DUNIGEMMA_CUDA=ON)", to_string(device));
 #endif

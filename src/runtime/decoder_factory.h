@@ -7,6 +7,7 @@
 
 #include "core/thread_pool.h"
 #include "model/decoder.h"
+#include "model/embedders.h"
 
 namespace ug {
 
@@ -25,6 +26,11 @@ std::string to_string(const DeviceSpec& d);
 // device is usable.
 std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config, const ModelWeights& weights,
                                       ThreadPool& pool, DecoderOptions options = {});
+
+// Where images and audio are embedded next to that decoder: the CPU embedders on `pool`, or the GPU's
+// (model_cuda/cuda_media_embedder.h). Same errors as make_decoder for a missing backend.
+std::unique_ptr<MediaEmbedder> make_media_embedder(const DeviceSpec& device, const ModelConfig& config,
+                                                   const ModelWeights& weights, ThreadPool& pool);
 
 // True when this binary was built with the CUDA backend.
 bool built_with_cuda();

@@ -42,8 +42,9 @@ std::unique_ptr<Engine> load_engine(const std::string& dir, const EngineOptions&
   if (!jinja.empty()) e->template_warning = check_checkpoint_template(jinja);
   e->decoder =
       make_decoder(options.device, e->model->config, *e->model->weights, ThreadPool::global(), options.decoder);
+  e->embedder = make_media_embedder(options.device, e->model->config, *e->model->weights, ThreadPool::global());
   e->media = std::make_unique<MediaEncoder>(*e->model, e->tokenizer ? &*e->tokenizer : nullptr, ThreadPool::global(),
-                                            options.media);
+                                            options.media, e->embedder.get());
   return e;
 }
 

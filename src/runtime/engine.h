@@ -27,6 +27,7 @@ struct Engine {
   std::unique_ptr<LoadedModel> model;
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Decoder> decoder;
+  std::unique_ptr<MediaEmbedder> embedder;  // where media embeds: next to the decoder (the GPU's with --device cuda)
   std::unique_ptr<MediaEncoder> media;  // images / audio / video -> prompt pieces (with its embedding cache)
   std::string template_warning;         // non-empty when the checkpoint's chat template differs from ours
 };

@@ -131,8 +131,12 @@ std::string_view media_kind_name(MediaKind k) {
 }
 
 MediaEncoder::MediaEncoder(const LoadedModel& model, const Tokenizer* tokenizer, ThreadPool& pool,
-                           MediaOptions options)
-    : model_(model), tokenizer_(tokenizer), pool_(pool), options_(std::move(options)) {
+                           MediaOptions options, MediaEmbedder* embedder)
+    : model_(model),
+      tokenizer_(tokenizer),
+      own_embedder_(embedder ? nullptr : make_cpu_media_embedder(model.config, *model.weights, pool)),
+      embedder_(embedder ? *embedder : *own_embedder_),
+      options_(std::move(options)) {
   if (options_.image_tokens == 0 && model_.config.vision) options_.image_tokens = model_.config.vision->num_soft_tokens;
   UG_CHECK(options_.image_tokens > 0 || !model_.config.vision, "image tokens per image must be positive, got {}",
            options_.image_tokens);
@@ -204,7 +208,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_image(const MediaSource& sour
   auto out = std::make_shared<EncodedMedia>();
   out->n_visual = grid.count();
   out->visual_rows = std::make_shared<const std::vector<float>>(
-      embed_image(model_.config, *model_.weights, to_patches(grid, /*divide=*/false), pool_));
+      embedder_.image(to_patches(grid, /*divide=*/false)));
   if (tokenizer_) {
     const MultimodalTokens& t = model_.config.tokens;
     out->layout_text = piece(t.boi) + repeat(piece(t.image), out->n_visual) + piece(t.eoi);
@@ -220,7 +224,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_audio(const MediaSource& sour
   std::vector<float> frames = audio_frames(clip.samples);
   auto out = std::make_shared<EncodedMedia>();
   out->n_audio = int64_t(frames.size()) / kAudioFrameSamples;
-  out->audio_rows = std::make_shared<const std::vector<float>>(embed_audio(model_.config, *model_.weights, frames, pool_));
+  out->audio_rows = std::make_shared<const std::vector<float>>(embedder_.audio(frames));
   if (tokenizer_) {
     const MultimodalTokens& t = model_.config.tokens;
     out->layout_text = piece(t.boa) + repeat(piece(t.audio), out->n_audio) + piece(t.eoa);
@@ -247,7 +251,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_video(const MediaSource& sour
   }
   auto out = std::make_shared<EncodedMedia>();
   out->n_visual = all.count();
-  out->visual_rows = std::make_shared<const std::vector<float>>(embed_image(model_.config, *model_.weights, all, pool_));
+  out->visual_rows = std::make_shared<const std::vector<float>>(embedder_.image(all));
   std::vector<int64_t> audio_tokens(size_t(n_frames), 0);
   if (options_.video_audio) {
     UG_CHECK(model_.config.audio, "--video-audio: this model has no audio embedder");
@@ -264,7 +268,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_video(const MediaSource& sour
     }
     out->n_audio = int64_t(frames.size()) / kAudioFrameSamples;
     if (out->n_audio > 0)
-      out->audio_rows = std::make_shared<const std::vector<float>>(embed_audio(model_.config, *model_.weights, frames, pool_));
+      out->audio_rows = std::make_shared<const std::vector<float>>(embedder_.audio(frames));
   }
   if (tokenizer_) {
     const MultimodalTokens& t = model_.config.tokens;

@@ -21,6 +21,7 @@
 #include "media/audio_decode.h"
 #include "media/media_limits.h"
 #include "media/video_decode.h"
+#include "model/embedders.h"
 #include "model/loaded_model.h"
 #include "runtime/prompt_input.h"
 #include "tokenizer/tokenizer.h"
@@ -67,8 +68,10 @@ struct EncodedMedia {
 
 class MediaEncoder {
  public:
-  // `tokenizer` may be null for scatter() (ids given); assemble_text() needs it.
-  MediaEncoder(const LoadedModel& model, const Tokenizer* tokenizer, ThreadPool& pool, MediaOptions options);
+  // `tokenizer` may be null for scatter() (ids given); assemble_text() needs it. `embedder`: where images and audio
+  // are embedded (e.g. the GPU's, runtime/decoder_factory.h; it must outlive this); nullptr: the CPU, on `pool`.
+  MediaEncoder(const LoadedModel& model, const Tokenizer* tokenizer, ThreadPool& pool, MediaOptions options,
+               MediaEmbedder* embedder = nullptr);
 
   // Decodes, preprocesses and embeds (or takes from the cache). Throws ug::Error naming the item.
   std::shared_ptr<const EncodedMedia> encode(const MediaSource& source);
@@ -105,7 +108,8 @@ class MediaEncoder {
 
   const LoadedModel& model_;
   const Tokenizer* tokenizer_;
-  ThreadPool& pool_;
+  std::unique_ptr<MediaEmbedder> own_embedder_;  // the CPU one when none was given
+  MediaEmbedder& embedder_;
   MediaOptions options_;
   std::mutex mutex_;
   using Entry = std::pair<std::string, std::shared_ptr<const EncodedMedia>>;

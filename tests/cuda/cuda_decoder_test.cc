@@ -17,6 +17,7 @@
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
 #include "model_cuda/cuda_decoder_backend.h"
+#include "model_cuda/cuda_media_embedder.h"
 #include "test_util.h"
 
 namespace ug {
@@ -99,6 +100,26 @@ TEST_F(CudaDecoder, ImageAudioLogitsMatchHFAtTextPositions) {
       if (a.types[t] == 0) worst = std::max(worst, max_abs_diff({logits.data() + t * V, V}, {ref.data() + t * V, V}));
     EXPECT_LE(worst, 5e-2f) << "chunk " << chunk;
   }
+}
+
+// The same with the images and the audio embedded on the GPU (model_cuda/cuda_media_embedder.h), from HF's own
+// preprocessing outputs: the whole multimodal path on the device against HF.
+TEST_F(CudaDecoder, ImageAudioLogitsMatchHFWithGpuEmbedders) {
+  auto m = model();
+  auto embedder = make_cuda_media_embedder(m->config, *m->weights);
+  test::Assembled a = test::assemble(*m, embedder.get());
+  auto ref = npy_as_f32(read_npy(test::data_path("tiny_kv_eq/image_audio/logits_bf16w_f32.npy")));
+  const size_t V = size_t(m->config.text.vocab_size);
+  auto d = cuda_decoder(*m);
+  KvCache cache = d->new_cache();
+  std::vector<float> logits;
+  d->forward({.token_ids = a.ids, .embeddings_override = a.rows, .block_ids = a.block_ids}, cache, LogitsMode::All,
+             logits);
+  ASSERT_EQ(logits.size(), ref.size());
+  float worst = 0;
+  for (size_t t = 0; t < a.ids.size(); ++t)
+    if (a.types[t] == 0) worst = std::max(worst, max_abs_diff({logits.data() + t * V, V}, {ref.data() + t * V, V}));
+  EXPECT_LE(worst, 5e-2f);
 }
 
 TEST_F(CudaDecoder, GreedyDecodeIdsMatchHF) {

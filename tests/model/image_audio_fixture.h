@@ -35,20 +35,21 @@ struct Assembled {
   std::vector<int64_t> types;
 };
 
-// Embeds both images and the audio clip and points every placeholder token at its feature row, in
-// order.
-inline Assembled assemble(const LoadedModel& m) {
+// Embeds both images and the audio clip (with `embedder`; nullptr: the CPU embedders) and points every placeholder
+// token at its feature row, in order.
+inline Assembled assemble(const LoadedModel& m, MediaEmbedder* embedder = nullptr) {
   Assembled a;
   const std::string dir = "tiny_kv_eq/image_audio/";
   for (int64_t v : npy_as_i64(read_npy(test::data_path(dir + "input_ids.npy")))) a.ids.push_back(int32_t(v));
   a.types = npy_as_i64(read_npy(test::data_path(dir + "mm_token_type_ids.npy")));
-  ThreadPool& pool = ThreadPool::global();
+  auto cpu = make_cpu_media_embedder(m.config, *m.weights, ThreadPool::global());
+  MediaEmbedder& e = embedder ? *embedder : *cpu;
   for (const char* name : {"gradient.png.70", "noise.jpg.70"}) {
-    auto f = embed_image(m.config, *m.weights, load_patches(name), pool);
+    auto f = e.image(load_patches(name));
     a.image_features.insert(a.image_features.end(), f.begin(), f.end());
   }
   auto frames = npy_as_f32(read_npy(test::data_path("preprocess/tone_16k.frames.npy")));
-  a.audio_features = embed_audio(m.config, *m.weights, frames, pool);
+  a.audio_features = e.audio(frames);
   const int64_t D = m.config.text.hidden_size;
   size_t next_image = 0, next_audio = 0;
   for (int32_t id : a.ids) {

@@ -28,6 +28,24 @@ struct RmsNormParams {
 };
 void rms_norm(const RmsNormParams& p, cudaStream_t stream = nullptr);
 
+// out[r] = LayerNorm(x[r] + add + (table[table_rows_a[r]] + table[table_rows_b[r]])) * weight + bias, each add
+// optional (the vision embedder: the dense bias before its second LayerNorm, the factorised x / y position rows
+// before its third). Mean and variance in double, like cpu::layer_norm_to (its oracle).
+struct LayerNormParams {
+  const float* x = nullptr;               // [rows, dim]
+  float* out = nullptr;                   // [rows, dim], not x
+  const float* weight = nullptr;          // [dim]
+  const float* bias = nullptr;            // [dim]
+  const float* add = nullptr;             // [dim] added to every row first, or nullptr
+  const float* table = nullptr;           // [*, dim] rows added by index (a + b, then to x), or nullptr
+  const int32_t* table_rows_a = nullptr;  // [rows] (device), with table
+  const int32_t* table_rows_b = nullptr;  // [rows] (device), with table
+  int64_t rows = 0;                       // >= 1
+  int64_t dim = 0;                        // >= 1
+  double eps = 1e-5;                      // > 0
+};
+void layer_norm(const LayerNormParams& p, cudaStream_t stream = nullptr);
+
 // Rotate-half RoPE in place: for each token t, head h and pair i < head_dim/2 the dims (i, i + head_dim/2)
 // rotate by angle float(positions[t]) * inv_freq[i] (f32 product; cos/sin in double, rounded to f32, as the
 // CPU). inv_freq comes from ug::rope_inv_freq: both "default" and "proportional" (zeros for pairs that do
