@@ -86,12 +86,40 @@ Taps compute_taps(int64_t in_size, int64_t out_size) {
   return t;
 }
 
-// One fixed-point tap sum with rounding, saturated to u8.
-uint8_t apply(const Taps& t, int64_t i, const uint8_t* src, int64_t step) {
-  int32_t acc = t.precision > 0 ? 1 << (t.precision - 1) : 0;
-  const int16_t* w = &t.w[size_t(i * t.stride)];
-  for (int64_t j = 0; j < t.count[size_t(i)]; ++j) acc += int32_t(src[j * step]) * int32_t(w[j]);
-  return uint8_t(std::clamp(acc >> t.precision, 0, 255));
+// A fixed-point tap sum -> u8, with PyTorch's rounding and saturation.
+inline uint8_t to_u8(int32_t acc, int precision) { return uint8_t(std::clamp(acc >> precision, 0, 255)); }
+
+// Width pass of one row: the three channels of an output pixel share its taps.
+void resize_row(const Taps& t, const uint8_t* src, int64_t out_width, uint8_t* dst) {
+  const int32_t bias = t.precision > 0 ? 1 << (t.precision - 1) : 0;
+  for (int64_t x = 0; x < out_width; ++x) {
+    const int16_t* w = &t.w[size_t(x * t.stride)];
+    const uint8_t* s = src + t.first[size_t(x)] * 3;
+    int32_t r = bias, g = bias, b = bias;
+    for (int64_t j = 0; j < t.count[size_t(x)]; ++j, s += 3) {
+      r += int32_t(s[0]) * w[j];
+      g += int32_t(s[1]) * w[j];
+      b += int32_t(s[2]) * w[j];
+    }
+    dst[3 * x] = to_u8(r, t.precision);
+    dst[3 * x + 1] = to_u8(g, t.precision);
+    dst[3 * x + 2] = to_u8(b, t.precision);
+  }
+}
+
+// Height pass of output row y: whole source rows scaled and summed (contiguous, so the compiler vectorizes it;
+// integer sums are exact in any order).
+void resize_column(const Taps& t, int64_t y, const uint8_t* src, int64_t row, std::vector<int32_t>& acc,
+                   uint8_t* dst) {
+  acc.assign(size_t(row), t.precision > 0 ? 1 << (t.precision - 1) : 0);
+  const int16_t* w = &t.w[size_t(y * t.stride)];
+  for (int64_t j = 0; j < t.count[size_t(y)]; ++j) {
+    const uint8_t* s = src + (t.first[size_t(y)] + j) * row;
+    const int32_t wj = w[j];
+    int32_t* a = acc.data();
+    for (int64_t i = 0; i < row; ++i) a[i] += int32_t(s[i]) * wj;
+  }
+  for (int64_t i = 0; i < row; ++i) dst[i] = to_u8(acc[size_t(i)], t.precision);
 }
 
 }  // namespace
@@ -102,24 +130,22 @@ std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, Imag
   UG_CHECK(int64_t(rgb.size()) == in.height * in.width * 3, "resize: {} bytes for a {}x{} RGB image", rgb.size(),
            in.width, in.height);
   UG_CHECK(out.height > 0 && out.width > 0, "resize: empty target {}x{}", out.width, out.height);
-  std::vector<uint8_t> mid(rgb.begin(), rgb.end());
+  std::vector<uint8_t> mid;  // the width pass's output (not needed when the width stays)
   if (out.width != in.width) {
     Taps tw = compute_taps(in.width, out.width);
-    std::vector<uint8_t> h(size_t(in.height * out.width * 3));
+    mid.resize(size_t(in.height * out.width * 3));
     for (int64_t y = 0; y < in.height; ++y)
-      for (int64_t x = 0; x < out.width; ++x)
-        for (int64_t c = 0; c < 3; ++c)
-          h[size_t((y * out.width + x) * 3 + c)] =
-              apply(tw, x, &rgb[size_t((y * in.width + tw.first[size_t(x)]) * 3 + c)], 3);
-    mid = std::move(h);
+      resize_row(tw, &rgb[size_t(y * in.width * 3)], out.width, &mid[size_t(y * out.width * 3)]);
+    if (out.height == in.height) return mid;
+  } else if (out.height == in.height) {
+    return {rgb.begin(), rgb.end()};
   }
-  if (out.height == in.height) return mid;
+  const uint8_t* src = mid.empty() ? rgb.data() : mid.data();
   Taps th = compute_taps(in.height, out.height);
   std::vector<uint8_t> dst(size_t(out.height * out.width * 3));
   const int64_t row = out.width * 3;
-  for (int64_t y = 0; y < out.height; ++y)
-    for (int64_t i = 0; i < row; ++i)
-      dst[size_t(y * row + i)] = apply(th, y, &mid[size_t(th.first[size_t(y)] * row + i)], row);
+  std::vector<int32_t> acc;
+  for (int64_t y = 0; y < out.height; ++y) resize_column(th, y, src, row, acc, &dst[size_t(y * row)]);
   return dst;
 }
 
