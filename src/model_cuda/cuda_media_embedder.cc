@@ -81,7 +81,8 @@ class CudaMediaEmbedder final : public MediaEmbedder {
     const Vision& w = *vision_;
     const int64_t n = image.count(), P = vc.patch_values(), E = vc.mm_embed_dim, D = config_.text.hidden_size;
     if (n == 0) return {};
-    std::vector<int32_t> rows_x(static_cast<size_t>(n)), rows_y(static_cast<size_t>(n));  // table rows 2x (x axis) and 2y + 1 (y axis)
+    std::vector<int32_t> rows_x(static_cast<size_t>(n)),
+        rows_y(static_cast<size_t>(n));  // table rows 2x (x axis) and 2y + 1 (y axis)
     for (int64_t i = 0; i < n; ++i) {
       rows_x[size_t(i)] = 2 * image.xs[size_t(i)];
       rows_y[size_t(i)] = 2 * image.ys[size_t(i)] + 1;
@@ -94,15 +95,33 @@ class CudaMediaEmbedder final : public MediaEmbedder {
     copy_up(pixels, image.pixels.data(), image.pixels.size());
     copy_up(rx, rows_x.data(), rows_x.size());
     copy_up(ry, rows_y.data(), rows_y.size());
-    cuda::layer_norm({.x = pixels, .out = a, .weight = w.ln1_w.data(), .bias = w.ln1_b.data(), .rows = n, .dim = P,
+    cuda::layer_norm({.x = pixels,
+                      .out = a,
+                      .weight = w.ln1_w.data(),
+                      .bias = w.ln1_b.data(),
+                      .rows = n,
+                      .dim = P,
                       .eps = kLayerNormEps},
                      stream_);
     matmul(w.dense.data(), E, P, a, n, b);  // shapes checked against the config at load (model/weights.cc)
-    cuda::layer_norm({.x = b, .out = a, .weight = w.ln2_w.data(), .bias = w.ln2_b.data(), .add = w.dense_b.data(),
-                      .rows = n, .dim = E, .eps = kLayerNormEps},
+    cuda::layer_norm({.x = b,
+                      .out = a,
+                      .weight = w.ln2_w.data(),
+                      .bias = w.ln2_b.data(),
+                      .add = w.dense_b.data(),
+                      .rows = n,
+                      .dim = E,
+                      .eps = kLayerNormEps},
                      stream_);
-    cuda::layer_norm({.x = a, .out = b, .weight = w.pos_w.data(), .bias = w.pos_b.data(),
-                      .table = w.positions.data(), .table_rows_a = rx, .table_rows_b = ry, .rows = n, .dim = E,
+    cuda::layer_norm({.x = a,
+                      .out = b,
+                      .weight = w.pos_w.data(),
+                      .bias = w.pos_b.data(),
+                      .table = w.positions.data(),
+                      .table_rows_a = rx,
+                      .table_rows_b = ry,
+                      .rows = n,
+                      .dim = E,
                       .eps = kLayerNormEps},
                      stream_);
     cuda::rms_norm({.x = b, .out = b, .rows = n, .dim = E, .eps = vc.rms_norm_eps}, stream_);

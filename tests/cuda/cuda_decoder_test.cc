@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 
 #include "backend/cuda/cuda_check.h"
 #include "core/thread_pool.h"
@@ -263,6 +264,17 @@ TEST_F(CudaDecoder, DecodeKernelStepsMatchCpuBackend) {
   step_both("mixed step (sequence 1: a 6-token chunk on the flash kernel)", 1);
 }
 
+// One cache per prefix length of ids, prefilled; next[i] = the token after prefix i (the first decode input).
+void prefill_prefixes(Decoder& d, const std::vector<int32_t>& ids, std::initializer_list<int64_t> lengths,
+                      std::vector<KvCache>& caches, std::vector<int32_t>& next) {
+  std::vector<float> scratch;
+  for (int64_t p : lengths) {
+    caches.push_back(d.new_cache());
+    d.forward({.token_ids = {ids.data(), size_t(p)}}, caches.back(), LogitsMode::None, scratch);
+    next.push_back(ids[size_t(p)]);
+  }
+}
+
 // Greedy decode steps run as CUDA graphs (captured on the second step of a shape, replayed after, re-captured
 // when the key splits change as the context grows or the batch changes): the same ids as without graphs, for a
 // batch whose membership changes, with suppressed ids.
@@ -274,12 +286,7 @@ TEST_F(CudaDecoder, GraphStepsEqualPlainSteps) {
     auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs);
     std::vector<KvCache> caches;
     std::vector<int32_t> next;
-    std::vector<float> scratch;
-    for (int64_t p : {int64_t(5), int64_t(17), int64_t(40)}) {
-      caches.push_back(d->new_cache());
-      d->forward({.token_ids = {ids.data(), size_t(p)}}, caches.back(), LogitsMode::None, scratch);
-      next.push_back(ids[size_t(p)]);
-    }
+    prefill_prefixes(*d, ids, {5, 17, 40}, caches, next);
     std::vector<std::vector<int32_t>> out(caches.size());
     for (int step = 0; step < 70; ++step) {
       const size_t live = step < 30 ? 3 : step < 50 ? 2 : 3;  // the batch shrinks, then grows back
@@ -313,12 +320,7 @@ TEST_F(CudaDecoder, TopLogitsStepsMatchTheirRows) {
     auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs);
     std::vector<KvCache> caches;
     std::vector<int32_t> next;
-    std::vector<float> scratch;
-    for (int64_t p : {int64_t(6), int64_t(19), int64_t(33)}) {
-      caches.push_back(d->new_cache());
-      d->forward({.token_ids = {ids.data(), size_t(p)}}, caches.back(), LogitsMode::None, scratch);
-      next.push_back(ids[size_t(p)]);
-    }
+    prefill_prefixes(*d, ids, {6, 19, 33}, caches, next);
     std::vector<TopLogits> tops(3);
     tops[1].k = 5;
     tops[2].k = 40;

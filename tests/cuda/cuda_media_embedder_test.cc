@@ -1,6 +1,8 @@
 // The multimodal embedders on the GPU (model_cuda/cuda_media_embedder.h) vs their CPU oracles (model/embedders.h) on
 // the fixture model's bf16 weights: HF-preprocessed images (70 patches each) and audio frames, a random image at an
 // odd patch count with positions anywhere in the table; and the same located errors. Skips without a GPU.
+#include "model_cuda/cuda_media_embedder.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,7 +18,6 @@
 #include "model/embedders.h"
 #include "model/image_audio_fixture.h"
 #include "model/loaded_model.h"
-#include "model_cuda/cuda_media_embedder.h"
 #include "test_util.h"
 
 namespace ug {
@@ -73,9 +74,9 @@ TEST_F(CudaMediaEmbedder, BadInputsAreTheCpuErrors) {
   p.xs[3] = int32_t(model_->config.vision->mm_posemb_size);
   EXPECT_NE(cuda::test::error_of([&] { gpu_->image(p); }).find("patch 3 at"), std::string::npos);
   p.pixels.pop_back();
-  EXPECT_NE(cuda::test::error_of([&] { gpu_->image(p); })
-                .find("pixel values for " + std::to_string(p.count()) + " patches"),
-            std::string::npos);
+  EXPECT_NE(
+      cuda::test::error_of([&] { gpu_->image(p); }).find("pixel values for " + std::to_string(p.count()) + " patches"),
+      std::string::npos);
   const std::vector<float> odd(static_cast<size_t>(model_->config.audio->audio_embed_dim + 1), 0.5f);
   EXPECT_NE(cuda::test::error_of([&] { gpu_->audio(odd); }).find("not a whole number"), std::string::npos);
 }

@@ -100,12 +100,13 @@ std::vector<int32_t> check_rows(const std::vector<float>& x, int64_t n, const st
 
 TEST_F(CudaTopLogits, MatchesTheReferenceOverAFullVocabulary) {
   const int64_t n = 262144;
-  const std::vector<RowCase> cases{{1, {}}, {64, {}}, {64, {5, 9, 5}}, {1024, {}}, {0, {}}, {40, {}}, {64, {}}, {3, {}}};
+  const std::vector<RowCase> cases{{1, {}}, {64, {}}, {64, {5, 9, 5}}, {1024, {}},
+                                   {0, {}}, {40, {}}, {64, {}},        {3, {}}};
   const int64_t rows = int64_t(cases.size());
   auto x = random_floats(size_t(rows * n), 11, -30.0f, 30.0f);
   float* row2 = x.data() + 2 * n;
-  row2[5] = 1000.0f;         // excluded (twice): never a candidate
-  row2[9] = std::nanf("");   // excluded: no error
+  row2[5] = 1000.0f;               // excluded (twice): never a candidate
+  row2[9] = std::nanf("");         // excluded: no error
   float* row5 = x.data() + 5 * n;  // coarse values (6000 of them): ties at the 40th
   for (int64_t i = 0; i < n; ++i) row5[i] = std::round(row5[i] * 100.0f) / 100.0f;
   float* row6 = x.data() + 6 * n;  // a peaked row with a -inf tail
@@ -157,9 +158,13 @@ TEST_F(CudaTopLogits, DISABLED_Throughput) {
     auto dk = upload(k);
     DeviceBuffer<int32_t> out(static_cast<size_t>(rows * (1 + 2 * capacity)));
     DeviceBuffer<int32_t> scratch(static_cast<size_t>(top_logits_scratch_ints(rows, n, capacity)));
-    const TopLogitsRowsParams p{
-        .x = dx.data(), .k = dk.data(), .out = out.data(), .scratch = scratch.data(), .rows = rows, .n = n,
-        .capacity = capacity};
+    const TopLogitsRowsParams p{.x = dx.data(),
+                                .k = dk.data(),
+                                .out = out.data(),
+                                .scratch = scratch.data(),
+                                .rows = rows,
+                                .n = n,
+                                .capacity = capacity};
     top_logits_rows(p);
     cudaEvent_t start, stop;
     UG_CUDA_CHECK(cudaEventCreate(&start));
@@ -181,8 +186,9 @@ TEST_F(CudaTopLogits, DISABLED_Throughput) {
 TEST_F(CudaTopLogits, BadArgumentsAreErrorsNamingThem) {
   DeviceBuffer<float> x(16);
   DeviceBuffer<int32_t> k(1), out(64), scratch(64);
-  EXPECT_NE(error_of([&] { top_logits_rows({.x = x.data(), .k = k.data(), .rows = 1, .n = 16, .capacity = 4}); })
-                .find("scratch must be set"),
+  EXPECT_NE(error_of([&] {
+              top_logits_rows({.x = x.data(), .k = k.data(), .rows = 1, .n = 16, .capacity = 4});
+            }).find("scratch must be set"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               top_logits_rows({.x = x.data(),

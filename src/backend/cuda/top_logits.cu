@@ -15,8 +15,8 @@ namespace {
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kBins = 256;
-constexpr int kChunk = 4096;  // logits per block of the chunk kernel
-constexpr int kHists = 8;     // histogram copies, one per pair of warps: a row's top digits crowd a few bins
+constexpr int kChunk = 4096;       // logits per block of the chunk kernel
+constexpr int kHists = 8;          // histogram copies, one per pair of warps: a row's top digits crowd a few bins
 constexpr int kMergeSlots = 8192;  // candidate slots of a row the merge keeps in shared memory (else reads L2)
 constexpr uint32_t kNoBin = 0xffffffffu;
 // Keys below kFirstValid mark what is not a candidate: 0 masked (-inf), 1 excluded, 2 NaN / +inf (an error).
@@ -106,9 +106,7 @@ struct CandidateRow {
       base[1 + capacity + slot] = __float_as_int(value);
     }
   }
-  __device__ void finish(bool bad, int found) const {
-    base[0] = bad ? kBadRow : found > capacity ? kOverflow : found;
-  }
+  __device__ void finish(bool bad, int found) const { base[0] = bad ? kBadRow : found > capacity ? kOverflow : found; }
 };
 
 __global__ void __launch_bounds__(kThreads) chunk_top_kernel(TopLogitsRowsParams p) {
