@@ -326,7 +326,8 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
     cache->reserve(s.reserved_tokens);
   }
   s.cache = std::move(cache);
-  s.logits.assign(size_t(cfg.vocab_size), 0.0f);
+  // The backend's argmax or top-k candidates need no host row (1 MB per sequence with the real vocabulary).
+  if (!s.device_greedy() && !s.device_top_k()) s.logits.assign(size_t(cfg.vocab_size), 0.0f);
   s.admitted = SchedClock::now();
   s.result.cached_prompt_tokens = p;
   totals.prompt_tokens_total += s.prompt_size();
