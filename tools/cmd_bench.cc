@@ -128,11 +128,8 @@ struct Bench {
         }
         decoder.forward_batch(items);
         for (int64_t i = 0; i < batch && a.sample; ++i) {
-          TopLogits& t = tops[size_t(i)];
-          UG_CHECK(!t.bad, "bench: sequence {}'s logits hold NaN or +inf", i);
-          next[size_t(i)] = t.full.empty() ? samplers[size_t(i)].sample_candidates(t.ids, t.values)
-                                           : samplers[size_t(i)].sample(t.full, {}, {});
-          whole_rows += t.full.empty() ? 0 : 1;
+          next[size_t(i)] = samplers[size_t(i)].sample_top(tops[size_t(i)]);
+          whole_rows += tops[size_t(i)].full.empty() ? 0 : 1;
           ++draws;
         }
       }

@@ -31,7 +31,8 @@ struct CudaBackendOptions {
   int64_t max_attention_splits = 128;  // flash-decoding: key splits per (query, head)
   MatmulPrecision precision = MatmulPrecision::Balanced;
   int64_t split_max_rows = 64;
-  // CUDA graphs for greedy decode steps (one launch instead of ~1,000); UNIGEMMA_CUDA_GRAPHS=0 turns them off.
+  // CUDA graphs for decode steps that need only argmaxes / top-k candidates (one launch instead of ~1,000);
+  // UNIGEMMA_CUDA_GRAPHS=0 turns them off.
   bool graphs = true;
 };
 

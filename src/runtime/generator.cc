@@ -80,8 +80,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, KvCache& cach
   // Decode steps take the backend's argmax or top-k candidates when the sampler needs nothing else (on a GPU: a few
   // bytes back instead of the 1 MB row); the same tokens as from the row (the scheduler does the same).
   const SamplingParams& sp = req.sampling;
-  const bool penalties = sp.repetition_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
-  const bool by_argmax = !req.constraint && sp.temperature == 0.0f && !penalties;
+  const bool by_argmax = !req.constraint && sampler.argmax_is_enough();
   const bool by_top_k = !req.constraint && sampler.samples_from_top_k() && sp.top_k <= kMaxTopLogitsK;
   bool from_row = true;  // the prompt's logits came back whole
   int32_t argmax = 0;
@@ -95,8 +94,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, KvCache& cach
       UG_CHECK(argmax >= 0, "Sampler: the logits hold NaN or +inf");
       return argmax;
     }
-    UG_CHECK(!top.bad, "Sampler: the logits hold NaN or +inf");
-    return top.full.empty() ? sampler.sample_candidates(top.ids, top.values) : sampler.sample(top.full, {}, {});
+    return sampler.sample_top(top);
   };
 
   auto t1 = std::chrono::steady_clock::now();

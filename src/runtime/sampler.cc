@@ -77,9 +77,22 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> prompt
   return filter_and_draw();
 }
 
+namespace {
+bool has_penalties(const SamplingParams& p) {
+  return p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+}
+}  // namespace
+
 bool Sampler::samples_from_top_k() const {
-  return params_.temperature > 0.0f && params_.top_k > 0 && params_.repetition_penalty == 1.0f &&
-         params_.presence_penalty == 0.0f && params_.frequency_penalty == 0.0f;
+  return params_.temperature > 0.0f && params_.top_k > 0 && !has_penalties(params_);
+}
+
+bool Sampler::argmax_is_enough() const { return params_.temperature == 0.0f && !has_penalties(params_); }
+
+int32_t Sampler::sample_top(TopLogits& top) {
+  UG_CHECK(!top.bad, "Sampler: the logits hold NaN or +inf");
+  // Penalties are off on this path (samples_from_top_k), so the row needs no history.
+  return top.full.empty() ? sample_candidates(top.ids, top.values) : sample(top.full, {}, {});
 }
 
 int32_t Sampler::sample_candidates(std::span<const int32_t> ids, std::span<const float> logits) {

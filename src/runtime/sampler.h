@@ -29,6 +29,8 @@
 #include <span>
 #include <vector>
 
+#include "model/decoder_backend.h"
+
 namespace ug {
 
 struct SamplingParams {
@@ -65,8 +67,13 @@ class Sampler {
   // what sample() gives on the whole row. Only for params with top_k > 0, temperature > 0 and no penalties
   // (they would change the ranking); throws ug::Error otherwise or on bad ids / NaN / +inf / no candidate.
   int32_t sample_candidates(std::span<const int32_t> ids, std::span<const float> logits);
+  // What a backend returned for a top-k request (model/decoder_backend.h): its candidates, or the whole row when
+  // they overflowed (then used as scratch, as sample() does); NaN / +inf there is the same error as in sample().
+  int32_t sample_top(TopLogits& top);
   // Whether sample_candidates may be used with these params.
   bool samples_from_top_k() const;
+  // Greedy without penalties: a backend's argmax (skipping suppress_tokens) is this sampler's choice.
+  bool argmax_is_enough() const;
 
   const SamplingParams& params() const { return params_; }
   int32_t vocab_size() const { return vocab_size_; }

@@ -420,9 +420,7 @@ Scheduler::Impl::Sampled Scheduler::Impl::sample_next(Sequence& s) {
   }
   try {
     if (s.device_top_k()) {
-      UG_CHECK(!s.top.bad, "the logits hold NaN or +inf");
-      out.ev.id = s.top.full.empty() ? s.sampler.sample_candidates(s.top.ids, s.top.values)
-                                     : s.sampler.sample(s.top.full, p.prompt.tokens, s.generated);
+      out.ev.id = s.sampler.sample_top(s.top);
       return out;
     }
     std::vector<float> raw;

@@ -54,11 +54,7 @@ struct Sequence {
   bool prefilling() const { return cache->size() < prompt_size(); }
   // Greedy with nothing that needs the logits on the host (penalties, logprobs, a grammar): the backend's argmax
   // (skipping suppress_tokens) is the sampler's choice, and no logits row is copied (on the GPU: 4 bytes back).
-  bool device_greedy() const {
-    const SamplingParams& sp = params.sampling;
-    return sp.temperature == 0.0f && sp.repetition_penalty == 1.0f && sp.presence_penalty == 0.0f &&
-           sp.frequency_penalty == 0.0f && params.top_logprobs < 0 && !constraint;
-  }
+  bool device_greedy() const { return sampler.argmax_is_enough() && params.top_logprobs < 0 && !constraint; }
   // Sampled with top-k and nothing else that needs the whole row: the backend finds the top-k candidates (on the
   // GPU: a few KB back) and the sampler draws from them exactly as from the row.
   bool device_top_k() const {
