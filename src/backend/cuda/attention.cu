@@ -3,9 +3,8 @@
 // step's fresh f32 rows converted on the way), S = Q Kᵀ and O += P V with mma.sync m16n8k16, f32 online
 // softmax in registers. Plus the merge of split partials.
 //
-// Fragment layouts (PTX ISA, mma.m16n8k16 .bf16): lane = 4 g + t holds A rows g and g + 8, columns 2t, 2t + 1
-// (+ 8); B rows (k) 2t, 2t + 1 (+ 8) of column g; C rows g and g + 8, columns 2t, 2t + 1. The S accumulator of
-// two adjacent 8-key tiles is exactly the A fragment of P for the 16 keys (no shuffles).
+// Fragment layouts: mma.cuh. The S accumulator of two adjacent 8-key tiles is exactly the A fragment of P for the
+// 16 keys (no shuffles).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -37,21 +37,7 @@ constexpr int64_t kDecodeTargetBlocks = 264;  // decode kernel: two blocks per S
 constexpr int kMergeThreads = 128;
 constexpr int64_t kMergeMaxSplits = 1024;  // splits one merge block holds (plan_attention stays far below)
 
-// The rounding residual of pack_bf16 (second bf16 term of a two-term split).
-__device__ __forceinline__ uint32_t pack_residual(float first, float second) {
-  return pack_bf16(first - __bfloat162float(__float2bfloat16_rn(first)),
-                   second - __bfloat162float(__float2bfloat16_rn(second)));
-}
-
 __device__ __forceinline__ uint32_t ld_u32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* smem) {
   const unsigned addr = unsigned(__cvta_generic_to_shared(smem));
@@ -100,6 +86,8 @@ __device__ __forceinline__ void store8_residual(__nv_bfloat16* dst, const float*
 // compute warp) are load-latency bound without it.
 template <int D, AttentionMode MODE, int STAGES>
 __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   constexpr int DG = D > 256 ? 2 : 1;  // warps sharing a row group, each owning D / DG output columns
   constexpr int DS = D / DG;
   constexpr int SD = D + kPad;  // shared row stride (elements)
@@ -377,6 +365,8 @@ struct MergeParams {
 // splits (coalesced across threads): a decode step's merge is latency-bound, so no load waits on another (the
 // tile lookup of a mixed step adds two dependent loads; a pure step indexes directly).
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p, MergeParams mp) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
   int64_t rh = blockIdx.x;
   if (mp.tiles) {
@@ -424,10 +414,8 @@ void launch(const AttentionParams& p, cudaStream_t stream) {
   if (bytes > 48 * 1024)  // opt in above the default 48 KiB (per device, so set on every launch: it is cheap)
     UG_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<D, MODE, STAGES>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-  flash_attention_kernel<D, MODE, STAGES>
-      <<<unsigned(p.n_tiles * p.splits), unsigned(32 * std::max(p.row_warps * DG, p.block_warps)), size_t(bytes),
-         stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("flash_attention_kernel");
+  launch_kernel("flash_attention_kernel", flash_attention_kernel<D, MODE, STAGES>, unsigned(p.n_tiles * p.splits),
+                unsigned(32 * std::max(p.row_warps * DG, p.block_warps)), size_t(bytes), stream, p);
 }
 
 template <int D, AttentionMode MODE>
@@ -597,16 +585,15 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   // Merge the split kernel's partials: every row when it ran alone, else the rows of its tiles.
   const bool mixed = p.n_tiles > 0 && p.n_decode_tiles > 0;
   if (splits > 1 && !mixed) {
-    merge_kernel<<<unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream>>>(p, {.splits = splits});
-    UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
+    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream, p,
+                  MergeParams{.splits = splits});
   } else if (p.splits > 1) {
-    merge_kernel<<<unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads, 0, stream>>>(
-        p, {.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .splits = p.splits});
-    UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
+    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads,
+                  0, stream, p,
+                  MergeParams{.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .splits = p.splits});
   } else if (p.decode_splits > 1) {
-    merge_kernel<<<unsigned(p.n_decode_tiles * G), kMergeThreads, 0, stream>>>(
-        p, {.tiles = p.tiles + 3 * p.n_tiles, .queries_per_tile = 1, .splits = p.decode_splits});
-    UG_CUDA_CHECK_LAUNCH("attention merge_kernel");
+    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_decode_tiles * G), kMergeThreads, 0, stream, p,
+                  MergeParams{.tiles = p.tiles + 3 * p.n_tiles, .queries_per_tile = 1, .splits = p.decode_splits});
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -99,6 +100,8 @@ __host__ __device__ constexpr int keys_per_step() {
 
 template <int D, int G, bool F32>
 __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(AttentionParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   using S = Slice<D, F32>;
   constexpr int C = S::kCols, KEYS = keys_per_step<D, G, F32>();
   __shared__ float o_s[kDecodeWarps][G][D];
@@ -224,12 +227,10 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 template <int D, int G>
 void launch_group(const AttentionParams& p, cudaStream_t stream) {
   const unsigned blocks = unsigned(p.n_decode_tiles * p.decode_splits), threads = 32 * kDecodeWarps;
-  if (p.mode == AttentionMode::ExactF32Kv) {
-    decode_attention_kernel<D, G, true><<<blocks, threads, 0, stream>>>(p);
-  } else {
-    decode_attention_kernel<D, G, false><<<blocks, threads, 0, stream>>>(p);
-  }
-  UG_CUDA_CHECK_LAUNCH("decode_attention_kernel");
+  launch_kernel(
+      "decode_attention_kernel",
+      p.mode == AttentionMode::ExactF32Kv ? decode_attention_kernel<D, G, true> : decode_attention_kernel<D, G, false>,
+      blocks, threads, 0, stream, p);
 }
 
 template <int D>

@@ -5,13 +5,9 @@
 #include <cuda_bf16.h>
 
 #include "backend/cuda/attention.h"
+#include "backend/cuda/mma.cuh"
 
 namespace ug::cuda {
-
-__device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(first, second);  // .x (low half) = first
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 
 // Visible keys [lo, hi] of the query at row `row` (position qpos) of sequence s.
 __device__ __forceinline__ void key_range(const AttentionParams& p, const AttentionSeq& s, int64_t row, int64_t& lo,

@@ -1,6 +1,9 @@
 // Host-side error helpers (a .cc: core/error.h pulls in fmt, which nvcc cannot compile).
 #include "backend/cuda/cuda_check.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include "core/error.h"
 
 namespace ug::cuda {
@@ -30,6 +33,21 @@ bool device_available() {
     return false;
   }
   return n > 0;
+}
+
+bool dependent_launch_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("UG_PDL");
+    if (env && std::string_view(env) == "0") return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
 }
 
 }  // namespace ug::cuda

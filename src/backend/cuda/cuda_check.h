@@ -18,6 +18,10 @@ namespace ug::cuda {
 // True when a CUDA device is usable (cudaGetDeviceCount succeeds and reports at least one).
 bool device_available();
 
+// True when kernels are launched with programmatic dependent launch (launch.cuh): the current device is compute
+// capability 9.0 or newer and the environment does not say UG_PDL=0 (for A/B measurements). Read once per process.
+bool dependent_launch_enabled();
+
 }  // namespace ug::cuda
 
 #define UG_CUDA_CHECK(call)                                                                             \

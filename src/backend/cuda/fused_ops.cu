@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
 #include "backend/cuda/fused_ops.h"
+#include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -25,14 +26,21 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
   float* h = p.h + row * p.dim;
   // Every load up front, the norm weights included: each later load would be another round trip after a
   // reduction (a decode step's norms are latency-bound).
+  // The weights go first, before waiting for the kernel that wrote branch (programmatic dependent launch).
+  pdl_launch_dependents();
   float b[kPer], r[kPer], wp[kPer], wn[kPer];
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int i = threadIdx.x + j * kNormThreads;
+    wp[j] = i < dim && p.post_weight ? p.post_weight[i] : 1.0f;
+    if constexpr (kNext) wn[j] = i < dim && p.next_weight ? p.next_weight[i] : 1.0f;
+  }
+  pdl_wait();
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = threadIdx.x + j * kNormThreads;
     b[j] = i < dim ? branch[i] : 0.0f;
     r[j] = i < dim ? h[i] : 0.0f;
-    wp[j] = i < dim && p.post_weight ? p.post_weight[i] : 1.0f;
-    if constexpr (kNext) wn[j] = i < dim && p.next_weight ? p.next_weight[i] : 1.0f;
   }
   double ss = 0;
 #pragma unroll
@@ -65,17 +73,16 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
 
 template <int kPer>
 void launch_residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
-  if (p.x)
-    residual_norm_kernel<kPer, true><<<unsigned(p.rows), kNormThreads, 0, stream>>>(p);
-  else
-    residual_norm_kernel<kPer, false><<<unsigned(p.rows), kNormThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("residual_norm_kernel");
+  launch_kernel("residual_norm_kernel", p.x ? residual_norm_kernel<kPer, true> : residual_norm_kernel<kPer, false>,
+                unsigned(p.rows), kNormThreads, 0, stream, p);
 }
 
 constexpr int kQkvWarps = 8;
 constexpr int kQkvPairsPerLane = int(kQkvMaxHeadDim / 2 / 32);
 
 __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t slots = p.heads + 2 * p.kv_heads;
   const int64_t item = int64_t(blockIdx.x) * kQkvWarps + threadIdx.x / 32;
   if (item >= p.rows * slots) return;
@@ -138,6 +145,8 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
 }
 
 __global__ void geglu_rows_kernel(GegluRowsParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t n = p.rows * p.inter;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / p.inter, c = i - r * p.inter;
@@ -183,8 +192,8 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
   const int64_t warps = p.rows * (p.heads + 2 * p.kv_heads);
   UG_CUDA_REQUIRE(warps / kQkvWarps < 0x7fffffff, op, "rows x heads " + std::to_string(warps) + " too large");
-  qkv_prepare_kernel<<<unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("qkv_prepare_kernel");
+  launch_kernel("qkv_prepare_kernel", qkv_prepare_kernel, unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32,
+                0, stream, p);
 }
 
 void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
@@ -194,8 +203,7 @@ void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
   constexpr int kThreads = 256;
   const int64_t n = p.rows * p.inter;
   const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 32));
-  geglu_rows_kernel<<<blocks, kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("geglu_rows_kernel");
+  launch_kernel("geglu_rows_kernel", geglu_rows_kernel, blocks, kThreads, 0, stream, p);
 }
 
 }  // namespace ug::cuda

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -29,9 +30,13 @@ __device__ __forceinline__ void fma8(float (&acc)[M], const uint4& wv, const flo
 
 template <int M>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
+  pdl_launch_dependents();
   const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
   const int lane = int(threadIdx.x % 32);
-  if (row >= p.n) return;
+  if (row >= p.n) {
+    pdl_wait();
+    return;
+  }
   const uint4* w = reinterpret_cast<const uint4*>(p.w + row * p.k);
   const int64_t vecs = p.k / 8;
   float acc[M];
@@ -44,12 +49,15 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
       const int64_t i = base + 32 * u;
       wv[u] = i < vecs ? __ldcs(w + i) : make_uint4(0, 0, 0, 0);
     }
+    // The first weight loads are in flight while the kernel that writes x finishes.
+    if (base == lane) pdl_wait();
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = base + 32 * u;
       if (i < vecs) fma8<M>(acc, wv[u], p.x, p.k, i * 8);
     }
   }
+  if (lane >= vecs) pdl_wait();  // a lane that loaded no weight (k < 256)
 #pragma unroll
   for (int r = 0; r < M; ++r) {
     float v = acc[r];
@@ -60,8 +68,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
 
 template <int M>
 void launch(const GemvParams& p, cudaStream_t stream) {
-  gemv_kernel<M><<<unsigned((p.n + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("gemv_kernel");
+  launch_kernel("gemv_kernel", gemv_kernel<M>, unsigned((p.n + kWarps - 1) / kWarps), kWarps * 32, 0, stream, p);
 }
 
 }  // namespace

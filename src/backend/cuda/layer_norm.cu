@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -20,6 +21,8 @@ __device__ float input_at(const LayerNormParams& p, const float* x, const float*
 }
 
 __global__ void __launch_bounds__(kThreads) layer_norm_kernel(LayerNormParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t row = blockIdx.x;
   const float* x = p.x + row * p.dim;
   const float* ta = p.table ? p.table + int64_t(p.table_rows_a[row]) * p.dim : nullptr;
@@ -49,8 +52,7 @@ void layer_norm(const LayerNormParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.dim >= 1, "layer_norm", "dim " + std::to_string(p.dim) + " must be >= 1");
   UG_CUDA_REQUIRE(p.eps > 0, "layer_norm", "eps " + std::to_string(p.eps) + " must be > 0");
   UG_CUDA_REQUIRE(!p.table || (p.table_rows_a && p.table_rows_b), "layer_norm", "table needs table_rows_a and _b");
-  layer_norm_kernel<<<unsigned(p.rows), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("layer_norm_kernel");
+  launch_kernel("layer_norm_kernel", layer_norm_kernel, unsigned(p.rows), kThreads, 0, stream, p);
 }
 
 }  // namespace ug::cuda

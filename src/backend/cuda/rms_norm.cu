@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -21,6 +22,8 @@ __device__ float weight_at(const void* w, int64_t i) {
 
 template <WeightType W, bool kResidual>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t row = blockIdx.x;
   const float* x = p.x + row * p.dim;
   float* out = p.out + row * p.dim;
@@ -39,11 +42,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
 
 template <WeightType W>
 void launch(const RmsNormParams& p, cudaStream_t stream) {
-  if (p.residual)
-    rms_norm_kernel<W, true><<<unsigned(p.rows), kThreads, 0, stream>>>(p);
-  else
-    rms_norm_kernel<W, false><<<unsigned(p.rows), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("rms_norm_kernel");
+  launch_kernel("rms_norm_kernel", p.residual ? rms_norm_kernel<W, true> : rms_norm_kernel<W, false>, unsigned(p.rows),
+                kThreads, 0, stream, p);
 }
 
 }  // namespace

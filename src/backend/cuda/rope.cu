@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -12,6 +13,8 @@ namespace {
 constexpr int kThreads = 128;
 
 __global__ void __launch_bounds__(kThreads) rope_kernel(RopeParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const int64_t half = p.head_dim / 2;
   const float pos = float(p.positions[t]);
@@ -40,8 +43,7 @@ void rope(const RopeParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.n_tokens >= 1 && p.n_tokens <= 0x7fffffff, "rope",
                   "n_tokens " + std::to_string(p.n_tokens) + " outside [1, 2^31)");
   UG_CUDA_REQUIRE(p.n_heads >= 1, "rope", "n_heads " + std::to_string(p.n_heads) + " must be >= 1");
-  rope_kernel<<<unsigned(p.n_tokens), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("rope_kernel");
+  launch_kernel("rope_kernel", rope_kernel, unsigned(p.n_tokens), kThreads, 0, stream, p);
 }
 
 }  // namespace ug::cuda

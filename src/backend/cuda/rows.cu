@@ -6,6 +6,7 @@
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -16,6 +17,8 @@ constexpr int kThreads = 256;
 unsigned blocks_for(int64_t n) { return unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 32)); }
 
 __global__ void embed_kernel(EmbedParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t total = p.rows * p.dim;
   for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
     const int64_t r = i / p.dim, c = i % p.dim;
@@ -30,6 +33,8 @@ __global__ void embed_kernel(EmbedParams p) {
 }
 
 __global__ void kv_store_kernel(KvStoreParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t total = p.rows * p.row_size;
   for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
     const int64_t r = i / p.row_size, c = i % p.row_size;
@@ -51,12 +56,16 @@ __global__ void kv_store_kernel(KvStoreParams p) {
 }
 
 __global__ void gather_rows_kernel(GatherRowsParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t total = p.count * p.dim;
   for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads)
     p.dst[i] = p.src[int64_t(p.index[i / p.dim]) * p.dim + i % p.dim];
 }
 
 __global__ void add_scaled_kernel(AddScaledParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads)
     p.h[i] = p.scale == 1.0f ? p.h[i] + p.branch[i] : (p.h[i] + p.branch[i]) * p.scale;
 }
@@ -66,6 +75,8 @@ constexpr int kArgmaxThreads = 1024;
 __device__ bool better(float v, int32_t i, float bv, int32_t bi) { return v > bv || (v == bv && i < bi); }
 
 __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(ArgmaxRowsParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ float vals[kArgmaxThreads];
   __shared__ int32_t ids[kArgmaxThreads];
   __shared__ int32_t excluded[kArgmaxMaxExcluded];
@@ -116,37 +127,32 @@ void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream) {
                   "argmax_rows",
                   "excluded ids per row " + std::to_string(p.max_excluded) + " exceed " +
                       std::to_string(kArgmaxMaxExcluded) + " (or excluded_at is not set)");
-  argmax_rows_kernel<<<unsigned(p.rows), kArgmaxThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("argmax_rows_kernel");
+  launch_kernel("argmax_rows_kernel", argmax_rows_kernel, unsigned(p.rows), kArgmaxThreads, 0, stream, p);
 }
 
 void embed(const EmbedParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.table && p.tokens && p.out, "embed", "table, tokens and out must be set");
   UG_CUDA_REQUIRE(!p.override_index || p.overrides, "embed", "override_index needs overrides");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.dim >= 1, "embed", "rows and dim must be >= 1");
-  embed_kernel<<<blocks_for(p.rows * p.dim), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("embed_kernel");
+  launch_kernel("embed_kernel", embed_kernel, blocks_for(p.rows * p.dim), kThreads, 0, stream, p);
 }
 
 void kv_store(const KvStoreParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.k && p.v && p.seqs && p.row_seq, "kv_store", "k, v, seqs and row_seq must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.row_size >= 1, "kv_store", "rows and row_size must be >= 1");
-  kv_store_kernel<<<blocks_for(p.rows * p.row_size), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("kv_store_kernel");
+  launch_kernel("kv_store_kernel", kv_store_kernel, blocks_for(p.rows * p.row_size), kThreads, 0, stream, p);
 }
 
 void gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.src && p.index && p.dst, "gather_rows", "src, index and dst must be set");
   UG_CUDA_REQUIRE(p.count >= 1 && p.dim >= 1, "gather_rows", "count and dim must be >= 1");
-  gather_rows_kernel<<<blocks_for(p.count * p.dim), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("gather_rows_kernel");
+  launch_kernel("gather_rows_kernel", gather_rows_kernel, blocks_for(p.count * p.dim), kThreads, 0, stream, p);
 }
 
 void add_scaled(const AddScaledParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.h && p.branch, "add_scaled", "h and branch must be set");
   UG_CUDA_REQUIRE(p.n >= 1, "add_scaled", "n " + std::to_string(p.n) + " must be >= 1");
-  add_scaled_kernel<<<blocks_for(p.n), kThreads, 0, stream>>>(p);
-  UG_CUDA_CHECK_LAUNCH("add_scaled_kernel");
+  launch_kernel("add_scaled_kernel", add_scaled_kernel, blocks_for(p.n), kThreads, 0, stream, p);
 }
 
 }  // namespace ug::cuda

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -110,6 +111,8 @@ struct CandidateRow {
 };
 
 __global__ void __launch_bounds__(kThreads) chunk_top_kernel(TopLogitsRowsParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ uint32_t keys[kChunk];
   __shared__ SelectShared sh;
   __shared__ int bad, found;
@@ -144,6 +147,8 @@ __global__ void __launch_bounds__(kThreads) chunk_top_kernel(TopLogitsRowsParams
 }
 
 __global__ void __launch_bounds__(kThreads) merge_top_kernel(TopLogitsRowsParams p, int chunks) {
+  pdl_launch_dependents();
+  pdl_wait();
   __shared__ uint32_t keys[kMergeSlots];
   __shared__ SelectShared sh;
   __shared__ int bad, overflow, found;
@@ -212,10 +217,8 @@ void top_logits_rows(const TopLogitsRowsParams& p, cudaStream_t stream) {
   const int64_t chunks = chunks_of(p.n);
   TopLogitsRowsParams q = p;
   if (q.max_excluded == 0) q.excluded_at = q.excluded_ids = nullptr;
-  chunk_top_kernel<<<dim3(unsigned(chunks), unsigned(p.rows)), kThreads, 0, stream>>>(q);
-  UG_CUDA_CHECK_LAUNCH("chunk_top_kernel");
-  merge_top_kernel<<<unsigned(p.rows), kThreads, 0, stream>>>(q, int(chunks));
-  UG_CUDA_CHECK_LAUNCH("merge_top_kernel");
+  launch_kernel("chunk_top_kernel", chunk_top_kernel, dim3(unsigned(chunks), unsigned(p.rows)), kThreads, 0, stream, q);
+  launch_kernel("merge_top_kernel", merge_top_kernel, unsigned(p.rows), kThreads, 0, stream, q, int(chunks));
 }
 
 }  // namespace ug::cuda
