@@ -51,6 +51,12 @@ DeviceSpec DeviceArgs::spec() const {
   UG_CHECK(precision == "faithful" || precision == "balanced" || precision == "fast",
            "--precision: '{}' is not faithful, balanced or fast", precision);
   d.precision = precision;
+  UG_CHECK(kv_cache == "auto" || kv_cache == "fp8", "--kv-cache-dtype: '{}' is not auto or fp8", kv_cache);
+  UG_CHECK(kv_cache == "auto" || d.kind == DeviceSpec::Kind::Cuda,
+           "--kv-cache-dtype {}: the CPU backend keeps an f32 KV cache; fp8 needs --device cuda", kv_cache);
+  UG_CHECK(kv_cache == "auto" || precision != "faithful",
+           "--kv-cache-dtype {} does not go with --precision faithful (f32 KV); use balanced or fast", kv_cache);
+  d.kv_cache = kv_cache;
   return d;
 }
 
@@ -59,6 +65,9 @@ void add_device_options(CLI::App& sub, DeviceArgs& args) {
   sub.add_option("--precision", args.precision,
                  "CUDA numerics: balanced (default: bf16 KV cache, f32-faithful decode matmuls), faithful (f32 KV and "
                  "f32-faithful matmuls: matches the f32 reference), fast (bf16 activations like HF's bf16 model)");
+  sub.add_option("--kv-cache-dtype", args.kv_cache,
+                 "KV cache element type: auto (default: bf16, f32 with --precision faithful) or fp8 (e4m3, CUDA: half "
+                 "the memory and ~half the attention time of bf16, 3 mantissa bits per key and value)");
 }
 
 }  // namespace ug::cli

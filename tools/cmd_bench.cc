@@ -165,7 +165,7 @@ int run_bench(const BenchArgs& a) {
   if (cpu)
     std::printf(", threads: %d, isa: %s, %s", pool.size(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
                 model->weights->residency == WeightResidency::Copied ? "copied to huge pages" : "memory-mapped");
-  if (!cpu) std::printf(", precision %s", device.precision.c_str());
+  if (!cpu) std::printf(", precision %s, KV cache %s", device.precision.c_str(), device.kv_cache.c_str());
   std::printf("\ndecode reads %.3f GB of weights per step; matmul work %.2f GFLOP per token\n",
               double(weight_bytes) / 1e9, 2.0 * double(params) / 1e9);
   if (a.gen > 0)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,6 +68,25 @@ void unpack_top(const int32_t* row, int64_t capacity, const float* logits_row, i
   }
 }
 
+const char* kv_type_name(cuda::KvType t) {
+  return t == cuda::KvType::F32 ? "f32" : t == cuda::KvType::Fp8 ? "fp8" : "bf16";
+}
+
+// The power of two an fp8 cache divides a layer's keys by so that they stay within e4m3's +-448: a key is
+// RMS-normalised over head_dim values and then scaled by k_norm, so no element exceeds sqrt(head_dim) x max|k_norm|
+// (RoPE rotates pairs, which keeps that bound). Values are normalised without a weight: sqrt(head_dim) <= 448.
+float fp8_k_scale(int64_t head_dim, const std::vector<float>& k_norm) {
+  constexpr double kE4m3Max = 448.0;
+  UG_CHECK(std::sqrt(double(head_dim)) <= kE4m3Max, "fp8 KV cache: head_dim {} lets values exceed e4m3's range",
+           head_dim);
+  double largest = k_norm.empty() ? 1.0 : 0.0;
+  for (float w : k_norm) largest = std::max(largest, double(std::fabs(w)));
+  UG_CHECK(std::isfinite(largest), "fp8 KV cache: a k_norm weight is not finite");
+  float scale = 1.0f;
+  while (std::sqrt(double(head_dim)) * largest / scale > kE4m3Max) scale *= 2.0f;
+  return scale;
+}
+
 class CudaDecoderBackend final : public DecoderBackend {
  public:
   CudaDecoderBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
@@ -74,6 +94,10 @@ class CudaDecoderBackend final : public DecoderBackend {
     UG_CHECK(cuda::device_available(), "cuda backend: no usable CUDA device");
     UG_CUDA_CHECK(cudaSetDevice(options.device));
     UG_CUDA_CHECK(cudaStreamCreate(&stream_));
+    UG_CHECK(!options.fp8_kv || options.precision != MatmulPrecision::Faithful,
+             "cuda backend: an fp8 KV cache does not go with the faithful precision (f32 KV); use balanced or fast");
+    for (size_t li = 0; li < config.text.layers.size(); ++li)
+      k_scales_.push_back(fp8_k_scale(config.text.layers[li].head_dim, weights.layers[li].attn.k_norm));
     weights_ = std::make_unique<cuda::DeviceWeights>(config, weights);
     gemm_ = std::make_unique<cuda::Gemm>();
     const char* env = std::getenv("UNIGEMMA_CUDA_GRAPHS");
@@ -98,7 +122,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   std::string_view name() const override { return "cuda"; }
 
   std::unique_ptr<KvStorage> new_kv_storage(int64_t ring_slack) override {
-    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device, f32_kv());
+    return std::make_unique<cuda::DeviceKvStorage>(config_.text, ring_slack, options_.device, kv_type());
   }
 
   int64_t free_memory_bytes() const override {
@@ -107,7 +131,7 @@ class CudaDecoderBackend final : public DecoderBackend {
     return int64_t(free);
   }
 
-  size_t kv_element_bytes() const override { return f32_kv() ? 4 : 2; }
+  size_t kv_element_bytes() const override { return size_t(cuda::kv_type_bytes(kv_type())); }
 
   float* scratch(Scratch s, int64_t floats) override { return ensure(scratch_[size_t(s)], floats); }
 
@@ -136,7 +160,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void matmul(LayerMatrix m, int64_t layer, const float* x, int64_t rows, float* y) override {
     if (replaying()) return;
-    static constexpr const char* kNames[] = {"matmul q", "matmul k", "matmul v", "matmul o",
+    static constexpr const char* kNames[] = {"matmul q",    "matmul k",  "matmul v",   "matmul o",
                                              "matmul gate", "matmul up", "matmul down"};
     cuda::OpScope scope(profiler_.get(), kNames[int(m)]);
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
@@ -159,8 +183,7 @@ class CudaDecoderBackend final : public DecoderBackend {
                         stream_);
   }
 
-  void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
-                        float* v) override;
+  void attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k, float* v) override;
   void feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) override;
 
   void copy(const float* src, float* dst, int64_t n) override {
@@ -232,8 +255,7 @@ class CudaDecoderBackend final : public DecoderBackend {
     if (rows <= kGemvRows) {
       cuda::gemv({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols}, stream_);
     } else {
-      gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split},
-                     stream_);
+      gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split}, stream_);
     }
   }
   // Decode-sized matmuls take the two-term split (f32-faithful, free when memory-bound) unless fast.
@@ -242,10 +264,11 @@ class CudaDecoderBackend final : public DecoderBackend {
            (options_.precision == MatmulPrecision::Balanced && rows <= options_.split_max_rows);
   }
   float* pinned(size_t floats);
-  bool f32_kv() const { return options_.precision == MatmulPrecision::Faithful; }  // else bf16 KV rows
+  cuda::KvType kv_type() const { return cuda::kv_type_of(attention_mode()); }
   // Faithful: f32 KV and f32-faithful attention; balanced: bf16 KV (the model's real need), two-term queries
   // and probabilities; fast: all bf16 like HF's bf16 model.
   cuda::AttentionMode attention_mode() const {
+    if (options_.fp8_kv) return cuda::AttentionMode::ExactFp8Kv;
     switch (options_.precision) {
       case MatmulPrecision::Faithful:
         return cuda::AttentionMode::ExactF32Kv;
@@ -259,6 +282,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   const ModelConfig& config_;
   CudaBackendOptions options_;
+  std::vector<float> k_scales_;  // per layer: what an fp8 cache divides keys by (fp8_k_scale)
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::DeviceWeights> weights_;
   std::unique_ptr<cuda::Gemm> gemm_;
@@ -274,7 +298,7 @@ class CudaDecoderBackend final : public DecoderBackend {
       excluded_ids_, top_k_, top_out_, top_scratch_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
-  DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
+  DeviceBuffer<cuda::AttentionSeq> seqs_;      // [layers, n_seqs]
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
   std::array<cuda::AttentionPlan, 2> plans_;
   std::array<DeviceBuffer<int32_t>, 2> plan_tiles_;
@@ -296,7 +320,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   int32_t* graph_ids_ = nullptr;       // pinned [kGraphMaxSeqs]: argmax ids of graph steps
   int32_t* graph_top_ = nullptr;       // pinned [sequences, 1 + 2 * graph_top_capacity_]: top-k candidates
   size_t graph_top_ints_ = 0;
-  int64_t graph_top_capacity_ = 0;     // of the current graph step (0: no top-k row)
+  int64_t graph_top_capacity_ = 0;  // of the current graph step (0: no top-k row)
 };
 
 void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const StepLayout& b) {
@@ -320,9 +344,9 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
              "forward_batch: item {}'s KV cache was not made by the CUDA backend (use "
              "Decoder::new_cache)",
              i);
-    UG_CHECK(storage->f32() == f32_kv(),
+    UG_CHECK(storage->type() == kv_type(),
              "forward_batch: item {}'s KV cache holds {} rows, this backend's precision needs {}", i,
-             storage->f32() ? "f32" : "bf16", storage->f32() ? "bf16" : "f32");
+             kv_type_name(storage->type()), kv_type_name(kv_type()));
     storage->grow(b.start[i] + b.n[i]);
     for (int64_t r = 0; r < b.n[i]; ++r) row_seq[size_t(b.row0[i] + r)] = int32_t(i);
     const auto& ids = items[i].input.block_ids;
@@ -596,7 +620,8 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                           .head_dim = d,
                           .window = sliding ? t.sliding_window : 0,
                           .scale = 1.0f,
-                          .mode = attention_mode()};
+                          .mode = attention_mode(),
+                          .k_scale = k_scales_[size_t(li)]};
   cuda::apply_plan(p, plan, plan_tiles_[kind].data());
   {
     cuda::OpScope scope(profiler_.get(), sliding ? "attention sliding" : "attention full");
@@ -609,7 +634,8 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                   .row_seq = row_seq_.data(),
                   .rows = rows_,
                   .row_size = l.n_kv_heads * d,
-                  .f32 = f32_kv()},
+                  .type = kv_type(),
+                  .k_scale = k_scales_[size_t(li)]},
                  stream_);
 }
 
@@ -620,8 +646,8 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
   const cuda::DeviceMatrix& w = weights_->qkv(layer);
   const int64_t v_heads = s.has_v_proj ? s.kv_heads : 0;
   UG_CHECK(w.rows == (s.heads + s.kv_heads + v_heads) * s.head_dim,
-           "cuda attention inputs: layer {}'s stacked q/k/v projection has {} rows, expected ({} + {} + {}) x {}", layer,
-           w.rows, s.heads, s.kv_heads, v_heads, s.head_dim);
+           "cuda attention inputs: layer {}'s stacked q/k/v projection has {} rows, expected ({} + {} + {}) x {}",
+           layer, w.rows, s.heads, s.kv_heads, v_heads, s.head_dim);
   float* qkv = ensure(qkv_out_, s.rows * w.rows);
   {
     cuda::OpScope scope(profiler_.get(), "matmul qkv");
@@ -649,8 +675,9 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
 void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) {
   if (replaying()) return;
   const cuda::DeviceMatrix& w = weights_->gate_up(layer);
-  UG_CHECK(w.rows == 2 * intermediate, "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}",
-           layer, w.rows, intermediate);
+  UG_CHECK(w.rows == 2 * intermediate,
+           "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}", layer, w.rows,
+           intermediate);
   float* gate_up = ensure(gate_up_out_, rows * w.rows);
   float* act = scratch(Scratch::Gate, rows * intermediate);
   {
@@ -729,8 +756,8 @@ void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> r
         cudaMemcpyAsync(host_ids, argmax_ids_.data(), size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
   }
   if (capacity > 0) {
-    UG_CUDA_CHECK(cudaMemcpyAsync(host_top, top_out_.data(), size_t(top_ints) * sizeof(int32_t),
-                                  cudaMemcpyDeviceToHost, stream_));
+    UG_CUDA_CHECK(cudaMemcpyAsync(host_top, top_out_.data(), size_t(top_ints) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                  stream_));
   }
   int64_t at = 0;
   size_t host_at = 0;

@@ -6,11 +6,11 @@
 
 namespace ug::cuda {
 
-DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device, bool f32)
-    : device_(device), element_bytes_(f32 ? 4 : 2) {
+DeviceKvStorage::DeviceKvStorage(const TextConfig& config, int64_t ring_slack, int device, KvType type)
+    : device_(device), type_(type) {
   for (const auto& l : config.layers) {
     Layer d;
-    d.row_size = l.n_kv_heads * l.head_dim * (element_bytes_ / 2);  // in uint16_t units
+    d.row_size = (l.n_kv_heads * l.head_dim * kv_type_bytes(type) + 1) / 2;  // in uint16_t units
     d.ring_capacity = l.kind == LayerKind::Sliding ? config.sliding_window + ring_slack : 0;
     layers_.push_back(std::move(d));
   }
@@ -20,7 +20,7 @@ std::unique_ptr<KvStorage> DeviceKvStorage::clone() const {
   UG_CUDA_CHECK(cudaSetDevice(device_));
   std::unique_ptr<DeviceKvStorage> c(new DeviceKvStorage());
   c->device_ = device_;
-  c->element_bytes_ = element_bytes_;
+  c->type_ = type_;
   for (const Layer& l : layers_) {
     Layer d{.row_size = l.row_size, .ring_capacity = l.ring_capacity, .rows = l.rows};
     d.k = DeviceBuffer<uint16_t>(l.k.size());

@@ -31,6 +31,11 @@ bool built_with_cuda() {
 
 std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfig& config, const ModelWeights& weights,
                                       ThreadPool& pool, DecoderOptions options) {
+  UG_CHECK(device.kv_cache == "auto" || device.kv_cache == "fp8", "--kv-cache-dtype: '{}' is not auto or fp8",
+           device.kv_cache);
+  const bool fp8_kv = device.kv_cache == "fp8";
+  UG_CHECK(!fp8_kv || device.kind == DeviceSpec::Kind::Cuda,
+           "--kv-cache-dtype fp8: the CPU backend keeps an f32 KV cache; fp8 needs --device cuda");
   if (device.kind == DeviceSpec::Kind::Cpu) return std::make_unique<Decoder>(config, weights, pool, options);
 #if UG_HAVE_CUDA
   MatmulPrecision precision = MatmulPrecision::Faithful;
@@ -41,7 +46,8 @@ std::unique_ptr<Decoder> make_decoder(const DeviceSpec& device, const ModelConfi
   else
     UG_CHECK(device.precision == "faithful", "--precision: '{}' is not faithful, balanced or fast", device.precision);
   return std::make_unique<Decoder>(
-      config, weights, make_cuda_decoder_backend(config, weights, {.device = device.ordinal, .precision = precision}),
+      config, weights,
+      make_cuda_decoder_backend(config, weights, {.device = device.ordinal, .precision = precision, .fp8_kv = fp8_kv}),
       options);
 #else
   fail("--device {}: this build has no CUDA backend (configure with -DUNIGEMMA_CUDA=ON)", to_string(device));

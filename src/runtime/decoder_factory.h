@@ -16,6 +16,8 @@ struct DeviceSpec {
   int ordinal = 0;  // CUDA device
   // CUDA numerics (model_cuda/cuda_decoder_backend.h): "balanced" (default), "faithful" or "fast".
   std::string precision = "balanced";
+  // KV cache element type: "auto" (what the precision needs: bf16, f32 when faithful) or "fp8" (e4m3, CUDA only).
+  std::string kv_cache = "auto";
 };
 
 // "cpu", "cuda", "cuda:N"; anything else is an error naming the accepted forms.

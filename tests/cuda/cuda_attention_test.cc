@@ -80,10 +80,19 @@ struct PlannedCall {
 // decode_kernel: let plan_attention pick the decode kernel where it can (false: the flash kernel always).
 void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_kernel) {
   const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
-  const bool exact = mode != AttentionMode::Fast, f32_kv = mode == AttentionMode::ExactF32Kv;
+  const bool exact = mode != AttentionMode::Fast;
+  const KvType kv = kv_type_of(mode);
   // Exact modes at scale 1 (the harshest: scores ~ sqrt(d)); bf16 queries at the usual 1/sqrt(d).
   const float scale = exact ? 1.0f : 1.0f / std::sqrt(float(d));
-  auto stored = [&](std::vector<float> x) { return f32_kv ? x : rounded_to_bf16(std::move(x)); };
+  // Fp8 caches hold keys / k_scale (2 here, to test it), rounded to e4m3; the oracle sees those keys at
+  // scale x k_scale.
+  const float k_scale = kv == KvType::Fp8 ? 2.0f : 1.0f;
+  auto stored = [&](std::vector<float> x, float divisor) {
+    if (kv == KvType::F32) return x;
+    if (kv == KvType::Bf16) return rounded_to_bf16(std::move(x));
+    for (auto& e : x) e = test::e4m3_value(test::e4m3_bits(e / divisor));
+    return x;
+  };
   int64_t rows = 0, max_keys = 1;
   std::vector<int64_t> seq_rows;
   for (const auto& s : c.seqs) {
@@ -94,14 +103,21 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   auto q = random_floats(size_t(rows * H * d), seed);
   auto k = random_floats(size_t(rows * rs), seed + 1);
   auto v = random_floats(size_t(rows * rs), seed + 2);
-  const auto k_b = stored(k), v_b = stored(v);  // what the kernel and the cache hold
+  const auto k_b = stored(k, k_scale), v_b = stored(v, 1.0f);  // what the kernel and the cache hold
   // Caches: slot contents for every position before start (ring slots hold the newest positions).
   std::vector<std::vector<float>> ck, cv;
   std::vector<DeviceBuffer<uint16_t>> dk, dv;
+  // A cache's device contents from the values it holds (already rounded as stored).
   auto device_cache = [&](const std::vector<float>& x) {
-    if (!f32_kv) return upload(to_bf16_host(x));
-    std::vector<uint16_t> bits(x.size() * 2);
-    std::memcpy(bits.data(), x.data(), x.size() * sizeof(float));
+    if (kv == KvType::Bf16) return upload(to_bf16_host(x));
+    std::vector<uint16_t> bits((x.size() * size_t(kv_type_bytes(kv)) + 1) / 2);
+    if (kv == KvType::F32) {
+      std::memcpy(bits.data(), x.data(), x.size() * sizeof(float));
+    } else {
+      std::vector<uint8_t> bytes(x.size());
+      for (size_t i = 0; i < x.size(); ++i) bytes[i] = test::e4m3_bits(x[i]);
+      std::memcpy(bits.data(), bytes.data(), bytes.size());
+    }
     return upload(bits);
   };
   std::vector<AttentionSeq> seqs;
@@ -113,8 +129,8 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
     const int64_t slots = s.capacity > 0 ? s.capacity : s.start + s.n;
-    ck.push_back(stored(random_floats(size_t(slots * rs), seed + 10 + uint32_t(i))));
-    cv.push_back(stored(random_floats(size_t(slots * rs), seed + 20 + uint32_t(i))));
+    ck.push_back(stored(random_floats(size_t(slots * rs), seed + 10 + uint32_t(i)), k_scale));
+    cv.push_back(stored(random_floats(size_t(slots * rs), seed + 20 + uint32_t(i)), 1.0f));
     dk.push_back(device_cache(ck.back()));
     dv.push_back(device_cache(cv.back()));
     seqs.push_back({.cache_k = dk.back().data(),
@@ -144,7 +160,7 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
                      .chunk_k = k_b.data() + row0 * rs,
                      .chunk_v = v_b.data() + row0 * rs,
                      .block_ids = s.block_ids.empty() ? nullptr : s.block_ids.data(),
-                     .scale = scale});
+                     .scale = scale * k_scale});
     row0 += s.n;
   }
   cpu::attention_batch(calls, ThreadPool::global());
@@ -175,7 +191,8 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
                     .head_dim = d,
                     .window = c.window,
                     .scale = scale,
-                    .mode = mode};
+                    .mode = mode,
+                    .k_scale = k_scale};
   call.apply(p);
   attention(p);
   auto got = out.to_host();
@@ -190,22 +207,23 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
                         << ", decode tiles " << plan.n_decode_tiles << " split " << plan.decode_splits << ") mode "
                         << int(mode);
 
-  // KV append: the cache slots afterwards equal KvCache::store's (rounded to bf16 unless f32).
+  // KV append: the cache slots afterwards equal KvCache::store's (rounded as the cache type stores them).
   kv_store({.k = dkk.data(),
             .v = dvv.data(),
             .seqs = dseqs.data(),
             .row_seq = drow.data(),
             .rows = rows,
             .row_size = rs,
-            .f32 = f32_kv});
+            .type = kv,
+            .k_scale = k_scale});
   row0 = 0;
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
     for (int64_t t = 0; t < s.n; ++t) {
       if (s.capacity > 0 && t < s.n - s.capacity) continue;
       const int64_t slot = s.capacity > 0 ? (s.start + t) % s.capacity : s.start + t;
-      std::copy(k.begin() + (row0 + t) * rs, k.begin() + (row0 + t + 1) * rs, ck[i].begin() + slot * rs);
-      std::copy(v.begin() + (row0 + t) * rs, v.begin() + (row0 + t + 1) * rs, cv[i].begin() + slot * rs);
+      std::copy(k_b.begin() + (row0 + t) * rs, k_b.begin() + (row0 + t + 1) * rs, ck[i].begin() + slot * rs);
+      std::copy(v_b.begin() + (row0 + t) * rs, v_b.begin() + (row0 + t + 1) * rs, cv[i].begin() + slot * rs);
     }
     EXPECT_EQ(dk[i].to_host(), device_cache(ck[i]).to_host()) << "seq " << i;
     EXPECT_EQ(dv[i].to_host(), device_cache(cv[i]).to_host()) << "seq " << i;
@@ -214,7 +232,8 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
 }
 
 void run_case(const AttnCase& c, uint32_t seed) {
-  for (AttentionMode mode : {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast})
+  for (AttentionMode mode :
+       {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast, AttentionMode::ExactFp8Kv})
     for (bool decode_kernel : {false, true}) run_case(c, seed, mode, decode_kernel);
 }
 
@@ -267,6 +286,51 @@ TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
          splits},
         6);
   }
+}
+
+// kv_store into an fp8 cache rounds exactly as the host reference (test::e4m3_bits): ties between two e4m3
+// values (to the even code), subnormals, values past 448 (saturated), -0, NaN; keys divided by k_scale first.
+TEST_F(CudaAttention, Fp8KvStoreRoundsToNearestEvenAndSaturates) {
+  std::vector<float> vals;
+  for (int c = 0; c < 0x7f; ++c) {  // every finite e4m3 value, the midpoints to the next one, and just around them
+    const float a = test::e4m3_value(uint8_t(c)), b = test::e4m3_value(uint8_t(c + 1));
+    for (float x : {a, std::nextafter(a, 1e9f), (a + b) / 2, std::nextafter((a + b) / 2, 0.0f)}) {
+      vals.push_back(x);
+      vals.push_back(-x);
+    }
+  }
+  for (float x : {448.0f, 463.9f, 464.0f, 1e6f, 3e38f, INFINITY, -INFINITY, NAN, -0.0f, 1e-30f, 0.0009765625f})
+    vals.push_back(x);
+  while (vals.size() % 16) vals.push_back(1.0f);
+  const int64_t rs = 16, rows = int64_t(vals.size()) / rs;
+  for (float k_scale : {1.0f, 4.0f}) {
+    DeviceBuffer<uint16_t> ck(size_t(rows * rs / 2)), cv(size_t(rows * rs / 2));
+    const std::vector<AttentionSeq> seqs{
+        {.cache_k = ck.data(), .cache_v = cv.data(), .ring_capacity = 0, .row0 = 0, .n_rows = rows, .chunk_start = 0}};
+    auto dseqs = upload(seqs);
+    auto dk = upload(vals), dv = upload(vals);
+    auto drow = upload(std::vector<int32_t>(size_t(rows), 0));
+    kv_store({.k = dk.data(),
+              .v = dv.data(),
+              .seqs = dseqs.data(),
+              .row_seq = drow.data(),
+              .rows = rows,
+              .row_size = rs,
+              .type = KvType::Fp8,
+              .k_scale = k_scale});
+    const auto k16 = ck.to_host(), v16 = cv.to_host();
+    std::vector<uint8_t> kb(vals.size()), vb(vals.size());
+    std::memcpy(kb.data(), k16.data(), kb.size());
+    std::memcpy(vb.data(), v16.data(), vb.size());
+    int bad = 0;
+    for (size_t i = 0; i < vals.size(); ++i) {
+      const uint8_t want_k = test::e4m3_bits(vals[i] / k_scale), want_v = test::e4m3_bits(vals[i]);
+      if ((kb[i] != want_k || vb[i] != want_v) && bad++ < 8)
+        ADD_FAILURE() << "value " << vals[i] << " k_scale " << k_scale << ": key byte " << int(kb[i]) << " want "
+                      << int(want_k) << ", value byte " << int(vb[i]) << " want " << int(want_v);
+    }
+  }
+  EXPECT_NE(test::error_of([&] { kv_store({.k = nullptr}); }), "(no error)");
 }
 
 TEST_F(CudaAttention, GemvMatchesCpuMatmulOnBf16Weights) {

@@ -34,10 +34,10 @@ class CudaDecoder : public ::testing::Test {
   }
   static std::unique_ptr<Decoder> cuda_decoder(const LoadedModel& m, int64_t chunk = 256,
                                                MatmulPrecision precision = MatmulPrecision::Faithful,
-                                               bool graphs = true) {
+                                               bool graphs = true, bool fp8_kv = false) {
     return std::make_unique<Decoder>(
         m.config, *m.weights,
-        make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision, .graphs = graphs}),
+        make_cuda_decoder_backend(m.config, *m.weights, {.precision = precision, .graphs = graphs, .fp8_kv = fp8_kv}),
         DecoderOptions{.max_chunk = chunk});
   }
   // The largest |logit - HF| at the text positions of the fixture's image + audio prompt, embedded as `a` holds it.
@@ -81,6 +81,32 @@ TEST_F(CudaDecoder, TextLogitsMatchHF) {
                     name, ids.size(), (long long)chunk, diff, bound);
         EXPECT_LE(diff, bound) << name << " chunk " << chunk;
         EXPECT_EQ(cache.size(), int64_t(ids.size()));
+      }
+    }
+  }
+}
+
+// An fp8 KV cache (keys and values with 3 mantissa bits): the fixture's text prompts, prefilled whole and in
+// chunks of 7 (the ring caches read back as fp8), stay within 3x the distance of HF's own all-bf16 run from the
+// f32 reference (printed); a wrong key scale or an unconverted byte lands far outside.
+TEST_F(CudaDecoder, Fp8KvCacheLogitsStayNearHF) {
+  auto m = model();
+  for (MatmulPrecision precision : {MatmulPrecision::Balanced, MatmulPrecision::Fast}) {
+    for (const char* name : {"text_short", "text_long"}) {
+      const std::string dir = std::string("tiny_kv_eq/") + name + "/";
+      auto ids = load_ids(dir + "input_ids.npy");
+      auto ref = npy_as_f32(read_npy(test::data_path(dir + "logits_bf16w_f32.npy")));
+      const float bound = 3 * max_abs_diff(npy_as_f32(read_npy(test::data_path(dir + "logits_bf16.npy"))), ref);
+      for (int64_t chunk : {int64_t(256), int64_t(7)}) {
+        auto d = cuda_decoder(*m, chunk, precision, /*graphs=*/true, /*fp8_kv=*/true);
+        KvCache cache = d->new_cache();
+        std::vector<float> logits;
+        d->forward({.token_ids = ids}, cache, LogitsMode::All, logits);
+        const float diff = max_abs_diff(logits, ref);
+        std::printf("fp8 KV, precision %d %s chunk %lld: max |cuda - HF| %.4f (bound %.4f)\n", int(precision), name,
+                    (long long)chunk, diff, bound);
+        EXPECT_LE(diff, bound) << name << " chunk " << chunk;
+        EXPECT_EQ(d->backend().kv_element_bytes(), 1u);
       }
     }
   }
@@ -276,8 +302,9 @@ TEST_F(CudaDecoder, GraphStepsEqualPlainSteps) {
   auto m = model();
   auto ids = load_ids("tiny_kv_eq/text_long/input_ids.npy");
   const std::vector<int32_t> suppressed{ids[3], ids[4]};
+  bool fp8 = false;
   auto run = [&](bool graphs) {
-    auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs);
+    auto d = cuda_decoder(*m, 256, MatmulPrecision::Balanced, graphs, fp8);
     std::vector<KvCache> caches;
     std::vector<int32_t> next;
     prefill_prefixes(*d, ids, {5, 17, 40}, caches, next);
@@ -296,10 +323,13 @@ TEST_F(CudaDecoder, GraphStepsEqualPlainSteps) {
     }
     return out;
   };
-  const auto with = run(true), without = run(false);
-  EXPECT_EQ(with, without);
-  for (const auto& seq : with)
-    for (int32_t id : seq) EXPECT_TRUE(id != suppressed[0] && id != suppressed[1]) << id;
+  for (bool kv_fp8 : {false, true}) {  // bf16 and fp8 KV caches
+    fp8 = kv_fp8;
+    const auto with = run(true), without = run(false);
+    EXPECT_EQ(with, without) << "fp8 KV " << fp8;
+    for (const auto& seq : with)
+      for (int32_t id : seq) EXPECT_TRUE(id != suppressed[0] && id != suppressed[1]) << id;
+  }
 }
 
 // Sampled decode steps ask for top-k candidates (nothing else comes back): captured and replayed as CUDA graphs
@@ -363,6 +393,24 @@ TEST_F(CudaDecoder, CacheFromAnotherBackendIsAnError) {
     FAIL() << "host cache accepted";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("not made by the CUDA backend"), std::string::npos) << e.what();
+  }
+  // A bf16 cache on a backend with an fp8 cache (and the other way round) is named.
+  auto fp8 = cuda_decoder(*m, 256, MatmulPrecision::Balanced, true, /*fp8_kv=*/true);
+  auto bf16 = cuda_decoder(*m, 256, MatmulPrecision::Balanced);
+  KvCache bf16_cache = bf16->new_cache();
+  try {
+    fp8->forward({.token_ids = {&id, 1}}, bf16_cache, LogitsMode::Last, logits);
+    FAIL() << "bf16 cache accepted by an fp8 backend";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("holds bf16 rows, this backend's precision needs fp8"), std::string::npos)
+        << e.what();
+  }
+  try {
+    cuda_decoder(*m, 256, MatmulPrecision::Faithful, true, /*fp8_kv=*/true);
+    FAIL() << "an fp8 KV cache accepted with the faithful precision";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("fp8 KV cache does not go with the faithful precision"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <span>
 #include <string>
@@ -49,6 +50,29 @@ inline std::string error_of(const std::function<void()>& fn) {
     return e.what();
   }
   return "(no error)";
+}
+
+// e4m3 (the fp8 KV cache's format): sign, 4 exponent bits (bias 7), 3 mantissa bits; 0x7f / 0xff are NaN.
+inline float e4m3_value(uint8_t b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  if (e == 15 && m == 7) return std::numeric_limits<float>::quiet_NaN();
+  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return float(b & 0x80 ? -mag : mag);
+}
+
+// x rounded to the nearest e4m3 value (ties to the even code), saturating at +-448 (cvt.rn.satfinite), by search
+// over the 127 finite magnitudes: slow and obviously right.
+inline uint8_t e4m3_bits(float x) {
+  if (std::isnan(x)) return 0x7f;
+  const double a = std::fabs(double(x));
+  const uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  if (a >= 448.0) return uint8_t(0x7e | sign);  // satfinite: the largest finite value (also for infinities)
+  int best = 0;
+  for (int c = 1; c < 0x7f; ++c) {
+    const double d = std::fabs(e4m3_value(uint8_t(c)) - a), bd = std::fabs(e4m3_value(uint8_t(best)) - a);
+    if (d < bd || (d == bd && c % 2 == 0)) best = c;
+  }
+  return uint8_t(best | sign);
 }
 
 // inv_freq as ug::rope_inv_freq (model/decoder.cc) computes it; restated here because this area links only the

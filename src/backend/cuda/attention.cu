@@ -15,6 +15,7 @@
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
@@ -68,6 +69,22 @@ __device__ __forceinline__ void store8(__nv_bfloat16* dst, const float* src) {
 
 __host__ __device__ constexpr bool two_term_q(AttentionMode m) { return m != AttentionMode::Fast; }
 __host__ __device__ constexpr bool two_term_kv(AttentionMode m) { return m == AttentionMode::ExactF32Kv; }
+__host__ __device__ constexpr bool fp8_kv(AttentionMode m) { return m == AttentionMode::ExactFp8Kv; }
+
+// 8 f32 -> their e4m3 roundings after multiplying by inv (as kv_store stores them), as 8 bf16 in shared memory.
+__device__ __forceinline__ void store8_via_e4m3(__nv_bfloat16* dst, const float* src, float inv) {
+  const float4 a = *reinterpret_cast<const float4*>(src), b = *reinterpret_cast<const float4*>(src + 4);
+  *reinterpret_cast<uint4*>(dst) = make_uint4(pack_via_e4m3(a.x, a.y, inv), pack_via_e4m3(a.z, a.w, inv),
+                                              pack_via_e4m3(b.x, b.y, inv), pack_via_e4m3(b.z, b.w, inv));
+}
+
+// 8 e4m3 bytes of a cache row -> 8 bf16 in shared memory (exact).
+__device__ __forceinline__ void store8_from_e4m3(__nv_bfloat16* dst, uint2 raw) {
+  uint4 out;
+  e4m3x4_to_bf16(raw.x, out.x, out.y);
+  e4m3x4_to_bf16(raw.y, out.z, out.w);
+  *reinterpret_cast<uint4*>(dst) = out;
+}
 
 // Shared memory of a block: queries (1 or 2 terms) and `stages` blocks of keys and values (1 or 2 terms each).
 constexpr int64_t smem_bytes(int64_t d, AttentionMode mode, int row_warps, int stages = 1) {
@@ -91,7 +108,9 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   constexpr int DG = D > 256 ? 2 : 1;  // warps sharing a row group, each owning D / DG output columns
   constexpr int DS = D / DG;
   constexpr int SD = D + kPad;  // shared row stride (elements)
-  constexpr bool Q2 = two_term_q(MODE), KV2 = two_term_kv(MODE);
+  constexpr bool Q2 = two_term_q(MODE), KV2 = two_term_kv(MODE), FP8 = fp8_kv(MODE);
+  // Fp8 caches hold keys / k_scale: fresh keys are rounded the same way and the scores scaled back.
+  const float k_inv = FP8 ? 1.0f / p.k_scale : 1.0f, score_scale = FP8 ? p.scale * p.k_scale : p.scale;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int RW = p.row_warps, M = 16 * RW;
   __nv_bfloat16* q_hi = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // [M][SD]
@@ -168,45 +187,85 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
     __nv_bfloat16* v_s = base + kKeys * SD;
     __nv_bfloat16* k_lo = base + 2 * kKeys * SD;
     __nv_bfloat16* v_lo = base + 3 * kKeys * SD;
-    for (int i = int(threadIdx.x); i < kKeys * (D / 8); i += int(blockDim.x)) {
-      const int j = i / (D / 8), c = (i % (D / 8)) * 8;
-      const int64_t pos = kb + j;
-      const int o = j * SD + c;
-      const float *fk = nullptr, *fv = nullptr;  // f32 source rows (fresh, or an f32 cache)
-      if (pos > khi) {                           // past the range: zeros (masked; finite so that 0 x V stays 0)
-        *reinterpret_cast<uint4*>(k_s + o) = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4*>(v_s + o) = make_uint4(0, 0, 0, 0);
-        if constexpr (KV2) {
-          *reinterpret_cast<uint4*>(k_lo + o) = make_uint4(0, 0, 0, 0);
-          *reinterpret_cast<uint4*>(v_lo + o) = make_uint4(0, 0, 0, 0);
+    if constexpr (FP8) {
+      // A batch of cache rows' bytes is loaded before any is widened, so that the loads are in flight together
+      // (there is no cp.async that converts; load-then-convert item by item waits out the latency each time).
+      constexpr int kBatch = 8;
+      const int n = kKeys * (D / 8), step = int(blockDim.x);
+      for (int i0 = int(threadIdx.x); i0 < n; i0 += kBatch * step) {
+        uint2 rk[kBatch], rv[kBatch];
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = i0 + b * step, j = i / (D / 8), c = (i % (D / 8)) * 8;
+          const int64_t pos = kb + j;
+          if (i < n && pos <= khi && pos < s.chunk_start) {
+            const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+            const int64_t at = (slot * Hkv + kvh) * D + c;
+            rk[b] = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(s.cache_k) + at);
+            rv[b] = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(s.cache_v) + at);
+          }
         }
-      } else if (pos >= s.chunk_start) {
-        const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
-        fk = p.k + at;
-        fv = p.v + at;
-      } else {
-        const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-        const int64_t at = (slot * Hkv + kvh) * D + c;
-        if constexpr (KV2) {
-          fk = static_cast<const float*>(s.cache_k) + at;
-          fv = static_cast<const float*>(s.cache_v) + at;
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = i0 + b * step, j = i / (D / 8), c = (i % (D / 8)) * 8;
+          if (i >= n) break;
+          const int64_t pos = kb + j;
+          const int o = j * SD + c;
+          if (pos > khi) {
+            *reinterpret_cast<uint4*>(k_s + o) = make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4*>(v_s + o) = make_uint4(0, 0, 0, 0);
+          } else if (pos >= s.chunk_start) {
+            const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
+            store8_via_e4m3(k_s + o, p.k + at, k_inv);
+            store8_via_e4m3(v_s + o, p.v + at, 1.0f);
+          } else {
+            store8_from_e4m3(k_s + o, rk[b]);
+            store8_from_e4m3(v_s + o, rv[b]);
+          }
+        }
+      }
+      cp_async_commit();  // an empty group: the callers' wait counts stay uniform
+    } else {
+      for (int i = int(threadIdx.x); i < kKeys * (D / 8); i += int(blockDim.x)) {
+        const int j = i / (D / 8), c = (i % (D / 8)) * 8;
+        const int64_t pos = kb + j;
+        const int o = j * SD + c;
+        const float *fk = nullptr, *fv = nullptr;  // f32 source rows (fresh, or an f32 cache)
+        if (pos > khi) {                           // past the range: zeros (masked; finite so that 0 x V stays 0)
+          *reinterpret_cast<uint4*>(k_s + o) = make_uint4(0, 0, 0, 0);
+          *reinterpret_cast<uint4*>(v_s + o) = make_uint4(0, 0, 0, 0);
+          if constexpr (KV2) {
+            *reinterpret_cast<uint4*>(k_lo + o) = make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4*>(v_lo + o) = make_uint4(0, 0, 0, 0);
+          }
+        } else if (pos >= s.chunk_start) {
+          const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
+          fk = p.k + at;
+          fv = p.v + at;
         } else {
-          cp_async16(k_s + o, static_cast<const uint16_t*>(s.cache_k) + at);
-          cp_async16(v_s + o, static_cast<const uint16_t*>(s.cache_v) + at);
+          const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+          const int64_t at = (slot * Hkv + kvh) * D + c;
+          if constexpr (KV2) {
+            fk = static_cast<const float*>(s.cache_k) + at;
+            fv = static_cast<const float*>(s.cache_v) + at;
+          } else {
+            cp_async16(k_s + o, static_cast<const uint16_t*>(s.cache_k) + at);
+            cp_async16(v_s + o, static_cast<const uint16_t*>(s.cache_v) + at);
+          }
+        }
+        if (fk) {
+          store8(k_s + o, fk);
+          store8(v_s + o, fv);
+          if constexpr (KV2) {
+            store8_residual(k_lo + o, fk);
+            store8_residual(v_lo + o, fv);
+          }
         }
       }
-      if (fk) {
-        store8(k_s + o, fk);
-        store8(v_s + o, fv);
-        if constexpr (KV2) {
-          store8_residual(k_lo + o, fk);
-          store8_residual(v_lo + o, fv);
-        }
-      }
+      (void)k_lo;
+      (void)v_lo;
+      cp_async_commit();
     }
-    (void)k_lo;
-    (void)v_lo;
-    cp_async_commit();
   };
   if constexpr (STAGES == 2) {
     if (klo <= khi) stage(klo, kv_stage);
@@ -266,7 +325,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
         for (int e = 0; e < 2; ++e) {
           const int64_t key = kb + nt * 8 + 2 * t + e;
           float& x = sc[nt][2 * h + e];
-          x = valid[h] && key >= lo[h] && key <= hi[h] && key <= khi ? x * p.scale : -INFINITY;
+          x = valid[h] && key >= lo[h] && key <= hi[h] && key <= khi ? x * score_scale : -INFINITY;
           mx = fmaxf(mx, x);
         }
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -438,6 +497,9 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
     case AttentionMode::ExactF32Kv:
       launch_stages<D, AttentionMode::ExactF32Kv>(p, stream);
       break;
+    case AttentionMode::ExactFp8Kv:
+      launch_stages<D, AttentionMode::ExactFp8Kv>(p, stream);
+      break;
   }
 }
 
@@ -569,6 +631,8 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                   "window must be >= 0, splits and decode_splits >= 1");
   UG_CUDA_REQUIRE(p.splits == 1 || p.decode_splits == 1, op, "only one of the two kernels may split keys");
   UG_CUDA_REQUIRE(p.stages == 1 || p.stages == 2, op, "stages " + std::to_string(p.stages) + " must be 1 or 2");
+  UG_CUDA_REQUIRE(p.mode != AttentionMode::ExactFp8Kv || valid_k_scale(p.k_scale), op,
+                  "k_scale " + std::to_string(p.k_scale) + " must be a power of two >= 1");
   const int64_t splits = std::max(p.splits, p.decode_splits);
   UG_CUDA_REQUIRE(splits == 1 || p.partial, op, "partial scratch must be set when keys are split");
   UG_CUDA_REQUIRE(splits <= kMergeMaxSplits, op,

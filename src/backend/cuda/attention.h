@@ -1,9 +1,9 @@
 // CUDA attention of the Gemma 4 decoder over a batch of sequences: f32 queries and fresh keys/values of the
-// step, KV caches in device memory (bf16, or f32 in the f32-faithful mode). The CPU op cpu::attention_batch
-// (backend/cpu/ops.h) is its oracle (on bf16-rounded keys and values): the same visible-key rule per query (causal, the
-// sliding window, bidirectional blocks that extend a query's range to the end of its block), keys before a sequence's
-// chunk read from its cache (ring slot = pos % capacity, linear slot = pos), the chunk's own keys from the step's fresh
-// k/v (rounded to bf16 on load, exactly as kv_store stores them).
+// step, KV caches in device memory (bf16; f32 in the f32-faithful mode; fp8 e4m3 on request). The CPU op
+// cpu::attention_batch (backend/cpu/ops.h) is its oracle (on bf16-rounded keys and values): the same visible-key rule
+// per query (causal, the sliding window, bidirectional blocks that extend a query's range to the end of its block),
+// keys before a sequence's chunk read from its cache (ring slot = pos % capacity, linear slot = pos), the chunk's own
+// keys from the step's fresh k/v (rounded to bf16 on load, exactly as kv_store stores them).
 //
 // One flash-attention kernel on tensor cores (mma.sync m16n8k16 bf16, f32 accumulate, f32 online softmax)
 // serves prefill and decode. A tile is up to 16 x row_warps (query, head) pairs of one sequence that share a
@@ -18,6 +18,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -28,11 +29,27 @@ enum class AttentionMode {
   Fast,        // bf16 queries and probabilities against bf16 KV (like HF's bf16 model)
   Exact,       // two-term queries and probabilities against bf16 KV (2x the tensor-core work)
   ExactF32Kv,  // f32 KV, two-term keys and values too: f32-faithful attention (3x)
+  ExactFp8Kv,  // two-term queries and probabilities against an fp8 (e4m3) KV cache: half the bytes of bf16
 };
+
+// How a KV cache stores its values. Fp8: e4m3, rounded to nearest with saturation at +-448, keys divided by the
+// call's k_scale first (AttentionParams); exactly representable in bf16, which is how the kernels compute on them.
+enum class KvType { Bf16, F32, Fp8 };
+__host__ __device__ constexpr KvType kv_type_of(AttentionMode m) {
+  return m == AttentionMode::ExactF32Kv ? KvType::F32 : m == AttentionMode::ExactFp8Kv ? KvType::Fp8 : KvType::Bf16;
+}
+__host__ __device__ constexpr int64_t kv_type_bytes(KvType t) {
+  return t == KvType::F32 ? 4 : t == KvType::Bf16 ? 2 : 1;
+}
+// An fp8 cache's key divisor: a power of two >= 1 (so that dividing by it is exact).
+inline bool valid_k_scale(float s) {
+  int e = 0;
+  return s >= 1.0f && std::frexp(s, &e) == 0.5f;
+}
 
 // One sequence of the step, for one layer. Device-memory array (also what kv_store appends with).
 struct AttentionSeq {
-  void* cache_k = nullptr;  // [slots, n_kv_heads, head_dim] bf16 (f32 for ExactF32Kv): positions < chunk_start
+  void* cache_k = nullptr;  // [slots, n_kv_heads, head_dim] as kv_type_of(mode) says: positions < chunk_start
   void* cache_v = nullptr;
   int64_t ring_capacity = 0;  // 0: linear (slot = position)
   int64_t row0 = 0;           // first row of this sequence in q / k / v / out
@@ -95,6 +112,9 @@ struct AttentionParams {
   int64_t window = 0;    // sliding window W (key visible iff q - k < W); 0 = full attention
   float scale = 1.0f;
   AttentionMode mode = AttentionMode::Exact;  // the same as the plan's
+  // ExactFp8Kv: the caches hold keys / k_scale (a power of two >= 1 that keeps them within e4m3's range; the
+  // step's fresh keys are rounded the same way); scores are scaled back. Ignored by the other modes.
+  float k_scale = 1.0f;
 };
 
 void attention(const AttentionParams& p, cudaStream_t stream = nullptr);
@@ -112,8 +132,8 @@ inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int3
   p.stages = plan.stages;
 }
 
-// Appends the step's fresh k / v rows to each sequence's cache, as bf16 or f32 (same slots as KvCache::store: a
-// ring keeps only the last `capacity` rows of a chunk). Run after attention, which reads the old slots.
+// Appends the step's fresh k / v rows to each sequence's cache, as bf16, f32 or fp8 (same slots as KvCache::store:
+// a ring keeps only the last `capacity` rows of a chunk). Run after attention, which reads the old slots.
 struct KvStoreParams {
   const float* k = nullptr;  // [rows, row_size]
   const float* v = nullptr;
@@ -121,7 +141,8 @@ struct KvStoreParams {
   const int32_t* row_seq = nullptr;    // [rows] (device)
   int64_t rows = 0;                    // >= 1
   int64_t row_size = 0;                // n_kv_heads * head_dim
-  bool f32 = false;                    // caches hold f32 rows (AttentionMode::ExactF32Kv), else bf16
+  KvType type = KvType::Bf16;          // kv_type_of(the attention mode)
+  float k_scale = 1.0f;                // Fp8: keys are stored divided by it (AttentionParams::k_scale)
 };
 void kv_store(const KvStoreParams& p, cudaStream_t stream = nullptr);
 

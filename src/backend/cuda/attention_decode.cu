@@ -13,6 +13,7 @@
 
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
@@ -20,21 +21,49 @@ namespace {
 
 constexpr unsigned kFull = 0xffffffffu;
 
-// A lane's D / 32 columns of one key or value row, as stored: bf16 pairs (low half first) or f32 bits.
-template <int D, bool F32>
+// A lane's D / 32 columns of one key or value row: bf16 pairs (low half first), f16 pairs (an fp8 row, widened on
+// load: one conversion per two values, exact) or f32 bits.
+template <int D, KvType KV>
 struct Slice {
+  static constexpr bool kF32 = KV == KvType::F32;
   static constexpr int kCols = D / 32;
-  static constexpr int kWords = F32 ? kCols : kCols / 2;
+  static constexpr int kWords = kF32 ? kCols : kCols / 2;
   uint32_t w[kWords];
   __device__ __forceinline__ float at(int i) const {
-    if constexpr (F32) return __uint_as_float(w[i]);
+    if constexpr (kF32) return __uint_as_float(w[i]);
+    if constexpr (KV == KvType::Fp8) return f16x2_at(w[i / 2], i % 2);
     return __uint_as_float(i % 2 ? (w[i / 2] & 0xffff0000u) : (w[i / 2] << 16));
   }
-  __device__ __forceinline__ void load(const uint32_t* src) {
-    if constexpr (kWords % 4 == 0) {
+  // The lane's columns as the cache stores them (kCols values of kv_type_bytes(KV) bytes).
+  __device__ __forceinline__ void load(const void* src) {
+    if constexpr (KV == KvType::Fp8) {
+      static_assert(kCols % 4 == 0, "a lane's fp8 slice is whole 32-bit words");
+      uint32_t raw[kCols / 4];
+      if constexpr (kCols == 4) {
+        raw[0] = *static_cast<const uint32_t*>(src);
+      } else if constexpr (kCols == 8) {
+        const uint2 x = *static_cast<const uint2*>(src);
+        raw[0] = x.x;
+        raw[1] = x.y;
+      } else {
+#pragma unroll
+        for (int i = 0; i < kCols / 16; ++i) {
+          const uint4 x = static_cast<const uint4*>(src)[i];
+          raw[4 * i] = x.x;
+          raw[4 * i + 1] = x.y;
+          raw[4 * i + 2] = x.z;
+          raw[4 * i + 3] = x.w;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kCols / 4; ++i) {
+        w[2 * i] = e4m3x2_to_f16x2(uint16_t(raw[i] & 0xffffu));
+        w[2 * i + 1] = e4m3x2_to_f16x2(uint16_t(raw[i] >> 16));
+      }
+    } else if constexpr (kWords % 4 == 0) {
 #pragma unroll
       for (int i = 0; i < kWords / 4; ++i) {
-        const uint4 x = reinterpret_cast<const uint4*>(src)[i];
+        const uint4 x = static_cast<const uint4*>(src)[i];
         w[4 * i] = x.x;
         w[4 * i + 1] = x.y;
         w[4 * i + 2] = x.z;
@@ -42,15 +71,19 @@ struct Slice {
       }
     } else {
       static_assert(kWords == 2, "a lane's slice is 8 or a multiple of 16 bytes");
-      const uint2 x = *reinterpret_cast<const uint2*>(src);
+      const uint2 x = *static_cast<const uint2*>(src);
       w[0] = x.x;
       w[1] = x.y;
     }
   }
-  // A fresh f32 row of the step, stored as the cache would hold it (rounded to bf16 unless F32).
-  __device__ __forceinline__ void load_fresh(const float* src) {
-    if constexpr (F32) {
-      load(reinterpret_cast<const uint32_t*>(src));
+  // A fresh f32 row of the step as the cache would hold it: rounded to bf16, or to e4m3 after multiplying by inv
+  // (keys: 1 / k_scale), or f32 as is.
+  __device__ __forceinline__ void load_fresh(const float* src, float inv) {
+    if constexpr (kF32) {
+      load(src);
+    } else if constexpr (KV == KvType::Fp8) {
+#pragma unroll
+      for (int i = 0; i < kWords; ++i) w[i] = e4m3x2_to_f16x2(e4m3x2_of(src[2 * i], src[2 * i + 1], inv));
     } else {
 #pragma unroll
       for (int i = 0; i < kWords; ++i) w[i] = pack_bf16(src[2 * i], src[2 * i + 1]);
@@ -91,19 +124,22 @@ __device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
 
 // Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
 // per SM, whose warps hide load latency better than longer steps), at most 8, and KEYS x G scores fit a warp.
-template <int D, int G, bool F32>
+template <int D, int G, KvType KV>
 __host__ __device__ constexpr int keys_per_step() {
-  constexpr int by_regs = 16 / Slice<D, F32>::kWords, by_lanes = 32 / G;
+  constexpr int by_regs = 16 / Slice<D, KV>::kWords, by_lanes = 32 / G;
   constexpr int k = by_regs < by_lanes ? by_regs : by_lanes;
   return k < 1 ? 1 : k > 8 ? 8 : k;
 }
 
-template <int D, int G, bool F32>
+template <int D, int G, KvType KV>
 __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(AttentionParams p) {
   pdl_launch_dependents();
   pdl_wait();
-  using S = Slice<D, F32>;
-  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, F32>();
+  using S = Slice<D, KV>;
+  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, KV>();
+  // Fp8 caches hold keys / k_scale: fresh keys are rounded the same way and the scores scaled back.
+  const float k_inv = KV == KvType::Fp8 ? 1.0f / p.k_scale : 1.0f;
+  const float score_scale = KV == KvType::Fp8 ? p.scale * p.k_scale : p.scale;
   __shared__ float o_s[kDecodeWarps][G][D];
   __shared__ float ml_s[kDecodeWarps][G][2];
 
@@ -140,13 +176,13 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
         v[j].zero();
       } else if (pos >= s.chunk_start) {
         const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + lane * C;
-        k[j].load_fresh(p.k + at);
-        v[j].load_fresh(p.v + at);
+        k[j].load_fresh(p.k + at, k_inv);
+        v[j].load_fresh(p.v + at, 1.0f);
       } else {
         const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-        const int64_t at = ((slot * Hkv + kvh) * D + lane * C) * (F32 ? 4 : 2) / 4;  // in 32-bit words
-        k[j].load(static_cast<const uint32_t*>(s.cache_k) + at);
-        v[j].load(static_cast<const uint32_t*>(s.cache_v) + at);
+        const int64_t at = ((slot * Hkv + kvh) * D + lane * C) * kv_type_bytes(KV);  // in bytes
+        k[j].load(static_cast<const uint8_t*>(s.cache_k) + at);
+        v[j].load(static_cast<const uint8_t*>(s.cache_v) + at);
       }
     }
     float sc[KEYS * G];  // score of key j, head h at j * G + h
@@ -166,7 +202,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 #pragma unroll
       for (int j = 0; j < KEYS; ++j) {
         float& x = sc[j * G + h];
-        x = kb + j <= khi ? x * p.scale : -INFINITY;
+        x = kb + j <= khi ? x * score_scale : -INFINITY;
         mx = fmaxf(mx, x);
       }
       const float m_new = fmaxf(m_run[h], mx);  // finite: key kb is visible
@@ -227,10 +263,12 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 template <int D, int G>
 void launch_group(const AttentionParams& p, cudaStream_t stream) {
   const unsigned blocks = unsigned(p.n_decode_tiles * p.decode_splits), threads = 32 * kDecodeWarps;
-  launch_kernel(
-      "decode_attention_kernel",
-      p.mode == AttentionMode::ExactF32Kv ? decode_attention_kernel<D, G, true> : decode_attention_kernel<D, G, false>,
-      blocks, threads, 0, stream, p);
+  const KvType kv = kv_type_of(p.mode);
+  launch_kernel("decode_attention_kernel",
+                kv == KvType::F32   ? decode_attention_kernel<D, G, KvType::F32>
+                : kv == KvType::Fp8 ? decode_attention_kernel<D, G, KvType::Fp8>
+                                    : decode_attention_kernel<D, G, KvType::Bf16>,
+                blocks, threads, 0, stream, p);
 }
 
 template <int D>

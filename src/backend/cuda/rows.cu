@@ -6,6 +6,7 @@
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
@@ -45,9 +46,12 @@ __global__ void kv_store_kernel(KvStoreParams p) {
       if (t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the same chunk
       slot = pos % s.ring_capacity;
     }
-    if (p.f32) {
+    if (p.type == KvType::F32) {
       static_cast<float*>(s.cache_k)[slot * p.row_size + c] = p.k[i];
       static_cast<float*>(s.cache_v)[slot * p.row_size + c] = p.v[i];
+    } else if (p.type == KvType::Fp8) {
+      static_cast<uint8_t*>(s.cache_k)[slot * p.row_size + c] = to_e4m3(p.k[i] / p.k_scale);
+      static_cast<uint8_t*>(s.cache_v)[slot * p.row_size + c] = to_e4m3(p.v[i]);
     } else {
       static_cast<__nv_bfloat16*>(s.cache_k)[slot * p.row_size + c] = __float2bfloat16_rn(p.k[i]);
       static_cast<__nv_bfloat16*>(s.cache_v)[slot * p.row_size + c] = __float2bfloat16_rn(p.v[i]);
@@ -140,6 +144,8 @@ void embed(const EmbedParams& p, cudaStream_t stream) {
 void kv_store(const KvStoreParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.k && p.v && p.seqs && p.row_seq, "kv_store", "k, v, seqs and row_seq must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.row_size >= 1, "kv_store", "rows and row_size must be >= 1");
+  UG_CUDA_REQUIRE(p.type != KvType::Fp8 || valid_k_scale(p.k_scale), "kv_store",
+                  "k_scale " + std::to_string(p.k_scale) + " must be a power of two >= 1");
   launch_kernel("kv_store_kernel", kv_store_kernel, blocks_for(p.rows * p.row_size), kThreads, 0, stream, p);
 }
 
