@@ -45,8 +45,8 @@ auto timed(const PreprocessArgs& a, const char* what, Fn&& fn) {
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 1; i < a.repeat; ++i) result = fn();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "%s: %.2f ms per run (mean of %lld, one thread)\n", what, ms / double(a.repeat - 1),
-               (long long)(a.repeat - 1));
+  std::fprintf(stderr, "%s: %.2f ms per run (mean of %lld; decode on one thread, resize on %d)\n", what,
+               ms / double(a.repeat - 1), (long long)(a.repeat - 1), ThreadPool::global().size());
   return result;
 }
 
@@ -56,7 +56,7 @@ int preprocess_image_file(const PreprocessArgs& a, const MediaArgs& m) {
   RgbImage img;
   PatchGrid g = timed(a, "decode + preprocess", [&] {
     img = decode_image_file(a.image, o.limits);
-    return preprocess_image(img.rgb, img.size, budget);
+    return preprocess_image(img.rgb, img.size, budget, &ThreadPool::global());
   });
   ImageSize r = soft_token_size(img.size, budget);
   write_npy(a.out, g.pixels.data(), {g.count(), int64_t(g.pixels.size()) / std::max<int64_t>(1, g.count())});
@@ -107,7 +107,7 @@ int preprocess_video_file(const PreprocessArgs& a, const MediaArgs& m) {
   std::vector<uint8_t> all;
   PatchGrid g;
   for (const RgbImage& f : v.frames) {
-    g = preprocess_image(f.rgb, f.size, o.video_frame_tokens);
+    g = preprocess_image(f.rgb, f.size, o.video_frame_tokens, &ThreadPool::global());
     all.insert(all.end(), g.pixels.begin(), g.pixels.end());
   }
   const int64_t frames = int64_t(v.frames.size());

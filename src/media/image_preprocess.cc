@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.h"
 
@@ -16,8 +17,8 @@ ImageSize soft_token_size(ImageSize in, int64_t max_soft_tokens, int64_t patch_s
   const double f = std::sqrt(target_px / (double(in.height) * double(in.width)));
   ImageSize out{int64_t(std::floor(f * double(in.height) / double(side))) * side,
                 int64_t(std::floor(f * double(in.width) / double(side))) * side};
-  UG_CHECK(out.height > 0 || out.width > 0, "image: {}x{} cannot be resized to a {}-token budget", in.width,
-           in.height, max_soft_tokens);
+  UG_CHECK(out.height > 0 || out.width > 0, "image: {}x{} cannot be resized to a {}-token budget", in.width, in.height,
+           max_soft_tokens);
   if (out.height == 0) {  // very wide: one row of patches
     out.height = side;
     out.width = std::min(in.width / in.height * side, max_soft_tokens * side);
@@ -25,8 +26,8 @@ ImageSize soft_token_size(ImageSize in, int64_t max_soft_tokens, int64_t patch_s
     out.width = side;
     out.height = std::min(in.height / in.width * side, max_soft_tokens * side);
   }
-  UG_CHECK(double(out.height) * double(out.width) <= target_px,
-           "image: resized size {}x{} exceeds the {}-token budget", out.width, out.height, max_soft_tokens);
+  UG_CHECK(double(out.height) * double(out.width) <= target_px, "image: resized size {}x{} exceeds the {}-token budget",
+           out.width, out.height, max_soft_tokens);
   return out;
 }
 
@@ -109,8 +110,7 @@ void resize_row(const Taps& t, const uint8_t* src, int64_t out_width, uint8_t* d
 
 // Height pass of output row y: whole source rows scaled and summed (contiguous, so the compiler vectorizes it;
 // integer sums are exact in any order).
-void resize_column(const Taps& t, int64_t y, const uint8_t* src, int64_t row, std::vector<int32_t>& acc,
-                   uint8_t* dst) {
+void resize_column(const Taps& t, int64_t y, const uint8_t* src, int64_t row, std::vector<int32_t>& acc, uint8_t* dst) {
   acc.assign(size_t(row), t.precision > 0 ? 1 << (t.precision - 1) : 0);
   const int16_t* w = &t.w[size_t(y * t.stride)];
   for (int64_t j = 0; j < t.count[size_t(y)]; ++j) {
@@ -122,11 +122,20 @@ void resize_column(const Taps& t, int64_t y, const uint8_t* src, int64_t row, st
   for (int64_t i = 0; i < row; ++i) dst[i] = to_u8(acc[size_t(i)], t.precision);
 }
 
+// fn(begin, end) over [0, n) rows: on the pool in ranges of at least 8 rows, or at once.
+void for_rows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool && pool->size() > 1 && n > 8)
+    pool->parallel_for(n, 8, fn);
+  else
+    fn(0, n);
+}
+
 }  // namespace
 
 // torchvision resizes uint8 CPU images with PyTorch's uint8 antialias kernel (PIL's algorithm): a width
 // pass into a u8 buffer, then a height pass, each in int32 fixed point.
-std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, ImageSize in, ImageSize out) {
+std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, ImageSize in, ImageSize out,
+                                              ThreadPool* pool) {
   UG_CHECK(int64_t(rgb.size()) == in.height * in.width * 3, "resize: {} bytes for a {}x{} RGB image", rgb.size(),
            in.width, in.height);
   UG_CHECK(out.height > 0 && out.width > 0, "resize: empty target {}x{}", out.width, out.height);
@@ -134,8 +143,10 @@ std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, Imag
   if (out.width != in.width) {
     Taps tw = compute_taps(in.width, out.width);
     mid.resize(size_t(in.height * out.width * 3));
-    for (int64_t y = 0; y < in.height; ++y)
-      resize_row(tw, &rgb[size_t(y * in.width * 3)], out.width, &mid[size_t(y * out.width * 3)]);
+    for_rows(pool, in.height, [&](int64_t begin, int64_t end) {
+      for (int64_t y = begin; y < end; ++y)
+        resize_row(tw, &rgb[size_t(y * in.width * 3)], out.width, &mid[size_t(y * out.width * 3)]);
+    });
     if (out.height == in.height) return mid;
   } else if (out.height == in.height) {
     return {rgb.begin(), rgb.end()};
@@ -144,16 +155,18 @@ std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, Imag
   Taps th = compute_taps(in.height, out.height);
   std::vector<uint8_t> dst(size_t(out.height * out.width * 3));
   const int64_t row = out.width * 3;
-  std::vector<int32_t> acc;
-  for (int64_t y = 0; y < out.height; ++y) resize_column(th, y, src, row, acc, &dst[size_t(y * row)]);
+  for_rows(pool, out.height, [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> acc;
+    for (int64_t y = begin; y < end; ++y) resize_column(th, y, src, row, acc, &dst[size_t(y * row)]);
+  });
   return dst;
 }
 
 PatchGrid cut_patches(std::span<const uint8_t> rgb, ImageSize size, int64_t side) {
   UG_CHECK(size.height % side == 0 && size.width % side == 0, "patches: {}x{} is not a multiple of {}", size.width,
            size.height, side);
-  UG_CHECK(int64_t(rgb.size()) == size.height * size.width * 3, "patches: {} bytes for a {}x{} RGB image",
-           rgb.size(), size.width, size.height);
+  UG_CHECK(int64_t(rgb.size()) == size.height * size.width * 3, "patches: {} bytes for a {}x{} RGB image", rgb.size(),
+           size.width, size.height);
   PatchGrid g;
   const int64_t rows = size.height / side, cols = size.width / side, row_bytes = side * 3;
   g.pixels.resize(size_t(rows * cols * side * side * 3));
@@ -171,9 +184,9 @@ PatchGrid cut_patches(std::span<const uint8_t> rgb, ImageSize size, int64_t side
   return g;
 }
 
-PatchGrid preprocess_image(std::span<const uint8_t> rgb, ImageSize in, int64_t max_soft_tokens) {
+PatchGrid preprocess_image(std::span<const uint8_t> rgb, ImageSize in, int64_t max_soft_tokens, ThreadPool* pool) {
   ImageSize out = soft_token_size(in, max_soft_tokens);
-  std::vector<uint8_t> resized = resize_bicubic_antialias(rgb, in, out);
+  std::vector<uint8_t> resized = resize_bicubic_antialias(rgb, in, out, pool);
   return cut_patches(resized, out);
 }
 

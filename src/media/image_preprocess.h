@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "core/thread_pool.h"
+
 namespace ug {
 
 struct ImageSize {
@@ -20,8 +22,10 @@ ImageSize soft_token_size(ImageSize in, int64_t max_soft_tokens, int64_t patch_s
                           int64_t pooling_kernel_size = 3);
 
 // RGB u8 [h, w, 3] -> RGB u8 [out_h, out_w, 3]: PyTorch's uint8 _upsample_bicubic2d_aa (a = -0.5,
-// support widened when downscaling), width pass then height pass, int16 fixed-point weights.
-std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, ImageSize in, ImageSize out);
+// support widened when downscaling), width pass then height pass, int16 fixed-point weights. With a pool, each pass
+// splits its rows over the pool's threads (rows are independent, integer sums: the same bytes either way).
+std::vector<uint8_t> resize_bicubic_antialias(std::span<const uint8_t> rgb, ImageSize in, ImageSize out,
+                                              ThreadPool* pool = nullptr);
 
 // Patches of a resized image: [n, side * side * 3] u8 in (row, col, channel) order, raster order over the
 // grid, with each patch's (x = column, y = row).
@@ -32,7 +36,8 @@ struct PatchGrid {
 };
 PatchGrid cut_patches(std::span<const uint8_t> rgb, ImageSize size, int64_t side = 48);
 
-// All three steps.
-PatchGrid preprocess_image(std::span<const uint8_t> rgb, ImageSize in, int64_t max_soft_tokens);
+// All three steps (the resize on `pool` when given).
+PatchGrid preprocess_image(std::span<const uint8_t> rgb, ImageSize in, int64_t max_soft_tokens,
+                           ThreadPool* pool = nullptr);
 
 }  // namespace ug

@@ -134,6 +134,7 @@ MediaEncoder::MediaEncoder(const LoadedModel& model, const Tokenizer* tokenizer,
                            MediaOptions options, MediaEmbedder* embedder)
     : model_(model),
       tokenizer_(tokenizer),
+      pool_(pool),
       own_embedder_(embedder ? nullptr : make_cpu_media_embedder(model.config, *model.weights, pool)),
       embedder_(embedder ? *embedder : *own_embedder_),
       options_(std::move(options)) {
@@ -204,7 +205,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_image(const MediaSource& sour
                                                                std::span<const uint8_t> bytes) {
   UG_CHECK(model_.config.vision, "this model has no vision embedder (config.json has no vision_config)");
   RgbImage img = decode_image(bytes, options_.limits, source.name);
-  PatchGrid grid = preprocess_image(img.rgb, img.size, *source.image_tokens);
+  PatchGrid grid = preprocess_image(img.rgb, img.size, *source.image_tokens, &pool_);
   auto out = std::make_shared<EncodedMedia>();
   out->n_visual = grid.count();
   out->visual_rows = std::make_shared<const std::vector<float>>(
@@ -243,7 +244,7 @@ std::shared_ptr<EncodedMedia> MediaEncoder::encode_video(const MediaSource& sour
   std::vector<PatchGrid> grids;
   ImagePatches all;
   for (const RgbImage& f : video.frames) {
-    grids.push_back(preprocess_image(f.rgb, f.size, options_.video_frame_tokens));
+    grids.push_back(preprocess_image(f.rgb, f.size, options_.video_frame_tokens, &pool_));
     ImagePatches p = to_patches(grids.back(), /*divide=*/true);
     all.pixels.insert(all.pixels.end(), p.pixels.begin(), p.pixels.end());
     all.xs.insert(all.xs.end(), p.xs.begin(), p.xs.end());

@@ -62,7 +62,8 @@ struct EncodedMedia {
   int64_t n_visual = 0, n_audio = 0;
   uint64_t content_hash = 0;  // media bytes + preprocessing settings
   int64_t bytes() const {
-    return int64_t(sizeof(float)) * int64_t((visual_rows ? visual_rows->size() : 0) + (audio_rows ? audio_rows->size() : 0));
+    return int64_t(sizeof(float)) *
+           int64_t((visual_rows ? visual_rows->size() : 0) + (audio_rows ? audio_rows->size() : 0));
   }
 };
 
@@ -108,6 +109,7 @@ class MediaEncoder {
 
   const LoadedModel& model_;
   const Tokenizer* tokenizer_;
+  ThreadPool& pool_;                             // image resizes (and the CPU embedders)
   std::unique_ptr<MediaEmbedder> own_embedder_;  // the CPU one when none was given
   MediaEmbedder& embedder_;
   MediaOptions options_;

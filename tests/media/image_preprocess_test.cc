@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 #include "core/error.h"
 #include "io/npy.h"
@@ -79,6 +80,22 @@ TEST(VideoFrames, SampledFramesMatchHF) {
     EXPECT_EQ(0, std::memcmp(ref.bytes.data(), g.pixels.data(), g.pixels.size())) << "frame " << k;
     ASSERT_EQ(size_t(g.count()) * 2, pos.size());
     for (int64_t i = 0; i < g.count(); ++i) EXPECT_EQ(g.xs[size_t(i)], pos[size_t(2 * i)]);
+  }
+}
+
+// Each pass split over a pool's threads gives the same bytes as one thread, for up- and downscaling in either
+// direction and sizes that do not divide into the pool's ranges.
+TEST(ImagePreprocess, ResizeOnAPoolEqualsOneThread) {
+  std::mt19937 rng(7);
+  ThreadPool pool(4);
+  for (auto [in, out] : {std::pair<ImageSize, ImageSize>{{211, 157}, {48, 96}},
+                         {{37, 301}, {144, 61}},
+                         {{500, 333}, {500, 101}},
+                         {{90, 90}, {193, 90}}}) {
+    std::vector<uint8_t> rgb(size_t(in.height * in.width * 3));
+    for (auto& b : rgb) b = uint8_t(rng());
+    EXPECT_EQ(resize_bicubic_antialias(rgb, in, out, &pool), resize_bicubic_antialias(rgb, in, out))
+        << in.width << "x" << in.height << " -> " << out.width << "x" << out.height;
   }
 }
 
