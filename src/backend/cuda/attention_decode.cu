@@ -21,6 +21,28 @@ namespace {
 
 constexpr unsigned kFull = 0xffffffffu;
 
+// N consecutive 32-bit words (N = 1, 2 or a multiple of 4) in as few loads as their alignment allows.
+template <int N>
+__device__ __forceinline__ void load_words(uint32_t (&out)[N], const void* src) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const uint4 x = static_cast<const uint4*>(src)[i];
+      out[4 * i] = x.x;
+      out[4 * i + 1] = x.y;
+      out[4 * i + 2] = x.z;
+      out[4 * i + 3] = x.w;
+    }
+  } else if constexpr (N == 2) {
+    const uint2 x = *static_cast<const uint2*>(src);
+    out[0] = x.x;
+    out[1] = x.y;
+  } else {
+    static_assert(N == 1, "a lane's slice is 4, 8 or a multiple of 16 bytes");
+    out[0] = *static_cast<const uint32_t*>(src);
+  }
+}
+
 // A lane's D / 32 columns of one key or value row: bf16 pairs (low half first), f16 pairs (an fp8 row, widened on
 // load: one conversion per two values, exact) or f32 bits.
 template <int D, KvType KV>
@@ -39,41 +61,14 @@ struct Slice {
     if constexpr (KV == KvType::Fp8) {
       static_assert(kCols % 4 == 0, "a lane's fp8 slice is whole 32-bit words");
       uint32_t raw[kCols / 4];
-      if constexpr (kCols == 4) {
-        raw[0] = *static_cast<const uint32_t*>(src);
-      } else if constexpr (kCols == 8) {
-        const uint2 x = *static_cast<const uint2*>(src);
-        raw[0] = x.x;
-        raw[1] = x.y;
-      } else {
-#pragma unroll
-        for (int i = 0; i < kCols / 16; ++i) {
-          const uint4 x = static_cast<const uint4*>(src)[i];
-          raw[4 * i] = x.x;
-          raw[4 * i + 1] = x.y;
-          raw[4 * i + 2] = x.z;
-          raw[4 * i + 3] = x.w;
-        }
-      }
+      load_words(raw, src);
 #pragma unroll
       for (int i = 0; i < kCols / 4; ++i) {
         w[2 * i] = e4m3x2_to_f16x2(uint16_t(raw[i] & 0xffffu));
         w[2 * i + 1] = e4m3x2_to_f16x2(uint16_t(raw[i] >> 16));
       }
-    } else if constexpr (kWords % 4 == 0) {
-#pragma unroll
-      for (int i = 0; i < kWords / 4; ++i) {
-        const uint4 x = static_cast<const uint4*>(src)[i];
-        w[4 * i] = x.x;
-        w[4 * i + 1] = x.y;
-        w[4 * i + 2] = x.z;
-        w[4 * i + 3] = x.w;
-      }
     } else {
-      static_assert(kWords == 2, "a lane's slice is 8 or a multiple of 16 bytes");
-      const uint2 x = *static_cast<const uint2*>(src);
-      w[0] = x.x;
-      w[1] = x.y;
+      load_words(w, src);
     }
   }
   // A fresh f32 row of the step as the cache would hold it: rounded to bf16, or to e4m3 after multiplying by inv
