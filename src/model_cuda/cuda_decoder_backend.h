@@ -35,8 +35,8 @@ struct CudaBackendOptions {
   // UNIGEMMA_CUDA_GRAPHS=0 turns them off.
   bool graphs = true;
   // KV cache in fp8 (e4m3; keys divided by a per-layer power of two from the k_norm weights): half the bytes of
-  // bf16, so twice the sequences or context and ~half the attention time of batched decode; values carry 3
-  // mantissa bits. Attention runs as AttentionMode::ExactFp8Kv. Not with the faithful precision.
+  // bf16, so twice the sequences or context in a KV budget; keys and values carry 3 mantissa bits, and decode is
+  // not faster yet (docs/perf.md). Attention runs as AttentionMode::ExactFp8Kv. Not with the faithful precision.
   bool fp8_kv = false;
 };
 

@@ -181,6 +181,12 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   for (int i = 0; i < DS / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
+  // Element offsets of key `pos`, columns from c: in the cache (ring slot or linear) and in the step's fresh rows.
+  auto cache_at = [&](int64_t pos, int c) {
+    const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+    return (slot * Hkv + kvh) * D + c;
+  };
+  auto fresh_at = [&](int64_t pos, int c) { return ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c; };
   // Loads keys kb .. kb + kKeys - 1 into the stage at `base` (cache rows by cp.async: committed as one group).
   auto stage = [&](int64_t kb, __nv_bfloat16* base) {
     __nv_bfloat16* k_s = base;
@@ -199,8 +205,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
           const int i = i0 + b * step, j = i / (D / 8), c = (i % (D / 8)) * 8;
           const int64_t pos = kb + j;
           if (i < n && pos <= khi && pos < s.chunk_start) {
-            const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-            const int64_t at = (slot * Hkv + kvh) * D + c;
+            const int64_t at = cache_at(pos, c);
             rk[b] = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(s.cache_k) + at);
             rv[b] = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(s.cache_v) + at);
           }
@@ -215,9 +220,8 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
             *reinterpret_cast<uint4*>(k_s + o) = make_uint4(0, 0, 0, 0);
             *reinterpret_cast<uint4*>(v_s + o) = make_uint4(0, 0, 0, 0);
           } else if (pos >= s.chunk_start) {
-            const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
-            store8_via_e4m3(k_s + o, p.k + at, k_inv);
-            store8_via_e4m3(v_s + o, p.v + at, 1.0f);
+            store8_via_e4m3(k_s + o, p.k + fresh_at(pos, c), k_inv);
+            store8_via_e4m3(v_s + o, p.v + fresh_at(pos, c), 1.0f);
           } else {
             store8_from_e4m3(k_s + o, rk[b]);
             store8_from_e4m3(v_s + o, rv[b]);
@@ -239,12 +243,10 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
             *reinterpret_cast<uint4*>(v_lo + o) = make_uint4(0, 0, 0, 0);
           }
         } else if (pos >= s.chunk_start) {
-          const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c;
-          fk = p.k + at;
-          fv = p.v + at;
+          fk = p.k + fresh_at(pos, c);
+          fv = p.v + fresh_at(pos, c);
         } else {
-          const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-          const int64_t at = (slot * Hkv + kvh) * D + c;
+          const int64_t at = cache_at(pos, c);
           if constexpr (KV2) {
             fk = static_cast<const float*>(s.cache_k) + at;
             fv = static_cast<const float*>(s.cache_v) + at;
