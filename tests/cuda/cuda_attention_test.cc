@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <span>
 #include <tuple>
 #include <vector>
 
@@ -67,8 +68,8 @@ struct PlannedCall {
   DeviceBuffer<int32_t> tiles;
   DeviceBuffer<float> partial;
   PlannedCall(std::span<const int64_t> seq_rows, int64_t rows, int64_t H, int64_t Hkv, int64_t d, AttentionMode mode,
-              int64_t max_keys, int64_t max_splits, bool allow_decode_kernel = true)
-      : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits, allow_decode_kernel)),
+              int64_t max_keys, int64_t max_splits, bool allow_decode_kernel = true, bool allow_wgmma = true)
+      : plan(plan_attention(seq_rows, H, Hkv, d, mode, max_keys, max_splits, allow_decode_kernel, allow_wgmma)),
         tiles(upload(plan.tiles)),
         partial(size_t(std::max<int64_t>(1, attention_partial_floats(plan, rows, H, d)))) {}
   void apply(AttentionParams& p) {
@@ -77,7 +78,8 @@ struct PlannedCall {
   }
 };
 
-// decode_kernel: let plan_attention pick the decode kernel where it can (false: the flash kernel always).
+// decode_kernel: let plan_attention pick the decode kernel and the wgmma kernel where it can (false: the mma.sync
+// flash kernel always).
 void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_kernel) {
   const int64_t H = c.heads, Hkv = c.kv_heads, d = c.head_dim, rs = Hkv * d;
   const bool exact = mode != AttentionMode::Fast;
@@ -168,8 +170,18 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   auto dq = upload(q), dkk = upload(k), dvv = upload(v);
   auto dseqs = upload(seqs);
   auto drow = upload(row_seq), dblock = upload(block_last);
-  PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits, decode_kernel);
+  PlannedCall call(seq_rows, rows, H, Hkv, d, mode, max_keys, c.max_splits, decode_kernel, decode_kernel);
   const AttentionPlan& plan = call.plan;
+  // The wgmma kernel takes the flash tiles on a Hopper chip where its shapes allow and the longest chunk fills a
+  // tile of its rows (128 at d 256, 64 at 512).
+  const int64_t most_rows =
+      std::max_element(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& a, const SeqSpec& b) { return a.n < b.n; })->n;
+  const int64_t wgmma_rows = d == 512 ? 64 : 128;
+  const bool wgmma_shape =
+      (d == 256 || d == 512) && wgmma_rows % (H / Hkv) == 0 && most_rows > 1 && most_rows * (H / Hkv) >= wgmma_rows;
+  EXPECT_EQ(plan.wgmma, decode_kernel && wgmma_available() && wgmma_shape &&
+                            (mode == AttentionMode::Fast || mode == AttentionMode::Exact))
+      << "H " << H << " Hkv " << Hkv << " d " << d << " rows " << most_rows << " mode " << int(mode);
   // The decode kernel takes every one-row sequence where it supports the shape.
   const bool supported =
       (d == 128 || d == 256 || d == 512) && (H / Hkv == 1 || H / Hkv == 2 || (H / Hkv == 4 && d <= 256));
@@ -204,8 +216,8 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
   EXPECT_LE(worst, tol) << "H " << H << " Hkv " << Hkv << " d " << d << " window " << c.window << " max_splits "
                         << c.max_splits << " (plan: splits " << plan.splits << ", row warps " << plan.row_warps
-                        << ", decode tiles " << plan.n_decode_tiles << " split " << plan.decode_splits << ") mode "
-                        << int(mode);
+                        << ", wgmma " << plan.wgmma << ", decode tiles " << plan.n_decode_tiles << " split "
+                        << plan.decode_splits << ") mode " << int(mode);
 
   // KV append: the cache slots afterwards equal KvCache::store's (rounded as the cache type stores them).
   kv_store({.k = dkk.data(),
@@ -231,9 +243,11 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   }
 }
 
-void run_case(const AttnCase& c, uint32_t seed) {
-  for (AttentionMode mode :
-       {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast, AttentionMode::ExactFp8Kv})
+constexpr AttentionMode kAllModes[] = {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast,
+                                       AttentionMode::ExactFp8Kv};
+
+void run_case(const AttnCase& c, uint32_t seed, std::span<const AttentionMode> modes = kAllModes) {
+  for (AttentionMode mode : modes)
     for (bool decode_kernel : {false, true}) run_case(c, seed, mode, decode_kernel);
 }
 
@@ -285,6 +299,20 @@ TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
            blocks.size() >= 33 ? std::vector<int32_t>(blocks.begin(), blocks.begin() + 33) : std::vector<int32_t>{}}},
          splits},
         6);
+  }
+}
+
+// Prefill chunks at the 12B's shapes, long enough for the wgmma kernel (on a Hopper chip; elsewhere both runs take
+// the mma.sync kernel): the sliding layers' GQA 2 at d 256 with rings that wrapped and a bidirectional block,
+// the full layers' MQA at d 512 beside a decode row, GQA 1 at d 256; split and unsplit keys.
+TEST_F(CudaAttention, WgmmaPrefillAt12BShapes) {
+  std::vector<int32_t> blocks(140, -1);
+  std::fill(blocks.begin() + 30, blocks.begin() + 100, 0);                    // a 70-row image block
+  const AttentionMode modes[] = {AttentionMode::Exact, AttentionMode::Fast};  // the wgmma kernel's
+  for (int64_t splits : {int64_t(1), int64_t(8)}) {
+    run_case({16, 8, 256, 40, {{0, 150, 50, {}}, {37, 140, 50, blocks}}, splits}, 31, modes);
+    run_case({16, 1, 512, 0, {{0, 77, 0, {}}, {300, 21, 0, {}}, {5, 1, 0, {}}}, splits}, 32, modes);
+    run_case({8, 8, 256, 0, {{0, 130, 0, {}}, {64, 3, 0, {}}}, splits}, 33, modes);
   }
 }
 
@@ -518,10 +546,10 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
         }
         auto dseqs = upload(seqs);
         const int64_t keys = prefill ? ctx : std::min(ctx + 1, window > 0 ? window : ctx + 1);
-        // Decode shapes on both kernels (the flash kernel is what mixed prefill/decode steps use).
-        for (bool decode_kernel : {true, false}) {
-          if (prefill && !decode_kernel) continue;
-          PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128, decode_kernel);
+        // Decode shapes on both kernels (the flash kernel is what mixed prefill/decode steps use), prefill on the
+        // wgmma kernel (where it runs) and the mma.sync one.
+        for (bool new_kernel : {true, false}) {
+          PlannedCall call(seq_rows, rows, H, Hkv, d, mode, keys, 128, prefill || new_kernel, !prefill || new_kernel);
           const AttentionPlan& plan = call.plan;
           AttentionParams p{.q = q.data(),
                             .k = k.data(),
@@ -541,9 +569,11 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
             double pairs = 0;  // visible (query, key) pairs per head
             for (int64_t i = 0; i < ctx; ++i) pairs += double(window > 0 ? std::min(i + 1, window) : i + 1);
             const double flops = pairs * double(H) * double(4 * d);
-            std::printf("ATTN prefill %lld rows Hkv=%lld d=%lld mode=%d: %.0f us, %.0f TFLOP/s (useful; splits %lld)\n",
-                        (long long)ctx, (long long)Hkv, (long long)d, int(mode), us, flops / us / 1e6,
-                        (long long)plan.splits);
+            std::printf(
+                "ATTN prefill %lld rows Hkv=%lld d=%lld mode=%d %s kernel: %.0f us, %.0f TFLOP/s (useful; splits "
+                "%lld)\n",
+                (long long)ctx, (long long)Hkv, (long long)d, int(mode), plan.wgmma ? "wgmma" : "mma.sync", us,
+                flops / us / 1e6, (long long)plan.splits);
           } else {
             const double bytes = double(batch) * double(2 * keys * rs * 2 * el);
             std::printf(

@@ -13,6 +13,7 @@
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_internal.cuh"
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
 #include "backend/cuda/kv_fp8.cuh"
@@ -35,6 +36,7 @@ bool env_is_zero(const char* name) {
   return v && std::string(v) == "0";
 }
 constexpr int64_t kDecodeTargetBlocks = 264;  // decode kernel: two blocks per SM (measured: fewer splits beat waves)
+constexpr int64_t kWgmmaTargetBlocks = 132;   // wgmma kernel: one block per SM of an H100 / H200
 constexpr int kMergeThreads = 128;
 constexpr int64_t kMergeMaxSplits = 1024;  // splits one merge block holds (plan_attention stays far below)
 
@@ -46,19 +48,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_b
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
-
-__device__ __forceinline__ void cp_async16(__nv_bfloat16* smem, const uint16_t* global) {
-  const unsigned addr = unsigned(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(global));
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-
-// Waits until at most one committed group (the newest) is still in flight.
-__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-
-// Waits for every committed group.
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // 8 f32 -> 8 bf16 (16 bytes) in shared memory.
 __device__ __forceinline__ void store8(__nv_bfloat16* dst, const float* src) {
@@ -552,7 +541,8 @@ AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_kv_heads,
 }  // namespace
 
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                             AttentionMode mode, int64_t max_keys, int64_t max_splits, bool allow_decode_kernel) {
+                             AttentionMode mode, int64_t max_keys, int64_t max_splits, bool allow_decode_kernel,
+                             bool allow_wgmma) {
   const char* op = "plan_attention";
   UG_CUDA_REQUIRE(
       n_kv_heads >= 1 && n_heads >= n_kv_heads && n_heads % n_kv_heads == 0, op,
@@ -572,13 +562,18 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   }
   if (!any_flash && !seq_rows.empty()) return plan_decode(seq_rows, n_kv_heads, max_keys, max_splits);
   AttentionPlan plan;
+  static const bool wgmma_enabled = !env_is_zero("UG_ATTN_WGMMA");
+  plan.wgmma = allow_wgmma && wgmma_enabled && wgmma_attention_supports(head_dim, group, mode) &&
+               most_rows * group >= wgmma_tile_rows(head_dim);
+  plan.n_kv_heads = n_kv_heads;
   const int64_t want_rows = std::min<int64_t>(64, std::max(group, most_rows * group));
   plan.row_warps = want_rows <= 16 ? 1 : want_rows <= 32 ? 2 : 4;
   while (plan.row_warps > 1 && smem_bytes(head_dim, mode, plan.row_warps) > kMaxSmem) plan.row_warps /= 2;
   UG_CUDA_REQUIRE(16 * plan.row_warps >= group, op,
                   "GQA group " + std::to_string(group) + " does not fit the shared memory of one block at head_dim " +
                       std::to_string(head_dim));
-  plan.queries_per_tile = std::max<int64_t>(1, 16 * plan.row_warps / group);
+  plan.queries_per_tile =
+      plan.wgmma ? wgmma_tile_rows(head_dim) / group : std::max<int64_t>(1, 16 * plan.row_warps / group);
   for (size_t i = 0; i < seq_rows.size(); ++i) {
     if (by_decode(seq_rows[i])) continue;
     // Later queries see more keys (causal): their tiles go first so the long ones start early.
@@ -603,16 +598,26 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
         ++plan.n_decode_tiles;
       }
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
-  if (tiles < target) {
-    plan.splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
+  // The wgmma kernel holds one 192 KiB block per SM: split until the SMs are busy.
+  const int64_t want_blocks = plan.wgmma ? kWgmmaTargetBlocks : target;
+  if (tiles < want_blocks) {
+    plan.splits = std::min({(want_blocks + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
                             std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});
   }
   return plan;
 }
 
+namespace {
+// Floats of the split partials, rounded up to 16 bytes (the bf16 fresh k / v copy of the wgmma kernel follows).
+int64_t split_partial_floats(int64_t splits, int64_t rows, int64_t n_heads, int64_t head_dim) {
+  return splits > 1 ? (rows * n_heads * splits * (head_dim + 2) + 3) / 4 * 4 : 0;
+}
+}  // namespace
+
 int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim) {
   const int64_t splits = std::max(plan.splits, plan.decode_splits);
-  return splits > 1 ? rows * n_heads * splits * (head_dim + 2) : 0;
+  const int64_t fresh_copy = plan.wgmma ? rows * plan.n_kv_heads * head_dim : 0;  // 2 x bf16 = 1 float each
+  return split_partial_floats(splits, rows, n_heads, head_dim) + fresh_copy;
 }
 
 void attention(const AttentionParams& p, cudaStream_t stream) {
@@ -627,8 +632,9 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
       "n_heads " + std::to_string(p.n_heads) + " must be a multiple of n_kv_heads " + std::to_string(p.n_kv_heads));
   UG_CUDA_REQUIRE(p.row_warps == 1 || p.row_warps == 2 || p.row_warps == 4, op,
                   "row_warps " + std::to_string(p.row_warps) + " must be 1, 2 or 4 (use plan_attention)");
-  UG_CUDA_REQUIRE(p.queries_per_tile >= 1 && p.queries_per_tile * (p.n_heads / p.n_kv_heads) <= 16 * p.row_warps, op,
-                  "queries_per_tile " + std::to_string(p.queries_per_tile) + " does not fit the tile rows");
+  UG_CUDA_REQUIRE(
+      p.wgmma || (p.queries_per_tile >= 1 && p.queries_per_tile * (p.n_heads / p.n_kv_heads) <= 16 * p.row_warps), op,
+      "queries_per_tile " + std::to_string(p.queries_per_tile) + " does not fit the tile rows");
   UG_CUDA_REQUIRE(p.window >= 0 && p.splits >= 1 && p.decode_splits >= 1, op,
                   "window must be >= 0, splits and decode_splits >= 1");
   UG_CUDA_REQUIRE(p.splits == 1 || p.decode_splits == 1, op, "only one of the two kernels may split keys");
@@ -646,7 +652,20 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                     "the decode kernel takes GQA groups 1, 2 or 4 at head_dim 128 / 256 / 512 (4: up to 256); got "
                     "head_dim " +
                         std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
-  if (p.n_tiles > 0) launch_flash(p, stream);
+  if (p.wgmma) {
+    UG_CUDA_REQUIRE(p.n_tiles > 0 && wgmma_attention_supports(p.head_dim, G, p.mode), op,
+                    "the wgmma kernel takes head_dim 256 / 512 in modes Fast / Exact with a GQA group that divides "
+                    "its tile rows, on compute capability 9.0; got head_dim " +
+                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+    UG_CUDA_REQUIRE(p.queries_per_tile * G == wgmma_tile_rows(p.head_dim), op,
+                    "queries_per_tile " + std::to_string(p.queries_per_tile) + " x group " + std::to_string(G) +
+                        " must be the wgmma kernel's " + std::to_string(wgmma_tile_rows(p.head_dim)) + " tile rows");
+    UG_CUDA_REQUIRE(p.partial, op, "partial scratch must be set for the wgmma kernel (its bf16 copy of k / v)");
+    auto* fresh = reinterpret_cast<uint16_t*>(p.partial + split_partial_floats(splits, p.rows, p.n_heads, p.head_dim));
+    launch_wgmma_attention(p, fresh, stream);
+  } else if (p.n_tiles > 0) {
+    launch_flash(p, stream);
+  }
   if (p.n_decode_tiles > 0) launch_decode_attention(p, stream);
   // Merge the split kernel's partials: every row when it ran alone, else the rows of its tiles.
   const bool mixed = p.n_tiles > 0 && p.n_decode_tiles > 0;

@@ -66,6 +66,11 @@ struct AttentionPlan {
   int64_t splits = 1;            // key splits per flash tile
   int stages = 1;                // K/V blocks in shared memory: 2 loads the next while computing this one
   int64_t decode_splits = 1;     // key splits per decode-kernel tile (at most one of the two kernels splits)
+  // The flash tiles run on the wgmma kernel (Hopper, head dim 256 / 512, Fast / Exact; queries_per_tile x group
+  // = its 128 / 64 rows) instead of the mma.sync one; it needs a bf16 copy of the step's fresh k / v (in the
+  // scratch attention_partial_floats counts, after the split partials).
+  bool wgmma = false;
+  int64_t n_kv_heads = 0;  // of the planned call (sizes that copy)
   // [n_flash_tiles + n_decode_tiles, 3]: sequence, first query (row within the sequence), kv head; the flash
   // kernel's tiles first, then the decode kernel's (one per one-row sequence and kv head).
   std::vector<int32_t> tiles;
@@ -75,15 +80,17 @@ struct AttentionPlan {
 };
 
 // seq_rows[i]: rows of sequence i this step. max_keys: most visible keys of any row (sizes the splits).
+// The flash tiles take the wgmma kernel where it supports the call and the longest sequence fills one of its tiles
+// (UG_ATTN_WGMMA=0 or allow_wgmma false: never; tests compare both).
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1:
 // no double buffering), UG_ATTN_DECODE (0: never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the
 // decode kernel splits keys, 264). allow_decode_kernel false: the flash kernel for every row (tests compare both).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128,
-                             bool allow_decode_kernel = true);
+                             bool allow_decode_kernel = true, bool allow_wgmma = true);
 
-// Floats of scratch `partial` a call with this plan needs (0 without splits).
+// Floats of scratch `partial` a call with this plan needs (0 without splits or the wgmma kernel).
 int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim);
 
 struct AttentionParams {
@@ -95,7 +102,7 @@ struct AttentionParams {
   const int32_t* tiles = nullptr;       // plan.tiles (device)
   const int32_t* block_last = nullptr;  // [rows] row index of the last row of the row's bidirectional block, or
                                         //   -1; nullptr = no blocks (full layers: always nullptr, variant A)
-  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when a kernel splits
+  float* partial = nullptr;             // scratch, attention_partial_floats(...) floats (device) when that is > 0
   int64_t n_tiles = 0;                  // plan.n_flash_tiles() (the flash kernel's tiles, first in `tiles`)
   int64_t n_decode_tiles = 0;           // plan fields
   int64_t decode_splits = 1;
@@ -104,6 +111,7 @@ struct AttentionParams {
   int64_t queries_per_tile = 1;
   int64_t splits = 1;
   int stages = 1;
+  bool wgmma = false;
   int64_t rows = 0;     // >= 1
   int64_t n_seqs = 0;   // >= 1
   int64_t n_heads = 0;  // multiple of n_kv_heads, at most 64 per kv head
@@ -130,6 +138,7 @@ inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int3
   p.queries_per_tile = plan.queries_per_tile;
   p.splits = plan.splits;
   p.stages = plan.stages;
+  p.wgmma = plan.wgmma;
 }
 
 // Appends the step's fresh k / v rows to each sequence's cache, as bf16, f32 or fp8 (same slots as KvCache::store:

@@ -35,19 +35,32 @@ bool device_available() {
   return n > 0;
 }
 
+namespace {
+// The current device's compute capability (major x 10 + minor), 0 when none can be queried.
+int compute_capability() {
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return major * 10 + minor;
+}
+}  // namespace
+
 bool dependent_launch_enabled() {
   static const bool enabled = [] {
     const char* env = std::getenv("UG_PDL");
     if (env && std::string_view(env) == "0") return false;
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
+    return compute_capability() >= 90;
   }();
   return enabled;
+}
+
+bool wgmma_available() {
+  static const bool available = compute_capability() == 90;
+  return available;
 }
 
 }  // namespace ug::cuda

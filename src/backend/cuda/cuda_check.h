@@ -22,6 +22,10 @@ bool device_available();
 // capability 9.0 or newer and the environment does not say UG_PDL=0 (for A/B measurements). Read once per process.
 bool dependent_launch_enabled();
 
+// True when the current device runs this build's sm_90a code (compute capability exactly 9.0: Hopper), so that
+// kernels on warpgroup MMA (wgmma) may be launched. Read once per process.
+bool wgmma_available();
+
 }  // namespace ug::cuda
 
 #define UG_CUDA_CHECK(call)                                                                             \

@@ -1,0 +1,380 @@
+// Prefill attention on Hopper's warpgroup MMA (wgmma, sm_90a), for head dims 256 and 512 with a bf16 KV cache
+// (modes Fast and Exact): the flash kernel of attention.cu (same tiles, key ranges, splits and partials) with
+// S = Q Kᵀ and O += P V issued to the tensor cores by a whole warpgroup at a time instead of mma.sync per warp.
+//
+// Why: mma.sync per warp re-reads K and V fragments from shared memory for every 16 rows and is issue-bound on
+// Hopper (62-83 TFLOP/s at the 12B's prefill shapes); wgmma reads a 64-row A and the whole B block from shared
+// memory once per warpgroup.
+//
+// A block is two warpgroups (256 threads). Head dim 256: each warpgroup owns 64 tile rows (128 per block), all
+// 256 output columns (128 f32 accumulators per thread). Head dim 512: both own the same 64 rows and half the
+// output columns each (both compute the scores; the output does not fit one warpgroup's registers). Queries
+// (two bf16 terms in Exact) are converted into shared memory once; K and V blocks of NK keys are double-buffered
+// by cp.async, the step's fresh rows from a bf16 copy that attention() makes first (convert_fresh_kv).
+// Shared-memory operands use wgmma's no-swizzle layout (wgmma.cuh): element (row r, 8-column chunk c) of an
+// R-row operand at byte (c x R / 8 + r / 8) x 128 + (r % 8) x 16. K is the K-major B of Q Kᵀ; V, stored the same
+// way, the N-major (transposed) B of P V.
+#include <cuda_bf16.h>
+
+#include <string>
+
+#include "backend/cuda/attention_internal.cuh"
+#include "backend/cuda/cp_async.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/wgmma.cuh"
+
+namespace ug::cuda {
+namespace {
+
+constexpr int kThreads = 256;          // two warpgroups
+constexpr int kGroupCols = 256;        // output columns one warpgroup accumulates (128 f32 registers per thread)
+constexpr int kKeyBlockElems = 16384;  // keys x head dim of a K block: 64 x 256 or 32 x 512 (half in Exact)
+
+template <int D>
+__host__ __device__ constexpr int col_groups() {  // warpgroups sharing a row group
+  return D / kGroupCols;
+}
+template <int D>
+__host__ __device__ constexpr int rows_per_tile() {
+  return 64 * 2 / col_groups<D>();
+}
+// Keys per block: shared memory stays at 192 KiB (queries + two stages of K and V) in every mode.
+template <int D, bool Q2>
+__host__ __device__ constexpr int keys_per_block() {
+  return (Q2 ? kKeyBlockElems / 2 : kKeyBlockElems) / D;
+}
+template <int D, bool Q2>
+constexpr int smem_bytes() {
+  return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2;
+}
+
+// Byte offset of (row r, chunk c of 8 columns) in an R-row no-swizzle operand.
+template <int R>
+__device__ __forceinline__ int core_offset(int r, int c) {
+  return (c * (R / 8) + r / 8) * 128 + (r % 8) * 16;
+}
+
+template <int N>
+__device__ __forceinline__ void hold_regs(uint32_t (&r)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
+}
+
+template <int NK>
+__device__ __forceinline__ void scores_mma(float (&sc)[NK / 2], uint64_t a, uint64_t b) {
+  if constexpr (NK == 16)
+    wgmma_ss_n16(sc, a, b, 1);
+  else if constexpr (NK == 32)
+    wgmma_ss_n32(sc, a, b, 1);
+  else
+    wgmma_ss_n64(sc, a, b, 1);
+}
+
+template <int D, bool Q2>
+__global__ void __launch_bounds__(kThreads, 1)
+    wgmma_attention_kernel(AttentionParams p, const uint16_t* fresh_k, const uint16_t* fresh_v) {
+  pdl_launch_dependents();
+  pdl_wait();
+#if UG_WGMMA_ARCH
+  constexpr int CG = col_groups<D>(), ROWS = rows_per_tile<D>(), NK = keys_per_block<D, Q2>();
+  constexpr int kQBytes = ROWS * D * 2, kKBytes = NK * D * 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* const q_s = smem;                            // [terms][ROWS / 64][64-row operand]
+  unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;  // [2 stages][K, V]
+  __shared__ int64_t tile_keys[2];
+
+  const int wg = int(threadIdx.x) / 128, warp = (int(threadIdx.x) % 128) / 32, lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int rg = CG == 1 ? wg : 0, cg = CG == 1 ? 0 : wg;  // this warpgroup's 64 rows and 256 columns
+  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
+  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
+  const int64_t first_q = p.tiles[3 * tile + 1], kvh = p.tiles[3 * tile + 2];
+  const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
+  const int64_t nq = min(p.queries_per_tile, s.n_rows - first_q);
+  const int64_t valid_rows = nq * G;  // tile row m: query first_q + m / G, head kvh * G + m % G
+
+  if (threadIdx.x == 0) {  // keys any row of the tile sees
+    int64_t lo0 = 0, hi0 = 0, lo = 0, hi = 0;
+    key_range(p, s, s.row0 + first_q, lo0, hi0);
+    for (int64_t qi = 1; qi < nq; ++qi) {
+      key_range(p, s, s.row0 + first_q + qi, lo, hi);
+      hi0 = max(hi0, hi);
+    }
+    tile_keys[0] = lo0;
+    tile_keys[1] = hi0;
+  }
+  // Queries -> bf16 (hi, lo) operands; rows past the tile are zero. Eight threads in a row write one core matrix.
+  for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
+    const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
+    float4 a = make_float4(0, 0, 0, 0), b = a;
+    if (m < valid_rows) {
+      const int64_t row = s.row0 + first_q + m / G, head = kvh * G + m % G;
+      const float* src = p.q + (row * H + head) * D + c * 8;
+      a = *reinterpret_cast<const float4*>(src);
+      b = *reinterpret_cast<const float4*>(src + 4);
+    }
+    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + core_offset<64>(m % 64, c);
+    *reinterpret_cast<uint4*>(dst) =
+        make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+    if constexpr (Q2)
+      *reinterpret_cast<uint4*>(dst + kQBytes) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
+                                                            pack_residual(b.x, b.y), pack_residual(b.z, b.w));
+  }
+  __syncthreads();
+  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
+  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + NK - 1) / NK * NK;
+  const int64_t klo = all_lo + split * per, khi = min(all_hi, klo + per - 1);
+
+  // This thread's two rows (g and g + 8 of its warp's 16).
+  bool valid[2];
+  int64_t lo[2] = {0, 0}, hi[2] = {-1, -1}, out_row[2] = {0, 0}, head[2] = {0, 0};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t m = rg * 64 + warp * 16 + g + 8 * h;
+    valid[h] = m < valid_rows;
+    if (valid[h]) {
+      out_row[h] = s.row0 + first_q + m / G;
+      head[h] = kvh * G + m % G;
+      key_range(p, s, out_row[h], lo[h], hi[h]);
+    }
+  }
+  const bool group_active = rg * 64 < valid_rows;  // uniform over the warpgroup (wgmma needs all of it)
+
+  float o[kGroupCols / 2];
+#pragma unroll
+  for (int i = 0; i < kGroupCols / 2; ++i) o[i] = 0.0f;
+  // Scores in log2 units (exp2 is one instruction): m_run too; partials convert back.
+  constexpr float kLog2e = 1.4426950408889634f;
+  const float scale2 = p.scale * kLog2e;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+
+  // This thread's share of a K / V block: chunk r of it is key j0 + 8 (r / kPerRow), 8-column chunk c0 + 32 (r %
+  // kPerRow) (eight threads write one core matrix), so every offset is a constant from the thread's first one.
+  constexpr int kChunks = NK * (D / 8) / kThreads, kPerRow = (D / 8) / 32;
+  static_assert(kChunks * kThreads == NK * (D / 8) && kThreads == 256, "a block's chunks divide among the threads");
+  const int j0 = int(threadIdx.x) % 8, c0 = int(threadIdx.x) / 8;
+  const int smem0 = core_offset<NK>(j0, c0);
+  const int64_t col0 = kvh * D + c0 * 8;  // element offset of the chunk within a key's row (kv head, columns)
+  const int64_t row_elems = Hkv * D;
+  const uint16_t* fresh_k0 = fresh_k + (s.row0 - s.chunk_start) * row_elems;  // + pos x row_elems: key pos
+  const uint16_t* fresh_v0 = fresh_v + (s.row0 - s.chunk_start) * row_elems;
+  // Loads keys kb .. kb + NK - 1 into the stage at `base` (one cp.async group; rows past the range are zeros).
+  auto stage = [&](int64_t kb, unsigned char* base) {
+#pragma unroll
+    for (int r = 0; r < kChunks; ++r) {
+      const int64_t pos = kb + j0 + 8 * (r / kPerRow);
+      const int64_t col = col0 + 32 * 8 * (r % kPerRow);
+      unsigned char* dk = base + smem0 + (32 * (r % kPerRow) * (NK / 8) + r / kPerRow) * 128;
+      unsigned char* dv = dk + kKBytes;
+      if (pos > khi) {
+        *reinterpret_cast<uint4*>(dk) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(dv) = make_uint4(0, 0, 0, 0);
+      } else if (pos >= s.chunk_start) {
+        const int64_t at = pos * row_elems + col;
+        cp_async16(dk, fresh_k0 + at);
+        cp_async16(dv, fresh_v0 + at);
+      } else {
+        const int64_t at = (s.ring_capacity > 0 ? pos % s.ring_capacity : pos) * row_elems + col;
+        cp_async16(dk, static_cast<const uint16_t*>(s.cache_k) + at);
+        cp_async16(dv, static_cast<const uint16_t*>(s.cache_v) + at);
+      }
+    }
+    cp_async_commit();
+  };
+  // Descriptors of k-step 0 (stage 0); a step or stage adds its byte offset / 16 (addresses stay below 2^18, so
+  // the 14-bit start field never carries).
+  const uint64_t q_desc = smem_desc(q_s + rg * (64 * D * 2), 64 * 16, 128);
+  const uint64_t k_desc = smem_desc(kv_s, NK * 16, 128);
+  const uint64_t v_desc = smem_desc(kv_s + kKBytes + cg * (kGroupCols / 8) * (NK * 16), 128, NK * 16);
+  constexpr uint64_t kQTerm = kQBytes / 16, kStage = 2 * kKBytes / 16;
+  const int64_t lo_all = max(lo[0], lo[1]), hi_all = min(min(hi[0], hi[1]), khi);
+
+  if (klo <= khi) stage(klo, kv_s);
+  for (int64_t kb = klo, it = 0; kb <= khi; kb += NK, ++it) {
+    __syncthreads();  // every warpgroup is done reading the stage about to be overwritten
+    if (kb + NK <= khi)
+      stage(kb + NK, kv_s + ((it + 1) & 1) * 2 * kKBytes);
+    else
+      cp_async_commit();  // an empty group keeps the wait count uniform
+    cp_async_wait_one();
+    __syncthreads();
+    if (!group_active) continue;
+    const uint64_t stage_off = (it & 1) * kStage;
+
+    // S = Q Kᵀ: 64 rows x NK keys, D / 16 k-steps (two per step with two-term queries).
+    float sc[NK / 2];
+#pragma unroll
+    for (int i = 0; i < NK / 2; ++i) sc[i] = 0.0f;
+    wgmma_hold(sc);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint64_t b = k_desc + stage_off + kk * (2 * NK * 16 / 16);
+      scores_mma<NK>(sc, q_desc + kk * (2 * 64 * 16 / 16), b);
+      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + kk * (2 * 64 * 16 / 16), b);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_hold(sc);
+
+    // Mask (only blocks at the edge of a row's range), online softmax (each row's NK scores live in the 4 lanes
+    // of a quad).
+    const bool interior = valid[0] && valid[1] && kb >= lo_all && kb + NK - 1 <= hi_all;
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = sc[4 * nt + 2 * h + e];
+          if (interior) {
+            x *= scale2;
+          } else {
+            const int64_t key = kb + nt * 8 + 2 * t + e;
+            x = valid[h] && key >= lo[h] && key <= hi[h] && key <= khi ? x * scale2 : -INFINITY;
+          }
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_run[h], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      corr[h] = exp2f(m_run[h] - m_use);
+      m_run[h] = m_new;
+      l_run[h] *= corr[h];
+#pragma unroll
+      for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = sc[4 * nt + 2 * h + e];
+          x = exp2f(x - m_use);
+          l_run[h] += x;
+        }
+    }
+    if (corr[0] != 1.0f || corr[1] != 1.0f) {  // the running max moved (rarely, once it has seen many keys)
+#pragma unroll
+      for (int i = 0; i < kGroupCols / 8; ++i) {
+        o[4 * i] *= corr[0];
+        o[4 * i + 1] *= corr[0];
+        o[4 * i + 2] *= corr[1];
+        o[4 * i + 3] *= corr[1];
+      }
+    }
+    // O += P V over this warpgroup's 256 columns; P (1 or 2 terms) from registers, held until the MMAs are done.
+    uint32_t pa[NK / 16][4], pl[Q2 ? NK / 16 : 1][4];
+#pragma unroll
+    for (int ks = 0; ks < NK / 16; ++ks) {
+      const float* s8 = sc + 8 * ks;
+      pa[ks][0] = pack_bf16(s8[0], s8[1]);
+      pa[ks][1] = pack_bf16(s8[2], s8[3]);
+      pa[ks][2] = pack_bf16(s8[4], s8[5]);
+      pa[ks][3] = pack_bf16(s8[6], s8[7]);
+      if constexpr (Q2) {
+        pl[ks][0] = pack_residual(s8[0], s8[1]);
+        pl[ks][1] = pack_residual(s8[2], s8[3]);
+        pl[ks][2] = pack_residual(s8[4], s8[5]);
+        pl[ks][3] = pack_residual(s8[6], s8[7]);
+      }
+    }
+    wgmma_hold(o);
+    hold_regs(pa);
+    if constexpr (Q2) hold_regs(pl);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < NK / 16; ++ks) {
+      const uint64_t b = v_desc + stage_off + ks * (2 * 128 / 16);
+      wgmma_rs_n256_tb(o, pa[ks], b, 1);
+      if constexpr (Q2) wgmma_rs_n256_tb(o, pl[ks], b, 1);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_hold(o);
+    hold_regs(pa);
+    if constexpr (Q2) hold_regs(pl);
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = l_run[h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (!valid[h]) continue;
+    const int64_t rh = out_row[h] * H + head[h];
+    if (p.splits == 1) {
+      float* out = p.out + rh * D + cg * kGroupCols + 2 * t;
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int i = 0; i < kGroupCols / 8; ++i)
+        *reinterpret_cast<float2*>(out + i * 8) = make_float2(o[4 * i + 2 * h] * inv, o[4 * i + 2 * h + 1] * inv);
+    } else {
+      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]] (attention.cu's merge)
+      if (t == 0 && cg == 0) {
+        part[0] = m_run[h] * (1.0f / kLog2e);  // the merge works in natural units
+        part[1] = l;
+      }
+#pragma unroll
+      for (int i = 0; i < kGroupCols / 8; ++i)
+        *reinterpret_cast<float2*>(part + 2 + cg * kGroupCols + i * 8 + 2 * t) =
+            make_float2(o[4 * i + 2 * h], o[4 * i + 2 * h + 1]);
+    }
+  }
+#endif
+}
+
+// The step's fresh keys and values -> bf16 (rounded to nearest even, as kv_store stores them), 8 per thread.
+__global__ void convert_fresh_kv_kernel(const float* k, const float* v, uint16_t* k16, uint16_t* v16, int64_t n8) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n8) return;
+  const float4* src[2] = {reinterpret_cast<const float4*>(k) + 2 * i, reinterpret_cast<const float4*>(v) + 2 * i};
+  uint16_t* dst[2] = {k16 + 8 * i, v16 + 8 * i};
+#pragma unroll
+  for (int w = 0; w < 2; ++w) {
+    const float4 a = src[w][0], b = src[w][1];
+    *reinterpret_cast<uint4*>(dst[w]) =
+        make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+  }
+}
+
+template <int D, bool Q2>
+void launch(const AttentionParams& p, const uint16_t* fresh_k, const uint16_t* fresh_v, cudaStream_t stream) {
+  constexpr int bytes = smem_bytes<D, Q2>();
+  static_assert(bytes <= 227 * 1024, "wgmma attention: shared memory");
+  UG_CUDA_CHECK(
+      cudaFuncSetAttribute(wgmma_attention_kernel<D, Q2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  launch_kernel("wgmma_attention_kernel", wgmma_attention_kernel<D, Q2>, unsigned(p.n_tiles * p.splits), kThreads,
+                size_t(bytes), stream, p, fresh_k, fresh_v);
+}
+
+}  // namespace
+
+bool wgmma_attention_supports(int64_t head_dim, int64_t group, AttentionMode mode) {
+  if (head_dim != 256 && head_dim != 512) return false;
+  if (mode != AttentionMode::Fast && mode != AttentionMode::Exact) return false;
+  const int64_t rows = wgmma_tile_rows(head_dim);
+  return group >= 1 && group <= rows && rows % group == 0 && wgmma_available();
+}
+
+int64_t wgmma_tile_rows(int64_t head_dim) { return head_dim == 512 ? rows_per_tile<512>() : rows_per_tile<256>(); }
+
+void launch_wgmma_attention(const AttentionParams& p, uint16_t* fresh_kv, cudaStream_t stream) {
+  const int64_t n = p.rows * p.n_kv_heads * p.head_dim;  // elements of k (and of v)
+  uint16_t* fresh_k = fresh_kv;
+  uint16_t* fresh_v = fresh_kv + n;
+  const int64_t n8 = n / 8;
+  launch_kernel("convert_fresh_kv_kernel", convert_fresh_kv_kernel, unsigned((n8 + 255) / 256), 256u, size_t(0), stream,
+                p.k, p.v, fresh_k, fresh_v, n8);
+  const bool q2 = p.mode == AttentionMode::Exact;
+  if (p.head_dim == 256)
+    q2 ? launch<256, true>(p, fresh_k, fresh_v, stream) : launch<256, false>(p, fresh_k, fresh_v, stream);
+  else
+    q2 ? launch<512, true>(p, fresh_k, fresh_v, stream) : launch<512, false>(p, fresh_k, fresh_v, stream);
+}
+
+}  // namespace ug::cuda

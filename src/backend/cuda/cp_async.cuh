@@ -1,0 +1,20 @@
+// Asynchronous global -> shared copies (cp.async, compute capability 8.0+): 16 bytes per call, grouped by commit;
+// what lets a kernel load the next block of keys while it computes on this one. Included by .cu files.
+#pragma once
+
+namespace ug::cuda {
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* global) {
+  const unsigned addr = unsigned(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(global));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most one committed group (the newest) is still in flight.
+__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+// Waits for every committed group.
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+}  // namespace ug::cuda
