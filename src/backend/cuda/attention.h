@@ -11,7 +11,8 @@
 // keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them). Sequences
 // with one row (decode) take a CUDA-core kernel instead when the GQA group is small (attention_decode.cu says why):
 // in a pure decode step all of them, in a step that mixes decode rows with prefill chunks the one-row sequences
-// (unsplit) while the chunks take the flash kernel.
+// (unsplit) while the chunks take the flash kernel. On Hopper, prefill chunks at head dims 256 / 512 with a bf16
+// cache take the same flash algorithm on warpgroup MMA instead (attention_wgmma.cu: 1.5-2x the mma.sync kernel).
 // AttentionMode says how operands become bf16 tensor-core inputs (a value split into two bf16 terms hi + lo
 // carries 16 mantissa bits: products of two-term operands are f32-faithful).
 #pragma once
