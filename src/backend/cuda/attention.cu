@@ -107,28 +107,15 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   // Stage i: k_s, v_s and (KV2) k_lo, v_lo, each [kKeys][SD], at kv_stage + i * kStageElems.
   constexpr int kStageElems = (KV2 ? 4 : 2) * kKeys * SD;
   __nv_bfloat16* kv_stage = q_hi + (Q2 ? 2 : 1) * M * SD;
-  __shared__ int64_t tile_keys[2];
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
   const int rw = warp % RW, dg = warp / RW;
   const bool compute_warp = warp < RW * DG;  // the others only help staging K/V (p.block_warps)
-  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
-  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
-  const int64_t first_q = p.tiles[3 * tile + 1], kvh = p.tiles[3 * tile + 2];
+  const FlashTile f = flash_tile(p);
+  const AttentionSeq& s = f.s;
+  const int64_t first_q = f.first_q, kvh = f.kvh, valid_rows = f.valid_rows;
   const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
-  const int64_t nq = min(p.queries_per_tile, s.n_rows - first_q);
-  const int64_t valid_rows = nq * G;  // tile row m: query first_q + m / G, head kvh * G + m % G
 
-  if (threadIdx.x == 0) {  // keys any row of the tile sees
-    int64_t lo0 = 0, hi0 = 0, lo = 0, hi = 0;
-    key_range(p, s, s.row0 + first_q, lo0, hi0);
-    for (int64_t qi = 1; qi < nq; ++qi) {
-      key_range(p, s, s.row0 + first_q + qi, lo, hi);
-      hi0 = max(hi0, hi);
-    }
-    tile_keys[0] = lo0;
-    tile_keys[1] = hi0;
-  }
   // Queries -> bf16 (hi, lo) rows in shared memory; rows past the tile are zero.
   for (int64_t i = threadIdx.x; i < int64_t(M) * (D / 8); i += blockDim.x) {
     const int64_t m = i / (D / 8), c = (i % (D / 8)) * 8;
@@ -145,24 +132,15 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
       *reinterpret_cast<uint4*>(q_lo + m * SD + c) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
                                                                 pack_residual(b.x, b.y), pack_residual(b.z, b.w));
   }
-  __syncthreads();
-  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
-  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + kKeys - 1) / kKeys * kKeys;
-  const int64_t klo = all_lo + split * per, khi = min(all_hi, klo + per - 1);
+  int64_t klo = 0, khi = -1;
+  flash_keys(p, f, kKeys, klo, khi);  // also publishes the queries
 
   // This thread's two rows (g and g + 8 of its warp's 16).
   bool valid[2];
   int64_t lo[2] = {0, 0}, hi[2] = {-1, -1}, out_row[2] = {0, 0}, head[2] = {0, 0};
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t m = rw * 16 + g + 8 * h;
-    valid[h] = compute_warp && m < valid_rows;
-    if (valid[h]) {
-      out_row[h] = s.row0 + first_q + m / G;
-      head[h] = kvh * G + m % G;
-      key_range(p, s, out_row[h], lo[h], hi[h]);
-    }
-  }
+  for (int h = 0; h < 2; ++h)
+    valid[h] = compute_warp && flash_row(p, f, rw * 16 + g + 8 * h, out_row[h], head[h], lo[h], hi[h]);
   const bool warp_active = compute_warp && rw * 16 < valid_rows;
 
   float o[DS / 8][4];
@@ -374,32 +352,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
     }
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = l_run[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    if (!valid[h]) continue;
-    const int64_t rh = out_row[h] * H + head[h];
-    if (p.splits == 1) {
-      float* out = p.out + rh * D + dg * DS + 2 * t;
-      const float inv = 1.0f / l;
-#pragma unroll
-      for (int i = 0; i < DS / 8; ++i)
-        *reinterpret_cast<float2*>(out + i * 8) = make_float2(o[i][2 * h] * inv, o[i][2 * h + 1] * inv);
-    } else {
-      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]]
-      if (t == 0 && dg == 0) {
-        part[0] = m_run[h];
-        part[1] = l;
-      }
-#pragma unroll
-      for (int i = 0; i < DS / 8; ++i) {
-        part[2 + dg * DS + i * 8 + 2 * t] = o[i][2 * h];
-        part[2 + dg * DS + i * 8 + 2 * t + 1] = o[i][2 * h + 1];
-      }
-    }
-  }
+  store_flash_rows<D, DS / 8>(p, f.split, &o[0][0], dg * DS, m_run, l_run, valid, out_row, head, dg == 0, 1.0f);
 }
 
 // The (row, head) pairs a split kernel wrote partials for: every one (tiles == nullptr: block = row x heads + head),

@@ -19,6 +19,100 @@ __device__ __forceinline__ void key_range(const AttentionParams& p, const Attent
   if (p.window > 0 && p.block_last && p.block_last[row] >= 0) hi = s.chunk_start + (p.block_last[row] - s.row0);
 }
 
+// A block of the flash kernels (mma.sync and wgmma): its tile (p.tiles: sequence, first query, kv head) and key
+// split.
+struct FlashTile {
+  AttentionSeq s;
+  int64_t split = 0, first_q = 0, kvh = 0;
+  int64_t nq = 0;          // queries of the tile
+  int64_t valid_rows = 0;  // nq x the GQA group: tile row m is query first_q + m / G, head kvh * G + m % G
+};
+
+__device__ __forceinline__ FlashTile flash_tile(const AttentionParams& p) {
+  FlashTile f;
+  const int64_t tile = blockIdx.x / p.splits;
+  f.split = blockIdx.x % p.splits;
+  f.s = p.seqs[p.tiles[3 * tile]];
+  f.first_q = p.tiles[3 * tile + 1];
+  f.kvh = p.tiles[3 * tile + 2];
+  f.nq = min(p.queries_per_tile, f.s.n_rows - f.first_q);
+  f.valid_rows = f.nq * (p.n_heads / p.n_kv_heads);
+  return f;
+}
+
+// This block's keys [klo, khi]: the union of its rows' ranges (the first query's lo, the largest hi) cut into
+// p.splits ranges of whole blocks of `block_keys`. Thread 0 finds the union; the __syncthreads that shares it also
+// publishes the block's earlier shared-memory writes.
+__device__ __forceinline__ void flash_keys(const AttentionParams& p, const FlashTile& f, int64_t block_keys,
+                                           int64_t& klo, int64_t& khi) {
+  __shared__ int64_t tile_keys[2];
+  if (threadIdx.x == 0) {
+    int64_t lo0 = 0, hi0 = 0, lo = 0, hi = 0;
+    key_range(p, f.s, f.s.row0 + f.first_q, lo0, hi0);
+    for (int64_t qi = 1; qi < f.nq; ++qi) {
+      key_range(p, f.s, f.s.row0 + f.first_q + qi, lo, hi);
+      hi0 = max(hi0, hi);
+    }
+    tile_keys[0] = lo0;
+    tile_keys[1] = hi0;
+  }
+  __syncthreads();
+  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
+  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + block_keys - 1) / block_keys * block_keys;
+  klo = all_lo + f.split * per;
+  khi = min(all_hi, klo + per - 1);
+}
+
+// Tile row m: false past the tile; else its output row, head and visible keys [lo, hi].
+__device__ __forceinline__ bool flash_row(const AttentionParams& p, const FlashTile& f, int64_t m, int64_t& out_row,
+                                          int64_t& head, int64_t& lo, int64_t& hi) {
+  if (m >= f.valid_rows) return false;
+  const int64_t G = p.n_heads / p.n_kv_heads;
+  out_row = f.s.row0 + f.first_q + m / G;
+  head = f.kvh * G + m % G;
+  key_range(p, f.s, out_row, lo, hi);
+  return true;
+}
+
+// Writes a thread's two rows (g and g + 8 of its warp's 16; lane 4g + t) of output columns [col0, col0 + 8 N8):
+// normalised when the keys are not split, else as this split's partial [m, l, acc[D]] for merge_kernel (m_unit
+// turns m_run into natural-log units; writes_ml: this thread's columns include the row's m and l). o holds, per
+// 8-column block i, (row g: columns 2t, 2t + 1) and (row g + 8: the same) at 4i .. 4i + 3; l_run is the thread's
+// share of each row's sum (the quad's four are added here: every lane must call this).
+template <int D, int N8>
+__device__ __forceinline__ void store_flash_rows(const AttentionParams& p, int64_t split, const float* o, int col0,
+                                                 const float (&m_run)[2], const float (&l_run)[2],
+                                                 const bool (&valid)[2], const int64_t (&out_row)[2],
+                                                 const int64_t (&head)[2], bool writes_ml, float m_unit) {
+  const int t = int(threadIdx.x) % 4;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = l_run[h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (!valid[h]) continue;
+    const int64_t rh = out_row[h] * p.n_heads + head[h];
+    if (p.splits == 1) {
+      float* out = p.out + rh * D + col0 + 2 * t;
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int i = 0; i < N8; ++i)
+        *reinterpret_cast<float2*>(out + i * 8) = make_float2(o[4 * i + 2 * h] * inv, o[4 * i + 2 * h + 1] * inv);
+    } else {
+      float* part = p.partial + (rh * p.splits + split) * (D + 2);
+      if (t == 0 && writes_ml) {
+        part[0] = m_run[h] * m_unit;
+        part[1] = l;
+      }
+#pragma unroll
+      for (int i = 0; i < N8; ++i) {
+        part[2 + col0 + i * 8 + 2 * t] = o[4 * i + 2 * h];
+        part[2 + col0 + i * 8 + 2 * t + 1] = o[4 * i + 2 * h + 1];
+      }
+    }
+  }
+}
+
 // The decode kernel's limits (plan_attention picks it only within them).
 constexpr int kDecodeWarps = 8;  // warps per block, each over its own keys
 bool decode_kernel_supports(int64_t head_dim, int64_t group);

@@ -97,28 +97,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* const q_s = smem;                                       // [terms][ROWS / 64][64-row operand]
   unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;             // [2 stages][K, V]
   float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // exchange_bytes (split scores)
-  __shared__ int64_t tile_keys[2];
 
   const int wg = int(threadIdx.x) / 128, warp = (int(threadIdx.x) % 128) / 32, lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
   const int rg = CG == 1 ? wg : 0, cg = CG == 1 ? 0 : wg;  // this warpgroup's 64 rows and 256 columns
-  const int64_t tile = blockIdx.x / p.splits, split = blockIdx.x % p.splits;
-  const AttentionSeq s = p.seqs[p.tiles[3 * tile]];
-  const int64_t first_q = p.tiles[3 * tile + 1], kvh = p.tiles[3 * tile + 2];
+  const FlashTile f = flash_tile(p);
+  const AttentionSeq& s = f.s;
+  const int64_t first_q = f.first_q, kvh = f.kvh, valid_rows = f.valid_rows;
   const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
-  const int64_t nq = min(p.queries_per_tile, s.n_rows - first_q);
-  const int64_t valid_rows = nq * G;  // tile row m: query first_q + m / G, head kvh * G + m % G
 
-  if (threadIdx.x == 0) {  // keys any row of the tile sees
-    int64_t lo0 = 0, hi0 = 0, lo = 0, hi = 0;
-    key_range(p, s, s.row0 + first_q, lo0, hi0);
-    for (int64_t qi = 1; qi < nq; ++qi) {
-      key_range(p, s, s.row0 + first_q + qi, lo, hi);
-      hi0 = max(hi0, hi);
-    }
-    tile_keys[0] = lo0;
-    tile_keys[1] = hi0;
-  }
   // Queries -> bf16 (hi, lo) operands; rows past the tile are zero. Eight threads in a row write one core matrix.
   for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
     const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
@@ -136,24 +123,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       *reinterpret_cast<uint4*>(dst + kQBytes) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
                                                             pack_residual(b.x, b.y), pack_residual(b.z, b.w));
   }
-  __syncthreads();
-  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
-  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + NK - 1) / NK * NK;
-  const int64_t klo = all_lo + split * per, khi = min(all_hi, klo + per - 1);
+  int64_t klo = 0, khi = -1;
+  flash_keys(p, f, NK, klo, khi);  // also publishes the queries
 
   // This thread's two rows (g and g + 8 of its warp's 16).
   bool valid[2];
   int64_t lo[2] = {0, 0}, hi[2] = {-1, -1}, out_row[2] = {0, 0}, head[2] = {0, 0};
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t m = rg * 64 + warp * 16 + g + 8 * h;
-    valid[h] = m < valid_rows;
-    if (valid[h]) {
-      out_row[h] = s.row0 + first_q + m / G;
-      head[h] = kvh * G + m % G;
-      key_range(p, s, out_row[h], lo[h], hi[h]);
-    }
-  }
+  for (int h = 0; h < 2; ++h)
+    valid[h] = flash_row(p, f, rg * 64 + warp * 16 + g + 8 * h, out_row[h], head[h], lo[h], hi[h]);
   const bool group_active = rg * 64 < valid_rows;  // uniform over the warpgroup (wgmma needs all of it)
 
   float o[kGroupCols / 2];
@@ -327,31 +305,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     if constexpr (Q2) hold_regs(pl);
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = l_run[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    if (!valid[h]) continue;
-    const int64_t rh = out_row[h] * H + head[h];
-    if (p.splits == 1) {
-      float* out = p.out + rh * D + cg * kGroupCols + 2 * t;
-      const float inv = 1.0f / l;
-#pragma unroll
-      for (int i = 0; i < kGroupCols / 8; ++i)
-        *reinterpret_cast<float2*>(out + i * 8) = make_float2(o[4 * i + 2 * h] * inv, o[4 * i + 2 * h + 1] * inv);
-    } else {
-      float* part = p.partial + (rh * p.splits + split) * (D + 2);  // [m, l, acc[D]] (attention.cu's merge)
-      if (t == 0 && cg == 0) {
-        part[0] = m_run[h] * (1.0f / kLog2e);  // the merge works in natural units
-        part[1] = l;
-      }
-#pragma unroll
-      for (int i = 0; i < kGroupCols / 8; ++i)
-        *reinterpret_cast<float2*>(part + 2 + cg * kGroupCols + i * 8 + 2 * t) =
-            make_float2(o[4 * i + 2 * h], o[4 * i + 2 * h + 1]);
-    }
-  }
+  // m_run is in log2 units; the merge works in natural ones.
+  store_flash_rows<D, kGroupCols / 8>(p, f.split, o, cg * kGroupCols, m_run, l_run, valid, out_row, head, cg == 0,
+                                      1.0f / kLog2e);
 #endif
 }
 
