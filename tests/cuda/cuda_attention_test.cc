@@ -458,6 +458,32 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("group 8"), std::string::npos) << e.what();
   }
+  // Hand-made wgmma plans outside the kernel's limits: a head dim it lacks, an f32 cache, tiles of the wrong size.
+  for (auto [d, mode, queries] : {std::tuple<int64_t, AttentionMode, int64_t>{128, AttentionMode::Exact, 64},
+                                  {256, AttentionMode::ExactF32Kv, 64},
+                                  {256, AttentionMode::Fast, 1}}) {
+    try {
+      attention({.q = b.data(),
+                 .k = b.data(),
+                 .v = b.data(),
+                 .out = b.data(),
+                 .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
+                 .tiles = reinterpret_cast<const int32_t*>(b.data()),
+                 .partial = b.data(),
+                 .n_tiles = 1,
+                 .queries_per_tile = queries,
+                 .wgmma = true,
+                 .rows = 1,
+                 .n_seqs = 1,
+                 .n_heads = 2,
+                 .n_kv_heads = 1,
+                 .head_dim = d,
+                 .mode = mode});
+      FAIL() << "a wgmma call at head_dim " << d << ", mode " << int(mode) << ", " << queries << " queries accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("wgmma"), std::string::npos) << e.what();
+    }
+  }
   try {
     const std::vector<int64_t> rows{1};
     plan_attention(rows, 128, 1, 64, AttentionMode::Exact, 1);
