@@ -9,9 +9,8 @@
 // A block is two warpgroups (256 threads). Head dim 256: each warpgroup owns 64 tile rows (128 per block), all
 // 256 output columns (128 f32 accumulators per thread). Head dim 512: both own the same 64 rows and half the
 // output columns each (the output does not fit one warpgroup's registers) and the scores (split_scores says
-// how). Queries
-// (two bf16 terms in Exact) are converted into shared memory once; K and V blocks of NK keys are double-buffered
-// by cp.async, the step's fresh rows from a bf16 copy that attention() makes first (convert_fresh_kv).
+// how). Queries (two bf16 terms in Exact) are converted into shared memory once; K and V blocks of NK keys are
+// double-buffered by cp.async, the step's fresh rows from the bf16 copy convert_fresh_kv_kernel makes first.
 // Shared-memory operands use wgmma's no-swizzle layout (wgmma.cuh): element (row r, 8-column chunk c) of an
 // R-row operand at byte (c x R / 8 + r / 8) x 128 + (r % 8) x 16. K is the K-major B of Q Kᵀ; V, stored the same
 // way, the N-major (transposed) B of P V.
@@ -40,7 +39,8 @@ template <int D>
 __host__ __device__ constexpr int rows_per_tile() {
   return 64 * 2 / col_groups<D>();
 }
-// Keys per block: shared memory stays at 192 KiB (queries + two stages of K and V) in every mode.
+// Keys per block: queries + two stages of K and V take 192 KiB of shared memory in every mode (+ the score
+// exchange, split_scores).
 template <int D, bool Q2>
 __host__ __device__ constexpr int keys_per_block() {
   return (Q2 ? kKeyBlockElems / 2 : kKeyBlockElems) / D;
@@ -67,6 +67,8 @@ __device__ __forceinline__ int core_offset(int r, int c) {
   return (c * (R / 8) + r / 8) * 128 + (r % 8) * 16;
 }
 
+// wgmma_hold for the P fragments: an A operand in registers is read asynchronously, so it must stay live and
+// unchanged until the wait.
 template <int N>
 __device__ __forceinline__ void hold_regs(uint32_t (&r)[N][4]) {
 #pragma unroll
