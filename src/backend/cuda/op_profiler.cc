@@ -35,17 +35,18 @@ void OpProfiler::end() { UG_CUDA_CHECK(cudaEventRecord(event(used_++), stream_))
 void OpProfiler::end_step() {
   if (pending_.empty()) return;
   Kind& kind = kinds_[kind_];
+  Tally& tally = kind.first.steps == 0 ? kind.first : kind.rest;
   for (const Pending& p : pending_) {
     float ms = 0;
     UG_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[p.first_event], events_[p.first_event + 1]));
-    Total& t = kind.totals[p.label];
+    Total& t = tally.totals[p.label];
     t.ms += ms;
     ++t.calls;
   }
   float wall = 0;
   UG_CUDA_CHECK(cudaEventElapsedTime(&wall, events_[pending_.front().first_event], events_[used_ - 1]));
-  kind.wall_ms += wall;
-  ++kind.steps;
+  tally.wall_ms += wall;
+  ++tally.steps;
   pending_.clear();
   used_ = 0;
 }
@@ -53,13 +54,16 @@ void OpProfiler::end_step() {
 std::string OpProfiler::report() const {
   std::string out = "cuda profile (UNIGEMMA_CUDA_PROFILE): GPU time per step by op\n";
   char line[200];
-  for (const auto& [name, kind] : kinds_) {
+  for (const auto& [name, k] : kinds_) {
+    const bool only_first = k.rest.steps == 0;
+    const Tally& kind = only_first ? k.first : k.rest;
     std::vector<std::pair<std::string, Total>> rows(kind.totals.begin(), kind.totals.end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
     double sum = 0;
     for (const auto& [label, t] : rows) sum += t.ms;
     const double steps = double(kind.steps);
-    out += "  " + name + ", " + std::to_string(kind.steps) + " steps\n";
+    out += "  " + name + ", " + std::to_string(kind.steps) +
+           (only_first ? " step (the only one: with one-time costs)\n" : " steps after the first\n");
     out += "    op                                calls/step   us/step   share\n";
     for (const auto& [label, t] : rows) {
       std::snprintf(line, sizeof line, "    %-34s %10.1f %9.1f %6.1f%%\n", label.c_str(), double(t.calls) / steps,

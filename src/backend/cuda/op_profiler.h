@@ -31,7 +31,8 @@ class OpProfiler {
   void end_step();
 
   // Per step kind, a table: label, calls per step, µs per step, share of the summed op time; then the mean step's
-  // summed op time and its wall time from the first op's start to the last op's end (the gap is idle GPU).
+  // summed op time and its wall time from the first op's start to the last op's end (the gap is idle GPU). Steps
+  // after the kind's first (Kind says why).
   std::string report() const;
   bool empty() const { return kinds_.empty(); }
 
@@ -52,10 +53,15 @@ class OpProfiler {
   size_t used_ = 0;
   bool step_open_ = false;
   std::string kind_;
-  struct Kind {
+  struct Tally {
     std::map<std::string, Total> totals;
     double wall_ms = 0;
     int64_t steps = 0;
+  };
+  // A kind's first step carries the process's one-time costs (lazy kernel loading, GEMM plans): it is kept apart
+  // and reported only when no other step of the kind ran.
+  struct Kind {
+    Tally first, rest;
   };
   std::map<std::string, Kind> kinds_;
 };
