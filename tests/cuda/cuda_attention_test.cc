@@ -428,32 +428,38 @@ TEST_F(CudaAttention, ArgmaxRowsTakesTheLowestIdOnTies) {
 
 TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   DeviceBuffer<float> b(64);
-  // A one-row call over placeholder buffers (the checks run before any launch): n_flash / n_decode tiles.
-  const auto call = [&](int64_t heads, int64_t head_dim, int64_t n_flash, int64_t n_decode) {
-    attention({.q = b.data(),
-               .k = b.data(),
-               .v = b.data(),
-               .out = b.data(),
-               .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
-               .tiles = reinterpret_cast<const int32_t*>(b.data()),
-               .n_tiles = n_flash,
-               .n_decode_tiles = n_decode,
-               .rows = 1,
-               .n_seqs = 1,
-               .n_heads = heads,
-               .n_kv_heads = 1,
-               .head_dim = head_dim});
+  // A one-row call over placeholder buffers (the checks run before any launch): one flash tile, 2 heads over 1 kv
+  // head, as `set` changes it.
+  const auto call = [&](const std::function<void(AttentionParams&)>& set) {
+    AttentionParams p{.q = b.data(),
+                      .k = b.data(),
+                      .v = b.data(),
+                      .out = b.data(),
+                      .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
+                      .tiles = reinterpret_cast<const int32_t*>(b.data()),
+                      .partial = b.data(),
+                      .n_tiles = 1,
+                      .rows = 1,
+                      .n_seqs = 1,
+                      .n_heads = 2,
+                      .n_kv_heads = 1};
+    set(p);
+    attention(p);
   };
   for (int64_t d : {int64_t(640), int64_t(48)}) {
     try {
-      call(2, d, 1, 0);
+      call([&](AttentionParams& p) { p.head_dim = d; });
       FAIL() << "head_dim " << d << " accepted";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("head_dim " + std::to_string(d)), std::string::npos) << e.what();
     }
   }
   try {  // a decode-kernel call outside its limits (a hand-made plan)
-    call(8, 256, 1, 1);
+    call([](AttentionParams& p) {
+      p.n_heads = 8;
+      p.head_dim = 256;
+      p.n_decode_tiles = 1;
+    });
     FAIL() << "a decode-kernel call with GQA group 8 accepted";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("group 8"), std::string::npos) << e.what();
@@ -463,22 +469,12 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
                                   {256, AttentionMode::ExactF32Kv, 64},
                                   {256, AttentionMode::Fast, 1}}) {
     try {
-      attention({.q = b.data(),
-                 .k = b.data(),
-                 .v = b.data(),
-                 .out = b.data(),
-                 .seqs = reinterpret_cast<const AttentionSeq*>(b.data()),
-                 .tiles = reinterpret_cast<const int32_t*>(b.data()),
-                 .partial = b.data(),
-                 .n_tiles = 1,
-                 .queries_per_tile = queries,
-                 .wgmma = true,
-                 .rows = 1,
-                 .n_seqs = 1,
-                 .n_heads = 2,
-                 .n_kv_heads = 1,
-                 .head_dim = d,
-                 .mode = mode});
+      call([&](AttentionParams& p) {
+        p.head_dim = d;
+        p.mode = mode;
+        p.queries_per_tile = queries;
+        p.wgmma = true;
+      });
       FAIL() << "a wgmma call at head_dim " << d << ", mode " << int(mode) << ", " << queries << " queries accepted";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("wgmma"), std::string::npos) << e.what();

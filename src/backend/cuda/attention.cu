@@ -113,24 +113,15 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   const bool compute_warp = warp < RW * DG;  // the others only help staging K/V (p.block_warps)
   const FlashTile f = flash_tile(p);
   const AttentionSeq& s = f.s;
-  const int64_t first_q = f.first_q, kvh = f.kvh, valid_rows = f.valid_rows;
-  const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
+  const int64_t kvh = f.kvh, valid_rows = f.valid_rows, Hkv = p.n_kv_heads;
 
   // Queries -> bf16 (hi, lo) rows in shared memory; rows past the tile are zero.
   for (int64_t i = threadIdx.x; i < int64_t(M) * (D / 8); i += blockDim.x) {
     const int64_t m = i / (D / 8), c = (i % (D / 8)) * 8;
-    float4 a = make_float4(0, 0, 0, 0), b = a;
-    if (m < valid_rows) {
-      const int64_t row = s.row0 + first_q + m / G, head = kvh * G + m % G;
-      const float* src = p.q + (row * H + head) * D + c;
-      a = *reinterpret_cast<const float4*>(src);
-      b = *reinterpret_cast<const float4*>(src + 4);
-    }
-    *reinterpret_cast<uint4*>(q_hi + m * SD + c) =
-        make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
-    if constexpr (Q2)
-      *reinterpret_cast<uint4*>(q_lo + m * SD + c) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
-                                                                pack_residual(b.x, b.y), pack_residual(b.z, b.w));
+    uint4 hi, lo;
+    query_chunk<D>(p, f, m, c, hi, lo);
+    *reinterpret_cast<uint4*>(q_hi + m * SD + c) = hi;
+    if constexpr (Q2) *reinterpret_cast<uint4*>(q_lo + m * SD + c) = lo;
   }
   int64_t klo = 0, khi = -1;
   flash_keys(p, f, kKeys, klo, khi);  // also publishes the queries

@@ -63,6 +63,23 @@ __device__ __forceinline__ void flash_keys(const AttentionParams& p, const Flash
   khi = min(all_hi, klo + per - 1);
 }
 
+// Tile row m's queries at columns c .. c + 7 as bf16 terms (hi, and lo = the rounding residuals) for a kernel's
+// shared-memory copy of them; zeros past the tile.
+template <int D>
+__device__ __forceinline__ void query_chunk(const AttentionParams& p, const FlashTile& f, int64_t m, int64_t c,
+                                            uint4& hi, uint4& lo) {
+  float4 a = make_float4(0, 0, 0, 0), b = a;
+  if (m < f.valid_rows) {
+    const int64_t G = p.n_heads / p.n_kv_heads;
+    const int64_t row = f.s.row0 + f.first_q + m / G, head = f.kvh * G + m % G;
+    const float* src = p.q + (row * p.n_heads + head) * D + c;
+    a = *reinterpret_cast<const float4*>(src);
+    b = *reinterpret_cast<const float4*>(src + 4);
+  }
+  hi = make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
+  lo = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w), pack_residual(b.x, b.y), pack_residual(b.z, b.w));
+}
+
 // Tile row m: false past the tile; else its output row, head and visible keys [lo, hi].
 __device__ __forceinline__ bool flash_row(const AttentionParams& p, const FlashTile& f, int64_t m, int64_t& out_row,
                                           int64_t& head, int64_t& lo, int64_t& hi) {

@@ -105,25 +105,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int rg = CG == 1 ? wg : 0, cg = CG == 1 ? 0 : wg;  // this warpgroup's 64 rows and 256 columns
   const FlashTile f = flash_tile(p);
   const AttentionSeq& s = f.s;
-  const int64_t first_q = f.first_q, kvh = f.kvh, valid_rows = f.valid_rows;
-  const int64_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, Hkv = p.n_kv_heads;
+  const int64_t kvh = f.kvh, valid_rows = f.valid_rows, Hkv = p.n_kv_heads;
 
   // Queries -> bf16 (hi, lo) operands; rows past the tile are zero. Eight threads in a row write one core matrix.
   for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
     const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
-    float4 a = make_float4(0, 0, 0, 0), b = a;
-    if (m < valid_rows) {
-      const int64_t row = s.row0 + first_q + m / G, head = kvh * G + m % G;
-      const float* src = p.q + (row * H + head) * D + c * 8;
-      a = *reinterpret_cast<const float4*>(src);
-      b = *reinterpret_cast<const float4*>(src + 4);
-    }
+    uint4 hi, lo;
+    query_chunk<D>(p, f, m, c * 8, hi, lo);
     unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + core_offset<64>(m % 64, c);
-    *reinterpret_cast<uint4*>(dst) =
-        make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(b.x, b.y), pack_bf16(b.z, b.w));
-    if constexpr (Q2)
-      *reinterpret_cast<uint4*>(dst + kQBytes) = make_uint4(pack_residual(a.x, a.y), pack_residual(a.z, a.w),
-                                                            pack_residual(b.x, b.y), pack_residual(b.z, b.w));
+    *reinterpret_cast<uint4*>(dst) = hi;
+    if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = lo;
   }
   int64_t klo = 0, khi = -1;
   flash_keys(p, f, NK, klo, khi);  // also publishes the queries
