@@ -465,6 +465,11 @@ void launch_flash(const AttentionParams& p, cudaStream_t stream) {
   }
 }
 
+// Floats of the split partials, rounded up to 16 bytes (the bf16 fresh k / v copy of the wgmma kernel follows).
+int64_t split_partial_floats(int64_t splits, int64_t rows, int64_t n_heads, int64_t head_dim) {
+  return splits > 1 ? (rows * n_heads * splits * (head_dim + 2) + 3) / 4 * 4 : 0;
+}
+
 // A decode step (one row per sequence) on the CUDA-core kernel: one tile per (sequence, kv head), keys split until
 // the chip holds `target` blocks (each split keeps at least 8 keys per warp).
 AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
@@ -550,13 +555,6 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   }
   return plan;
 }
-
-namespace {
-// Floats of the split partials, rounded up to 16 bytes (the bf16 fresh k / v copy of the wgmma kernel follows).
-int64_t split_partial_floats(int64_t splits, int64_t rows, int64_t n_heads, int64_t head_dim) {
-  return splits > 1 ? (rows * n_heads * splits * (head_dim + 2) + 3) / 4 * 4 : 0;
-}
-}  // namespace
 
 int64_t attention_partial_floats(const AttentionPlan& plan, int64_t rows, int64_t n_heads, int64_t head_dim) {
   const int64_t splits = std::max(plan.splits, plan.decode_splits);

@@ -63,6 +63,14 @@ __device__ __forceinline__ void flash_keys(const AttentionParams& p, const Flash
   khi = min(all_hi, klo + per - 1);
 }
 
+// Tile row m's query row (in q and out) and head.
+__device__ __forceinline__ void tile_row_head(const AttentionParams& p, const FlashTile& f, int64_t m, int64_t& row,
+                                              int64_t& head) {
+  const int64_t G = p.n_heads / p.n_kv_heads;
+  row = f.s.row0 + f.first_q + m / G;
+  head = f.kvh * G + m % G;
+}
+
 // Tile row m's queries at columns c .. c + 7 as bf16 terms (hi, and lo = the rounding residuals) for a kernel's
 // shared-memory copy of them; zeros past the tile.
 template <int D>
@@ -70,8 +78,8 @@ __device__ __forceinline__ void query_chunk(const AttentionParams& p, const Flas
                                             uint4& hi, uint4& lo) {
   float4 a = make_float4(0, 0, 0, 0), b = a;
   if (m < f.valid_rows) {
-    const int64_t G = p.n_heads / p.n_kv_heads;
-    const int64_t row = f.s.row0 + f.first_q + m / G, head = f.kvh * G + m % G;
+    int64_t row = 0, head = 0;
+    tile_row_head(p, f, m, row, head);
     const float* src = p.q + (row * p.n_heads + head) * D + c;
     a = *reinterpret_cast<const float4*>(src);
     b = *reinterpret_cast<const float4*>(src + 4);
@@ -84,9 +92,7 @@ __device__ __forceinline__ void query_chunk(const AttentionParams& p, const Flas
 __device__ __forceinline__ bool flash_row(const AttentionParams& p, const FlashTile& f, int64_t m, int64_t& out_row,
                                           int64_t& head, int64_t& lo, int64_t& hi) {
   if (m >= f.valid_rows) return false;
-  const int64_t G = p.n_heads / p.n_kv_heads;
-  out_row = f.s.row0 + f.first_q + m / G;
-  head = f.kvh * G + m % G;
+  tile_row_head(p, f, m, out_row, head);
   key_range(p, f.s, out_row, lo, hi);
   return true;
 }

@@ -67,16 +67,6 @@ __device__ __forceinline__ int core_offset(int r, int c) {
   return (c * (R / 8) + r / 8) * 128 + (r % 8) * 16;
 }
 
-// wgmma_hold for the P fragments: an A operand in registers is read asynchronously, so it must stay live and
-// unchanged until the wait.
-template <int N>
-__device__ __forceinline__ void hold_regs(uint32_t (&r)[N][4]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
-}
-
 template <int NK>
 __device__ __forceinline__ void scores_mma(float (&sc)[NK / 2], uint64_t a, uint64_t b) {
   if constexpr (NK == 16)
@@ -282,8 +272,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
     wgmma_hold(o);
-    hold_regs(pa);
-    if constexpr (Q2) hold_regs(pl);
+    wgmma_hold(pa);
+    if constexpr (Q2) wgmma_hold(pl);
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < NK / 16; ++ks) {
@@ -294,8 +284,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_commit();
     wgmma_wait<0>();
     wgmma_hold(o);
-    hold_regs(pa);
-    if constexpr (Q2) hold_regs(pl);
+    wgmma_hold(pa);
+    if constexpr (Q2) wgmma_hold(pl);
   }
 
   // m_run is in log2 units; the merge works in natural ones.
