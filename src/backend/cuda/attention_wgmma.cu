@@ -10,13 +10,14 @@
 // 256 output columns (128 f32 accumulators per thread). Head dim 512: both own the same 64 rows and half the
 // output columns each (the output does not fit one warpgroup's registers) and the scores (split_scores says
 // how). Queries (two bf16 terms in Exact) are converted into shared memory once; K and V blocks of NK keys are
-// double-buffered by cp.async, the step's fresh rows from the bf16 copy convert_fresh_kv_kernel makes first.
-// Shared-memory operands use wgmma's no-swizzle layout (wgmma.cuh): element (row r, 8-column chunk c) of an
-// R-row operand at byte (c x R / 8 + r / 8) x 128 + (r % 8) x 16. K is the K-major B of Q Kᵀ; V, stored the same
-// way, the N-major (transposed) B of P V.
+// double-buffered by cp.async (K one block ahead of V: the next block's scores and softmax overlap this block's
+// P V), the step's fresh rows from the bf16 copy convert_fresh_kv_kernel makes first. Shared-memory operands use
+// wgmma's 128-byte swizzle layout (wgmma.cuh, sw128_offset). K is the K-major B of Q Kᵀ; V, stored the same way,
+// the N-major (transposed) B of P V.
 #include <cuda_bf16.h>
 
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cp_async.cuh"
@@ -58,13 +59,8 @@ __host__ __device__ constexpr int exchange_bytes() {
 }
 template <int D, bool Q2>
 constexpr int smem_bytes() {
-  return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2 + exchange_bytes<D, Q2>();
-}
-
-// Byte offset of (row r, chunk c of 8 columns) in an R-row no-swizzle operand.
-template <int R>
-__device__ __forceinline__ int core_offset(int r, int c) {
-  return (c * (R / 8) + r / 8) * 128 + (r % 8) * 16;
+  return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2 + exchange_bytes<D, Q2>() +
+         1024;  // alignment
 }
 
 template <int NK>
@@ -85,8 +81,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if UG_WGMMA_ARCH
   constexpr int CG = col_groups<D>(), ROWS = rows_per_tile<D>(), NK = keys_per_block<D, Q2>();
   constexpr int kQBytes = ROWS * D * 2, kKBytes = NK * D * 2;
-  extern __shared__ __align__(128) unsigned char smem[];
-  unsigned char* const q_s = smem;                                       // [terms][ROWS / 64][64-row operand]
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // The swizzled operands' atoms need 1024-byte alignment (smem_bytes leaves room for rounding up).
+  unsigned char* const smem = smem_raw + ((1024 - (__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
+  unsigned char* const q_s = smem;                                      // [terms][ROWS / 64][64-row operand]
   unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;             // [2 stages][K, V]
   float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // exchange_bytes (split scores)
 
@@ -102,7 +100,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
     uint4 hi, lo;
     query_chunk<D>(p, f, m, c * 8, hi, lo);
-    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + core_offset<64>(m % 64, c);
+    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + sw128_offset<64>(m % 64, c);
     *reinterpret_cast<uint4*>(dst) = hi;
     if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = lo;
   }
@@ -130,76 +128,81 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int kChunks = NK * (D / 8) / kThreads, kPerRow = (D / 8) / 32;
   static_assert(kChunks * kThreads == NK * (D / 8) && kThreads == 256, "a block's chunks divide among the threads");
   const int j0 = int(threadIdx.x) % 8, c0 = int(threadIdx.x) / 8;
-  const int smem0 = core_offset<NK>(j0, c0);
+  const int smem0 = sw128_offset<NK>(j0, c0);
   const int64_t col0 = kvh * D + c0 * 8;  // element offset of the chunk within a key's row (kv head, columns)
   const int64_t row_elems = Hkv * D;
+  const int64_t ring = s.ring_capacity;
   const uint16_t* fresh_k0 = fresh_k + (s.row0 - s.chunk_start) * row_elems;  // + pos x row_elems: key pos
   const uint16_t* fresh_v0 = fresh_v + (s.row0 - s.chunk_start) * row_elems;
-  // Loads keys kb .. kb + NK - 1 into the stage at `base` (one cp.async group; rows past the range are zeros).
-  auto stage = [&](int64_t kb, unsigned char* base) {
+  // Loads K (or V) of keys kb .. kb + NK - 1 into the block at `dst` (rows past the range are zeros). Block b's K
+  // and V live in stage b % 2, but K runs one block ahead of V (the scores of the next block are computed while
+  // P V of this one runs), so they are loaded separately.
+  auto load_block = [&](int64_t kb, unsigned char* dst, bool values) {
+    const uint16_t* fresh = values ? fresh_v0 : fresh_k0;
+    const uint16_t* cache = static_cast<const uint16_t*>(values ? s.cache_v : s.cache_k);
+    // The ring slot of key kb + j0 (one division per block, not one per chunk: 64-bit divisions are slow).
+    int64_t slot0 = kb + j0;
+    if (ring > 0) slot0 %= ring;
 #pragma unroll
     for (int r = 0; r < kChunks; ++r) {
       const int64_t pos = kb + j0 + 8 * (r / kPerRow);
       const int64_t col = col0 + 32 * 8 * (r % kPerRow);
-      unsigned char* dk = base + smem0 + (32 * (r % kPerRow) * (NK / 8) + r / kPerRow) * 128;
-      unsigned char* dv = dk + kKBytes;
+      unsigned char* d = dst + smem0 + (4 * (r % kPerRow) * (NK / 8) + r / kPerRow) * 1024;
       if (pos > khi) {
-        *reinterpret_cast<uint4*>(dk) = make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4*>(dv) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
       } else if (pos >= s.chunk_start) {
-        const int64_t at = pos * row_elems + col;
-        cp_async16(dk, fresh_k0 + at);
-        cp_async16(dv, fresh_v0 + at);
+        cp_async16(d, fresh + pos * row_elems + col);
       } else {
-        const int64_t at = (s.ring_capacity > 0 ? pos % s.ring_capacity : pos) * row_elems + col;
-        cp_async16(dk, static_cast<const uint16_t*>(s.cache_k) + at);
-        cp_async16(dv, static_cast<const uint16_t*>(s.cache_v) + at);
+        int64_t slot = slot0 + 8 * (r / kPerRow);
+        if (ring > 0)
+          while (slot >= ring) slot -= ring;
+        cp_async16(d, cache + slot * row_elems + col);
       }
     }
-    cp_async_commit();
   };
+  auto k_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes; };
+  auto v_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes + kKBytes; };
   // Descriptors of k-step 0 (stage 0); a step or stage adds its byte offset / 16 (addresses stay below 2^18, so
-  // the 14-bit start field never carries).
-  const uint64_t q_desc = smem_desc(q_s + rg * (64 * D * 2), 64 * 16, 128);
-  const uint64_t k_desc = smem_desc(kv_s, NK * 16, 128);
-  const uint64_t v_desc = smem_desc(kv_s + kKBytes + cg * (kGroupCols / 8) * (NK * 16), 128, NK * 16);
+  // the 14-bit start field never carries). Q and K are K-major, V N-major (its atoms along d are NK / 8 x 1024
+  // bytes apart); all three use the 128-byte swizzle.
+  const uint64_t q_desc = smem_desc_sw128(q_s + rg * (64 * D * 2), 16, 1024);
+  const uint64_t k_desc = smem_desc_sw128(kv_s, 16, 1024);
+  const uint64_t v_desc = smem_desc_sw128(kv_s + kKBytes + cg * (kGroupCols / 64) * (NK / 8) * 1024, (NK / 8) * 1024, 1024);
   constexpr uint64_t kQTerm = kQBytes / 16, kStage = 2 * kKBytes / 16;
+  // k-step kk (16 columns) of Q / K: atom column kk / 4, 32 bytes per step inside it.
+  auto q_step = [](int kk) { return uint64_t(((kk / 4) * 8 * 1024 + (kk % 4) * 32) / 16); };
+  auto k_step = [](int kk) { return uint64_t(((kk / 4) * (NK / 8) * 1024 + (kk % 4) * 32) / 16); };
   const int64_t lo_all = max(lo[0], lo[1]), hi_all = min(min(hi[0], hi[1]), khi);
 
-  if (klo <= khi) stage(klo, kv_s);
-  for (int64_t kb = klo, it = 0; kb <= khi; kb += NK, ++it) {
-    __syncthreads();  // every warpgroup is done reading the stage about to be overwritten
-    if (kb + NK <= khi)
-      stage(kb + NK, kv_s + ((it + 1) & 1) * 2 * kKBytes);
-    else
-      cp_async_commit();  // an empty group keeps the wait count uniform
-    cp_async_wait_one();
-    __syncthreads();
-    if (!group_active) continue;
-    const uint64_t stage_off = (it & 1) * kStage;
-
-    // S = Q Kᵀ: 64 rows x NK keys, D / 16 k-steps (two per step with two-term queries).
-    float sc[NK / 2];
+  using PFrag = uint32_t[NK / 16][4];             // P as wgmma A fragments (bf16 pairs)
+  using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];  // its rounding residuals (two-term P, Exact)
+  // S = Q Kᵀ of block b (64 rows x NK keys, D / 16 k-steps, two per step with two-term queries), issued as one
+  // wgmma group; the caller waits for it.
+  constexpr bool kSplit = split_scores<D, Q2>();
+  auto issue_scores = [&](float (&sc)[NK / 2], int64_t b) {
 #pragma unroll
     for (int i = 0; i < NK / 2; ++i) sc[i] = 0.0f;
     wgmma_hold(sc);
     wgmma_fence();
     // Split scores: each warpgroup sums its own half of d (cg), then adds the other's through shared memory.
-    constexpr bool kSplit = split_scores<D, Q2>();
     constexpr int kSteps = kSplit ? D / 16 / 2 : D / 16;
     const int kk0 = kSplit ? cg * kSteps : 0;
+    const uint64_t stage_off = (b & 1) * kStage;
 #pragma unroll
     for (int kk = kk0; kk < kk0 + kSteps; ++kk) {
-      const uint64_t b = k_desc + stage_off + kk * (2 * NK * 16 / 16);
-      scores_mma<NK>(sc, q_desc + kk * (2 * 64 * 16 / 16), b);
-      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + kk * (2 * 64 * 16 / 16), b);
+      const uint64_t kd = k_desc + stage_off + k_step(kk);
+      scores_mma<NK>(sc, q_desc + q_step(kk), kd);
+      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + q_step(kk), kd);
     }
     wgmma_commit();
-    wgmma_wait<0>();
-    wgmma_hold(sc);
+  };
+  // Finished scores of the block at kb -> P (bf16 terms in pa / pl) and the running max / sum; corr is what the
+  // accumulators must be scaled by before P V is added.
+  auto softmax = [&](float (&sc)[NK / 2], int64_t kb, PFrag& pa, LFrag& pl, float (&corr)[2]) {
     if constexpr (kSplit) {
       // [warpgroup][score i][thread]: a warp's 32 lanes write 32 consecutive floats. Both warpgroups end with
-      // own + other = the same sums (addition commutes), so their softmax and P are identical.
+      // own + other = the same sums (addition commutes), so their softmax and P are identical. The next write
+      // comes after the next block's __syncthreads, when both have read.
       const int lane_in_group = int(threadIdx.x) % 128;
       float* mine = exchange + cg * 128 * (NK / 2) + lane_in_group;
       const float* other = exchange + (1 - cg) * 128 * (NK / 2) + lane_in_group;
@@ -209,11 +212,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int i = 0; i < NK / 2; ++i) sc[i] += other[i * 128];
     }
-
     // Mask (only blocks at the edge of a row's range), online softmax (each row's NK scores live in the 4 lanes
     // of a quad).
     const bool interior = valid[0] && valid[1] && kb >= lo_all && kb + NK - 1 <= hi_all;
-    float corr[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float mx = -INFINITY;
@@ -246,17 +247,6 @@ __global__ void __launch_bounds__(kThreads, 1)
           l_run[h] += x;
         }
     }
-    if (corr[0] != 1.0f || corr[1] != 1.0f) {  // the running max moved (rarely, once it has seen many keys)
-#pragma unroll
-      for (int i = 0; i < kGroupCols / 8; ++i) {
-        o[4 * i] *= corr[0];
-        o[4 * i + 1] *= corr[0];
-        o[4 * i + 2] *= corr[1];
-        o[4 * i + 3] *= corr[1];
-      }
-    }
-    // O += P V over this warpgroup's 256 columns; P (1 or 2 terms) from registers, held until the MMAs are done.
-    uint32_t pa[NK / 16][4], pl[Q2 ? NK / 16 : 1][4];
 #pragma unroll
     for (int ks = 0; ks < NK / 16; ++ks) {
       const float* s8 = sc + 8 * ks;
@@ -271,21 +261,91 @@ __global__ void __launch_bounds__(kThreads, 1)
         pl[ks][3] = pack_residual(s8[6], s8[7]);
       }
     }
+  };
+
+  // Pipeline: iteration b issues S of block b + 1, then O += P V of block b, and computes block b + 1's softmax
+  // while P V runs on the tensor cores (scores first: wgmma groups complete in order). One barrier per block: it
+  // publishes K of b + 1 and V of b, and frees K of b and V of b - 1 for the loads of K of b + 2 and V of b + 1.
+  const int64_t n_blocks = klo <= khi ? (khi - klo) / NK + 1 : 0;
+  auto block_start = [&](int64_t b) { return klo + b * NK; };
+  if (n_blocks > 0) {
+    load_block(klo, k_block(0), false);
+    load_block(klo, v_block(0), true);
+    cp_async_commit();
+  }
+  if (n_blocks > 1) load_block(block_start(1), k_block(1), false);
+  cp_async_commit();  // possibly empty: keeps the wait counts uniform
+  // P of the block whose P V is next, and of the one after (swapped by unrolling two blocks per loop trip: a
+  // register copy would let ptxas reuse the registers P V is still reading and serialize the MMAs).
+  PFrag pa0, pa1;
+  LFrag pl0, pl1;
+  if (n_blocks > 0) {
+    cp_async_wait_one();
+    __syncthreads();
+    if (group_active) {
+      float sc[NK / 2], corr[2];
+      issue_scores(sc, 0);
+      wgmma_wait<0>();
+      wgmma_hold(sc);
+      softmax(sc, klo, pa0, pl0, corr);  // the accumulators are still zero: no correction
+    }
+  }
+  // Block b: P V with (pa, pl); when `more`, also block b + 1's scores and softmax into (pa_next, pl_next).
+  auto step = [&](auto more, int64_t b, PFrag& pa, LFrag& pl, PFrag& pa_next, LFrag& pl_next) {
+    constexpr bool kMore = decltype(more)::value;
+    cp_async_wait_all();
+    __syncthreads();
+    if (b + 2 < n_blocks) load_block(block_start(b + 2), k_block(b + 2), false);
+    if (kMore) load_block(block_start(b + 1), v_block(b + 1), true);
+    cp_async_commit();
+    if (!group_active) return;
+    float sc[NK / 2];
+    if constexpr (kMore) issue_scores(sc, b + 1);
+    // O += P V over this warpgroup's 256 columns; P (1 or 2 terms) from registers, held until the MMAs are done.
     wgmma_hold(o);
     wgmma_hold(pa);
     if constexpr (Q2) wgmma_hold(pl);
     wgmma_fence();
+    const uint64_t v_off = (b & 1) * kStage;
 #pragma unroll
     for (int ks = 0; ks < NK / 16; ++ks) {
-      const uint64_t b = v_desc + stage_off + ks * (2 * 128 / 16);
-      wgmma_rs_n256_tb(o, pa[ks], b, 1);
-      if constexpr (Q2) wgmma_rs_n256_tb(o, pl[ks], b, 1);
+      const uint64_t vd = v_desc + v_off + ks * (2 * 1024 / 16);  // 16 keys: two 8-row groups
+      wgmma_rs_n256_tb(o, pa[ks], vd, 1);
+      if constexpr (Q2) wgmma_rs_n256_tb(o, pl[ks], vd, 1);
     }
     wgmma_commit();
+    float corr[2];
+    if constexpr (kMore) {
+      wgmma_wait<1>();
+      wgmma_hold(sc);
+      softmax(sc, block_start(b + 1), pa_next, pl_next, corr);
+    }
     wgmma_wait<0>();
     wgmma_hold(o);
     wgmma_hold(pa);
     if constexpr (Q2) wgmma_hold(pl);
+    if constexpr (kMore) {
+      if (corr[0] != 1.0f || corr[1] != 1.0f) {  // the running max moved (rarely, once it has seen many keys)
+#pragma unroll
+        for (int i = 0; i < kGroupCols / 8; ++i) {
+          o[4 * i] *= corr[0];
+          o[4 * i + 1] *= corr[0];
+          o[4 * i + 2] *= corr[1];
+          o[4 * i + 3] *= corr[1];
+        }
+      }
+    }
+  };
+  int64_t b = 0;
+  for (; b + 2 < n_blocks; b += 2) {
+    step(std::true_type{}, b, pa0, pl0, pa1, pl1);
+    step(std::true_type{}, b + 1, pa1, pl1, pa0, pl0);
+  }
+  if (b + 1 < n_blocks) {
+    step(std::true_type{}, b, pa0, pl0, pa1, pl1);
+    step(std::false_type{}, b + 1, pa1, pl1, pa0, pl0);
+  } else if (b < n_blocks) {
+    step(std::false_type{}, b, pa0, pl0, pa1, pl1);
   }
 
   // m_run is in log2 units; the merge works in natural ones.

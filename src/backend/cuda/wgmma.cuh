@@ -2,10 +2,10 @@
 // a B of N columns, f32 accumulators in registers, B (and A when not in registers) read by the tensor cores
 // straight from shared memory through a matrix descriptor.
 //
-// Shared-memory layout used here ("no swizzle"): a core matrix is 8 rows x 16 bytes (8 bf16 along the row)
-// stored as 128 contiguous bytes; the descriptor gives the byte distance between core matrices adjacent along K
-// (lbo) and along M / N (sbo). A K-major operand has its rows along M / N and its 16-byte chunks along K; an
-// N-major one (transposed B, e.g. V [keys][d] as the B of P V) has 8 keys (K) x 8 columns (N) per core matrix.
+// Shared-memory layouts: "no swizzle" (a core matrix is 8 rows x 16 bytes (8 bf16 along the row) stored as 128
+// contiguous bytes; the descriptor gives the byte distance between core matrices adjacent along K (lbo) and along
+// M / N (sbo)) and the 128-byte swizzle (sw128_offset). A K-major operand has its rows along M / N and its
+// 16-byte chunks along K; an N-major one (transposed B, e.g. V [keys][d] as the B of P V) has rows along K.
 //
 // Accumulator layout (PTX ISA, wgmma .m64nNk16): warp w of the warpgroup holds rows 16w .. 16w + 15; lane 4g + t
 // holds, for each 8-column block j, d[4j] (row g, column 8j + 2t), d[4j + 1] (g, 8j + 2t + 1), d[4j + 2]
@@ -29,11 +29,29 @@
 
 namespace ug::cuda {
 
-// Descriptor of a no-swizzle operand starting at `smem` (16-byte aligned).
+// Descriptor of an operand starting at `smem` (16-byte aligned) in the no-swizzle layout.
 __device__ __forceinline__ uint64_t smem_desc(const void* smem, uint32_t lbo, uint32_t sbo) {
   const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
          (uint64_t((sbo >> 4) & 0x3FFF) << 32);
+}
+
+// Byte offset of (row r, 8-column chunk c) of an R-row operand in the 128-byte swizzle layout: 1024-byte atoms of
+// 8 rows x 64 bf16, atom (c / 8, r / 8) at ((c / 8) x R / 8 + r / 8) x 1024, in it row r % 8 at (r % 8) x 128
+// with its 16-byte chunks permuted by XOR with r % 8. The tensor cores undo the XOR from address bits 7-9, so
+// the atoms must be 1024-byte aligned; in exchange, reading a 16-byte column of 8 rows touches 8 different bank
+// groups (the no-swizzle layout's reads conflict: Nsight Compute counted 2.7x the shared wavefronts).
+template <int R>
+__device__ __forceinline__ int sw128_offset(int r, int c) {
+  return ((c / 8) * (R / 8) + r / 8) * 1024 + (r % 8) * 128 + (((c % 8) ^ (r % 8)) * 16);
+}
+
+// Descriptor of an operand in the 128-byte swizzle layout. K-major (rows along M / N): sbo = the step between
+// 8-row groups, lbo unused, and a k-step of 16 columns inside an atom adds 32 bytes to the start. N-major (a
+// transposed B: rows along K, 64 columns of N per atom row): lbo = the step between 64-column atoms along N,
+// sbo = the step between 8-row groups along K.
+__device__ __forceinline__ uint64_t smem_desc_sw128(const void* smem, uint32_t lbo, uint32_t sbo) {
+  return smem_desc(smem, lbo, sbo) | (uint64_t(1) << 62);
 }
 
 __device__ __forceinline__ void wgmma_fence() {
