@@ -298,6 +298,7 @@ class CudaDecoderBackend final : public DecoderBackend {
       excluded_ids_, top_k_, top_out_, top_scratch_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
+  DeviceBuffer<uint16_t> act_bf16_;            // GeGLU's bf16 output where the down projection takes it directly
   DeviceBuffer<cuda::AttentionSeq> seqs_;      // [layers, n_seqs]
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
   std::array<cuda::AttentionPlan, 2> plans_;
@@ -679,11 +680,26 @@ void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const
            "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}", layer, w.rows,
            intermediate);
   float* gate_up = ensure(gate_up_out_, rows * w.rows);
-  float* act = scratch(Scratch::Gate, rows * intermediate);
   {
     cuda::OpScope scope(profiler_.get(), "matmul gate_up");
     run_matmul(w, x, rows, gate_up, split_rows(rows));
   }
+  // Where the down projection would round its input to bf16 in one more pass anyway (cuBLASLt, unsplit, one k
+  // slice: prefill), GeGLU writes it as bf16 directly: the same values, 3/8 of the bytes.
+  const cuda::DeviceMatrix& down = weights_->matrix(LayerMatrix::Down, layer);
+  UG_CHECK(down.data != nullptr && down.cols == intermediate,
+           "cuda feed forward: layer {}'s down projection has {} columns, expected {}", layer, down.cols, intermediate);
+  if (rows > kGemvRows && !split_rows(rows) && cuda::Gemm::auto_k_slices(rows, down.rows, down.cols) == 1) {
+    uint16_t* act = ensure(act_bf16_, rows * intermediate);
+    {
+      cuda::OpScope scope(profiler_.get(), "geglu");
+      cuda::geglu_rows({.gate_up = gate_up, .out_bf16 = act, .rows = rows, .inter = intermediate}, stream_);
+    }
+    cuda::OpScope scope(profiler_.get(), "matmul down");
+    gemm_->run({.w = down.data, .x = act, .y = out, .m = rows, .n = down.rows, .k = down.cols}, stream_);
+    return;
+  }
+  float* act = scratch(Scratch::Gate, rows * intermediate);
   {
     cuda::OpScope scope(profiler_.get(), "geglu");
     cuda::geglu_rows({.gate_up = gate_up, .out = act, .rows = rows, .inter = intermediate}, stream_);

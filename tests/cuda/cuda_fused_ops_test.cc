@@ -11,6 +11,7 @@
 #include "backend/cpu/ops.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/fused_ops.h"
+#include "core/bf16.h"
 #include "cuda/cuda_test_util.h"
 
 namespace ug::cuda {
@@ -177,7 +178,7 @@ TEST_F(CudaFusedOps, QkvPrepareMatchesCpu) {
 TEST_F(CudaFusedOps, GegluRowsMatchesCpu) {
   uint32_t seed = 900;
   for (int64_t rows : {1, 7}) {
-    for (int64_t inter : {5, 300, 15360}) {
+    for (int64_t inter : {5, 6, 300, 15360}) {  // scalar (not a multiple of 4) and 16-byte paths
       SCOPED_TRACE("rows=" + std::to_string(rows) + " inter=" + std::to_string(inter));
       auto gate_up = random_floats(size_t(rows * 2 * inter), seed++, -6.0f, 6.0f);
       std::vector<float> gate(size_t(rows * inter)), up(gate.size()), ref(gate.size());
@@ -190,8 +191,18 @@ TEST_F(CudaFusedOps, GegluRowsMatchesCpu) {
       DeviceBuffer<float> dout(ref.size());
       poison(dout);
       geglu_rows({.gate_up = dgu.data(), .out = dout.data(), .rows = rows, .inter = inter});
-      count_bad("out", dout.to_host(), ref,
+      const std::vector<float> got = dout.to_host();
+      count_bad("out", got, ref,
                 [&](size_t i) { return 1e-5f * (std::fabs(ref[i]) + 0.5f * std::fabs(gate[i] * up[i])) + 1e-30f; });
+      // The bf16 output is the f32 one rounded to nearest even, bit for bit (what the down projection's own
+      // rounding pass made of it before).
+      DeviceBuffer<uint16_t> dbf(ref.size());
+      UG_CUDA_CHECK(cudaMemset(dbf.data(), 0xFF, dbf.bytes()));
+      geglu_rows({.gate_up = dgu.data(), .out_bf16 = dbf.data(), .rows = rows, .inter = inter});
+      const std::vector<uint16_t> bits = dbf.to_host();
+      size_t differ = 0;
+      for (size_t i = 0; i < bits.size(); ++i) differ += bits[i] != f32_to_bf16(got[i]);
+      EXPECT_EQ(differ, 0u);
     }
   }
 }
@@ -216,6 +227,9 @@ TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
                  .head_dim = 1024});
   });
   EXPECT_NE(msg.find("cuda qkv_prepare: head_dim 1024 must be even, 2..512"), std::string::npos) << msg;
+  msg = error_of([&] { geglu_rows({.gate_up = f.data(), .rows = 1, .inter = 8}); });
+  EXPECT_NE(msg.find("cuda geglu_rows: gate_up and exactly one of out / out_bf16 must be set"), std::string::npos)
+      << msg;
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // The swizzled operands' atoms need 1024-byte alignment (smem_bytes leaves room for rounding up).
   unsigned char* const smem = smem_raw + ((1024 - (__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
-  unsigned char* const q_s = smem;                                      // [terms][ROWS / 64][64-row operand]
+  unsigned char* const q_s = smem;                                       // [terms][ROWS / 64][64-row operand]
   unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;             // [2 stages][K, V]
   float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // exchange_bytes (split scores)
 
@@ -167,19 +167,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   // bytes apart); all three use the 128-byte swizzle.
   const uint64_t q_desc = smem_desc_sw128(q_s + rg * (64 * D * 2), 16, 1024);
   const uint64_t k_desc = smem_desc_sw128(kv_s, 16, 1024);
-  const uint64_t v_desc = smem_desc_sw128(kv_s + kKBytes + cg * (kGroupCols / 64) * (NK / 8) * 1024, (NK / 8) * 1024, 1024);
+  const uint64_t v_desc =
+      smem_desc_sw128(kv_s + kKBytes + cg * (kGroupCols / 64) * (NK / 8) * 1024, (NK / 8) * 1024, 1024);
   constexpr uint64_t kQTerm = kQBytes / 16, kStage = 2 * kKBytes / 16;
   // k-step kk (16 columns) of Q / K: atom column kk / 4, 32 bytes per step inside it.
   auto q_step = [](int kk) { return uint64_t(((kk / 4) * 8 * 1024 + (kk % 4) * 32) / 16); };
   auto k_step = [](int kk) { return uint64_t(((kk / 4) * (NK / 8) * 1024 + (kk % 4) * 32) / 16); };
   const int64_t lo_all = max(lo[0], lo[1]), hi_all = min(min(hi[0], hi[1]), khi);
 
-  using PFrag = uint32_t[NK / 16][4];             // P as wgmma A fragments (bf16 pairs)
+  using PFrag = uint32_t[NK / 16][4];           // P as wgmma A fragments (bf16 pairs)
   using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];  // its rounding residuals (two-term P, Exact)
   // S = Q Kᵀ of block b (64 rows x NK keys, D / 16 k-steps, two per step with two-term queries), issued as one
   // wgmma group; the caller waits for it.
   constexpr bool kSplit = split_scores<D, Q2>();
-  auto issue_scores = [&](float (&sc)[NK / 2], int64_t b) {
+  auto issue_scores = [&](float(&sc)[NK / 2], int64_t b) {
 #pragma unroll
     for (int i = 0; i < NK / 2; ++i) sc[i] = 0.0f;
     wgmma_hold(sc);
@@ -198,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // Finished scores of the block at kb -> P (bf16 terms in pa / pl) and the running max / sum; corr is what the
   // accumulators must be scaled by before P V is added.
-  auto softmax = [&](float (&sc)[NK / 2], int64_t kb, PFrag& pa, LFrag& pl, float (&corr)[2]) {
+  auto softmax = [&](float(&sc)[NK / 2], int64_t kb, PFrag& pa, LFrag& pl, float(&corr)[2]) {
     if constexpr (kSplit) {
       // [warpgroup][score i][thread]: a warp's 32 lanes write 32 consecutive floats. Both warpgroups end with
       // own + other = the same sums (addition commutes), so their softmax and P are identical. The next write

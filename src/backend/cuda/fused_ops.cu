@@ -10,6 +10,7 @@
 #include "backend/cuda/device_math.cuh"
 #include "backend/cuda/fused_ops.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mma.cuh"
 
 namespace ug::cuda {
 namespace {
@@ -144,15 +145,50 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
   }
 }
 
+// One row per blockIdx.y step, V consecutive columns per thread (V = 4: 16-byte loads where inter allows), no
+// per-element index division.
+template <int V, bool kBf16>
 __global__ void geglu_rows_kernel(GegluRowsParams p) {
   pdl_launch_dependents();
   pdl_wait();
-  const int64_t n = p.rows * p.inter;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = i / p.inter, c = i - r * p.inter;
-    const float* row = p.gate_up + r * 2 * p.inter;
-    p.out[i] = gelu_tanh(row[c]) * row[p.inter + c];
+  const int64_t groups = p.inter / V;
+  for (int64_t r = blockIdx.y; r < p.rows; r += gridDim.y) {
+    const float* gate = p.gate_up + r * 2 * p.inter;
+    const float* up = gate + p.inter;
+    for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < groups; c += int64_t(gridDim.x) * blockDim.x) {
+      float y[V];
+      if constexpr (V == 4) {
+        const float4 g = reinterpret_cast<const float4*>(gate)[c], u = reinterpret_cast<const float4*>(up)[c];
+        y[0] = gelu_tanh(g.x) * u.x;
+        y[1] = gelu_tanh(g.y) * u.y;
+        y[2] = gelu_tanh(g.z) * u.z;
+        y[3] = gelu_tanh(g.w) * u.w;
+      } else {
+        y[0] = gelu_tanh(gate[c]) * up[c];
+      }
+      const int64_t at = r * p.inter + c * V;
+      if constexpr (kBf16) {
+        if constexpr (V == 4)
+          *reinterpret_cast<uint2*>(p.out_bf16 + at) = make_uint2(pack_bf16(y[0], y[1]), pack_bf16(y[2], y[3]));
+        else
+          p.out_bf16[at] = __bfloat16_as_ushort(__float2bfloat16_rn(y[0]));
+      } else {
+        if constexpr (V == 4)
+          *reinterpret_cast<float4*>(p.out + at) = make_float4(y[0], y[1], y[2], y[3]);
+        else
+          p.out[at] = y[0];
+      }
+    }
   }
+}
+
+template <int V, bool kBf16>
+void launch_geglu(const GegluRowsParams& p, cudaStream_t stream) {
+  constexpr int kThreads = 128;
+  const int64_t groups = p.inter / V;
+  const unsigned x = unsigned(std::min<int64_t>((groups + kThreads - 1) / kThreads, 1024));
+  const unsigned y = unsigned(std::min<int64_t>(p.rows, 65535));
+  launch_kernel("geglu_rows_kernel", geglu_rows_kernel<V, kBf16>, dim3(x, y), dim3(kThreads), 0, stream, p);
 }
 
 }  // namespace
@@ -197,13 +233,16 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
 }
 
 void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
-  UG_CUDA_REQUIRE(p.gate_up && p.out, "geglu_rows", "gate_up and out must be set");
+  UG_CUDA_REQUIRE(p.gate_up && (p.out != nullptr) != (p.out_bf16 != nullptr), "geglu_rows",
+                  "gate_up and exactly one of out / out_bf16 must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.inter >= 1, "geglu_rows",
                   "rows " + std::to_string(p.rows) + " and inter " + std::to_string(p.inter) + " must be >= 1");
-  constexpr int kThreads = 256;
-  const int64_t n = p.rows * p.inter;
-  const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 132 * 32));
-  launch_kernel("geglu_rows_kernel", geglu_rows_kernel, blocks, kThreads, 0, stream, p);
+  const bool vec = p.inter % 4 == 0 && reinterpret_cast<uintptr_t>(p.gate_up) % 16 == 0 &&
+                   (p.out ? reinterpret_cast<uintptr_t>(p.out) % 16 : reinterpret_cast<uintptr_t>(p.out_bf16) % 8) == 0;
+  if (p.out_bf16)
+    vec ? launch_geglu<4, true>(p, stream) : launch_geglu<1, true>(p, stream);
+  else
+    vec ? launch_geglu<4, false>(p, stream) : launch_geglu<1, false>(p, stream);
 }
 
 }  // namespace ug::cuda

@@ -54,7 +54,9 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream = nullptr);
 // GeGLU of a fused gate/up projection: out[r, i] = gelu_tanh(gate_up[r, i]) * gate_up[r, inter + i].
 struct GegluRowsParams {
   const float* gate_up = nullptr;  // [rows, 2 * inter]
-  float* out = nullptr;            // [rows, inter]
+  float* out = nullptr;            // [rows, inter] f32, or:
+  uint16_t* out_bf16 = nullptr;    // [rows, inter] rounded to bf16 (nearest even, as to_bf16): the input of a
+                                   // bf16 matmul, written directly instead of f32 + a rounding pass. Exactly one.
   int64_t rows = 0;                // >= 1
   int64_t inter = 0;               // >= 1
 };
