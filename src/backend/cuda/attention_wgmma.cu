@@ -95,24 +95,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   const AttentionSeq& s = f.s;
   const int64_t kvh = f.kvh, valid_rows = f.valid_rows, Hkv = p.n_kv_heads;
 
-  // Queries -> bf16 (hi, lo) operands; rows past the tile are zero. Eight threads in a row write one core matrix.
-  for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
-    const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
-    uint4 hi, lo;
-    query_chunk<D>(p, f, m, c * 8, hi, lo);
-    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + sw128_offset<64>(m % 64, c);
-    *reinterpret_cast<uint4*>(dst) = hi;
-    if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = lo;
-  }
   int64_t klo = 0, khi = -1;
-  flash_keys(p, f, NK, klo, khi);  // also publishes the queries
+  flash_keys(p, f, NK, klo, khi);
 
-  // This thread's two rows (g and g + 8 of its warp's 16).
+  // This thread's two rows (g and g + 8 of its warp's 16) and their visible keys as 32-bit offsets from klo
+  // (registers are what the kernel is short of): [lo, hi] cut to [-1, khi - klo]; a row past the tile sees none.
+  const int tile_row0 = rg * 64 + warp * 16 + g;
   bool valid[2];
-  int64_t lo[2] = {0, 0}, hi[2] = {-1, -1}, out_row[2] = {0, 0}, head[2] = {0, 0};
+  int lo[2], hi[2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h)
-    valid[h] = flash_row(p, f, rg * 64 + warp * 16 + g + 8 * h, out_row[h], head[h], lo[h], hi[h]);
+  for (int h = 0; h < 2; ++h) {
+    int64_t out_row = 0, head = 0, row_lo = 0, row_hi = -1;
+    valid[h] = flash_row(p, f, tile_row0 + 8 * h, out_row, head, row_lo, row_hi);
+    lo[h] = valid[h] ? int(max(row_lo - klo, int64_t(-1))) : 1;
+    hi[h] = valid[h] ? int(max(min(row_hi, khi) - klo, int64_t(-1))) : 0;
+  }
   const bool group_active = rg * 64 < valid_rows;  // uniform over the warpgroup (wgmma needs all of it)
 
   float o[kGroupCols / 2];
@@ -173,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // k-step kk (16 columns) of Q / K: atom column kk / 4, 32 bytes per step inside it.
   auto q_step = [](int kk) { return uint64_t(((kk / 4) * 8 * 1024 + (kk % 4) * 32) / 16); };
   auto k_step = [](int kk) { return uint64_t(((kk / 4) * (NK / 8) * 1024 + (kk % 4) * 32) / 16); };
-  const int64_t lo_all = max(lo[0], lo[1]), hi_all = min(min(hi[0], hi[1]), khi);
+  const int lo_all = max(lo[0], lo[1]), hi_all = min(hi[0], hi[1]);
 
   using PFrag = uint32_t[NK / 16][4];           // P as wgmma A fragments (bf16 pairs)
   using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];  // its rounding residuals (two-term P, Exact)
@@ -215,7 +212,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     // Mask (only blocks at the edge of a row's range), online softmax (each row's NK scores live in the 4 lanes
     // of a quad).
-    const bool interior = valid[0] && valid[1] && kb >= lo_all && kb + NK - 1 <= hi_all;
+    const int kb_rel = int(kb - klo);
+    const bool interior = kb_rel >= lo_all && kb_rel + NK - 1 <= hi_all;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float mx = -INFINITY;
@@ -227,8 +225,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           if (interior) {
             x *= scale2;
           } else {
-            const int64_t key = kb + nt * 8 + 2 * t + e;
-            x = valid[h] && key >= lo[h] && key <= hi[h] && key <= khi ? x * scale2 : -INFINITY;
+            const int key = kb_rel + nt * 8 + 2 * t + e;
+            x = key >= lo[h] && key <= hi[h] ? x * scale2 : -INFINITY;
           }
           mx = fmaxf(mx, x);
         }
@@ -276,13 +274,24 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   if (n_blocks > 1) load_block(block_start(1), k_block(1), false);
   cp_async_commit();  // possibly empty: keeps the wait counts uniform
+  // Queries -> bf16 (hi, lo) operands while those loads are in flight (measured: converting them first, the
+  // loads' latency was ~10% of the kernel's stall samples; 8,192 rows d 256 fast 698 -> 605 µs); the prologue's
+  // barrier publishes them. Rows past the tile are zero; eight threads write one row group's 16-byte chunk c.
+  for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
+    const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
+    uint4 qhi, qlo;
+    query_chunk<D>(p, f, m, c * 8, qhi, qlo);
+    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + sw128_offset<64>(m % 64, c);
+    *reinterpret_cast<uint4*>(dst) = qhi;
+    if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = qlo;
+  }
   // P of the block whose P V is next, and of the one after (swapped by unrolling two blocks per loop trip: a
   // register copy would let ptxas reuse the registers P V is still reading and serialize the MMAs).
   PFrag pa0, pa1;
   LFrag pl0, pl1;
   if (n_blocks > 0) {
     cp_async_wait_one();
-    __syncthreads();
+    __syncthreads();  // K and V of block 0, the queries
     if (group_active) {
       float sc[NK / 2], corr[2];
       issue_scores(sc, 0);
@@ -350,6 +359,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // m_run is in log2 units; the merge works in natural ones.
+  int64_t out_row[2] = {0, 0}, head[2] = {0, 0};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) tile_row_head(p, f, tile_row0 + 8 * h, out_row[h], head[h]);
   store_flash_rows<D, kGroupCols / 8>(p, f.split, o, cg * kGroupCols, m_run, l_run, valid, out_row, head, cg == 0,
                                       1.0f / kLog2e);
 #endif
