@@ -9,14 +9,18 @@
 #                                 1280x960 PNG: the GPU machine has no BMP decoder) + 50
 #                                 text tokens) and the HF
 #                                 transformers peer on the same shapes (scripts/bench/hf_peer.py)
-# OUT defaults to build/gpu_out. If the machine has no GoogleTest, a copy carried as build/gtest_src is built.
+# OUT defaults to build/gpu_out: the summary is $OUT/gpu_check.txt, each step's whole output is in $OUT/logs/.
+# PACK_LOGS=1 packs $OUT/logs into $OUT/gpu_check_logs.tgz (the device tool brings back at most 8 files).
+# If the machine has no GoogleTest, a copy carried as build/gtest_src is built.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mode="${1:-quick}"
 OUT="${OUT:-build/gpu_out}"
 mkdir -p "$OUT"
 summary="$OUT/gpu_check.txt"
-log="$OUT/gpu_check_full.log"
+logs="$OUT/logs"
+mkdir -p "$logs"
+log="$logs/gpu_check_full.log"
 : >"$summary"
 : >"$log"
 say() { echo "$*" | tee -a "$summary"; }
@@ -53,10 +57,10 @@ status=0
 run_step() {  # name, timeout, command...
   local name=$1 limit=$2; shift 2
   local t=$(date +%s)
-  timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
+  timeout "$limit" "$@" >"$logs/$name.txt" 2>&1
   local rc=$?
   say "-- $name: rc=$rc ($(( $(date +%s) - t )) s)"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|^GEMM |^GEMV |^ATTN |^RMSNORM |^TOPK |Failure|rror|^\| |max_abs|tok/s|GB" "$OUT/$name.txt" \
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|^GEMM |^GEMV |^ATTN |^RMSNORM |^TOPK |Failure|rror|^\| |max_abs|tok/s|GB" "$logs/$name.txt" \
     | head -60 | tee -a "$summary"
   [ $rc -eq 0 ] || status=1
 }
@@ -72,7 +76,7 @@ if command -v compute-sanitizer >/dev/null; then
   run_step memcheck_fused 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_fused_ops_test
   run_step memcheck_top_logits 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_top_logits_test
   run_step memcheck_media_embedder 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_media_embedder_test
-  grep -E "ERROR SUMMARY" "$OUT/memcheck.txt" | tee -a "$summary"
+  grep -E "ERROR SUMMARY" "$logs/memcheck.txt" | tee -a "$summary"
 fi
 run_step bench_tiny 120 "$bin" bench -m tests/data/tiny_kv_eq/model-bf16 --device cuda -p 512 -n 64 -b 1,8 -r 3 \
   --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
@@ -85,12 +89,12 @@ if [ "$mode" = full ]; then
   prompt=2,106,1645,108,2094,563,496,1722,236761,106,107,105,4368  # a short chat-shaped prompt
   # faithful (f32 KV, f32-faithful matmuls) against the CPU backend tightly; balanced (the default: bf16 KV) only
   # by argmax: a random-weight 48-layer stack amplifies bf16 KV rounding (max |diff| 4.55 measured, docs/perf.md)
-  run_step logits_12b_cpu 300 "$bin" logits -m "$model" --device cpu -t $prompt -o "$OUT/l_cpu.npy"
+  run_step logits_12b_cpu 300 "$bin" logits -m "$model" --device cpu -t $prompt -o "$logs/l_cpu.npy"
   for prec in faithful balanced; do
     run_step logits_12b_cuda_$prec 300 "$bin" logits -m "$model" --device cuda --precision $prec -t $prompt \
-      -o "$OUT/l_cuda_$prec.npy"
+      -o "$logs/l_cuda_$prec.npy"
     limit=0.25; [ $prec = balanced ] && limit=1e9
-    run_step compare_12b_$prec 60 python3 - "$OUT/l_cuda_$prec.npy" "$OUT/l_cpu.npy" $limit <<'PY'
+    run_step compare_12b_$prec 60 python3 - "$logs/l_cuda_$prec.npy" "$logs/l_cpu.npy" $limit <<'PY'
 import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 d = np.abs(a - b)
@@ -111,4 +115,7 @@ PY
   run_step hf_peer_12b 600 python3 scripts/bench/hf_peer.py "$model" --prompts 512,2048,8192 --decode 32
 fi
 say "== overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+if [ -n "${PACK_LOGS:-}" ]; then
+  tar czf "$OUT/gpu_check_logs.tgz" -C "$OUT" logs && rm -rf "$logs"
+fi
 exit $status
