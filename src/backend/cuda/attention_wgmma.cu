@@ -291,6 +291,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   LFrag pl0, pl1;
   if (n_blocks > 0) {
     cp_async_wait_one();
+    fence_proxy_async_shared();
     __syncthreads();  // K and V of block 0, the queries
     if (group_active) {
       float sc[NK / 2], corr[2];
@@ -304,6 +305,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto step = [&](auto more, int64_t b, PFrag& pa, LFrag& pl, PFrag& pa_next, LFrag& pl_next) {
     constexpr bool kMore = decltype(more)::value;
     cp_async_wait_all();
+    fence_proxy_async_shared();
     __syncthreads();
     if (b + 2 < n_blocks) load_block(block_start(b + 2), k_block(b + 2), false);
     if (kMore) load_block(block_start(b + 1), v_block(b + 1), true);

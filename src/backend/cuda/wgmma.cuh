@@ -54,6 +54,15 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(const void* smem, uint32_t l
   return smem_desc(smem, lbo, sbo) | (uint64_t(1) << 62);
 }
 
+// wgmma reads shared memory through the async proxy: a thread's generic-proxy writes (st.shared, cp.async) must
+// be fenced with this before the barrier after which a warpgroup's wgmma reads them (PTX ISA memory consistency
+// model, "proxies").
+__device__ __forceinline__ void fence_proxy_async_shared() {
+#if UG_WGMMA_ARCH
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ void wgmma_fence() {
 #if UG_WGMMA_ARCH
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
