@@ -258,6 +258,11 @@ class CudaDecoderBackend final : public DecoderBackend {
       gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split}, stream_);
     }
   }
+  // Whether run_matmul rounds x to bf16 in a pass of its own before one cuBLASLt product (no gemv, no split, one
+  // k slice): then the kernel writing x may write the bf16 values itself and call gemm_->run.
+  bool matmul_rounds_input(const cuda::DeviceMatrix& w, int64_t rows) const {
+    return rows > kGemvRows && !split_rows(rows) && cuda::Gemm::auto_k_slices(rows, w.rows, w.cols) == 1;
+  }
   // Decode-sized matmuls take the two-term split (f32-faithful, free when memory-bound) unless fast.
   bool split_rows(int64_t rows) const {
     return options_.precision == MatmulPrecision::Faithful ||
@@ -684,12 +689,12 @@ void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const
     cuda::OpScope scope(profiler_.get(), "matmul gate_up");
     run_matmul(w, x, rows, gate_up, split_rows(rows));
   }
-  // Where the down projection would round its input to bf16 in one more pass anyway (cuBLASLt, unsplit, one k
-  // slice: prefill), GeGLU writes it as bf16 directly: the same values, 3/8 of the bytes.
+  // Where the down projection would round its input to bf16 in one more pass anyway (prefill), GeGLU writes it as
+  // bf16 directly: the same values, 3/8 of the bytes.
   const cuda::DeviceMatrix& down = weights_->matrix(LayerMatrix::Down, layer);
   UG_CHECK(down.data != nullptr && down.cols == intermediate,
            "cuda feed forward: layer {}'s down projection has {} columns, expected {}", layer, down.cols, intermediate);
-  if (rows > kGemvRows && !split_rows(rows) && cuda::Gemm::auto_k_slices(rows, down.rows, down.cols) == 1) {
+  if (matmul_rounds_input(down, rows)) {
     uint16_t* act = ensure(act_bf16_, rows * intermediate);
     {
       cuda::OpScope scope(profiler_.get(), "geglu");

@@ -121,7 +121,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
   // This thread's share of a K / V block: chunk r of it is key j0 + 8 (r / kPerRow), 8-column chunk c0 + 32 (r %
-  // kPerRow) (eight threads write one core matrix), so every offset is a constant from the thread's first one.
+  // kPerRow) (eight threads write one 16-byte chunk of 8 keys: a column of an atom), so every offset is a constant
+  // from the thread's first one.
   constexpr int kChunks = NK * (D / 8) / kThreads, kPerRow = (D / 8) / 32;
   static_assert(kChunks * kThreads == NK * (D / 8) && kThreads == 256, "a block's chunks divide among the threads");
   const int j0 = int(threadIdx.x) % 8, c0 = int(threadIdx.x) / 8;
@@ -167,9 +168,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint64_t v_desc =
       smem_desc_sw128(kv_s + kKBytes + cg * (kGroupCols / 64) * (NK / 8) * 1024, (NK / 8) * 1024, 1024);
   constexpr uint64_t kQTerm = kQBytes / 16, kStage = 2 * kKBytes / 16;
-  // k-step kk (16 columns) of Q / K: atom column kk / 4, 32 bytes per step inside it.
-  auto q_step = [](int kk) { return uint64_t(((kk / 4) * 8 * 1024 + (kk % 4) * 32) / 16); };
-  auto k_step = [](int kk) { return uint64_t(((kk / 4) * (NK / 8) * 1024 + (kk % 4) * 32) / 16); };
   const int lo_all = max(lo[0], lo[1]), hi_all = min(hi[0], hi[1]);
 
   using PFrag = uint32_t[NK / 16][4];           // P as wgmma A fragments (bf16 pairs)
@@ -188,9 +186,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint64_t stage_off = (b & 1) * kStage;
 #pragma unroll
     for (int kk = kk0; kk < kk0 + kSteps; ++kk) {
-      const uint64_t kd = k_desc + stage_off + k_step(kk);
-      scores_mma<NK>(sc, q_desc + q_step(kk), kd);
-      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + q_step(kk), kd);
+      const uint64_t kd = k_desc + stage_off + sw128_k_step<NK>(kk);
+      scores_mma<NK>(sc, q_desc + sw128_k_step<64>(kk), kd);
+      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + sw128_k_step<64>(kk), kd);
     }
     wgmma_commit();
   };

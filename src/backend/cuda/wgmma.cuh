@@ -46,6 +46,13 @@ __device__ __forceinline__ int sw128_offset(int r, int c) {
   return ((c / 8) * (R / 8) + r / 8) * 1024 + (r % 8) * 128 + (((c % 8) ^ (r % 8)) * 16);
 }
 
+// Descriptor offset (in 16-byte units) of k-step kk (16 columns) of an R-row K-major operand in that layout: atom
+// column kk / 4, then 32 bytes per step inside the atom.
+template <int R>
+__host__ __device__ constexpr uint64_t sw128_k_step(int kk) {
+  return uint64_t(((kk / 4) * (R / 8) * 1024 + (kk % 4) * 32) / 16);
+}
+
 // Descriptor of an operand in the 128-byte swizzle layout. K-major (rows along M / N): sbo = the step between
 // 8-row groups, lbo unused, and a k-step of 16 columns inside an atom adds 32 bytes to the start. N-major (a
 // transposed B: rows along K, 64 columns of N per atom row): lbo = the step between 64-column atoms along N,
