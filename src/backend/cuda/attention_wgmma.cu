@@ -6,14 +6,17 @@
 // Hopper (62-83 TFLOP/s at the 12B's prefill shapes); wgmma reads a 64-row A and the whole B block from shared
 // memory once per warpgroup.
 //
-// A block is two warpgroups (256 threads). Head dim 256: each warpgroup owns 64 tile rows (128 per block), all
-// 256 output columns (128 f32 accumulators per thread). Head dim 512: both own the same 64 rows and half the
-// output columns each (the output does not fit one warpgroup's registers) and the scores (split_scores says
-// how). Queries (two bf16 terms in Exact) are converted into shared memory once; K and V blocks of NK keys are
-// double-buffered by cp.async (K one block ahead of V: the next block's scores and softmax overlap this block's
-// P V), the step's fresh rows from the bf16 copy convert_fresh_kv_kernel makes first. Shared-memory operands use
-// wgmma's 128-byte swizzle layout (wgmma.cuh, sw128_offset). K is the K-major B of Q Kᵀ; V, stored the same way,
-// the N-major (transposed) B of P V.
+// Warp-specialized (as FlashAttention-3): a block is three warpgroups. The producer streams K and V blocks of NK
+// keys by cp.async into two stages and signals "full" mbarriers (mbarrier.cuh); it keeps 24 registers and gives
+// the rest to the two consumers (setmaxnreg), which wait for a stage, compute, and release it on "empty"
+// mbarriers. No block-wide barrier in the loop: the consumers drift apart (one's softmax under the other's MMAs)
+// and issue no loads. Head dim 256: each consumer owns 64 tile rows (128 per block), all 256 output columns (128
+// f32 accumulators per thread). Head dim 512: both own the same 64 rows and half the output columns each (the
+// output does not fit one warpgroup's registers) and the scores (split_scores says how). Queries (two bf16 terms
+// in Exact) are converted into shared memory once, by the consumers while the first loads are in flight; K runs
+// one block ahead of V (the next block's scores and softmax overlap this block's P V); the step's fresh rows come
+// from the bf16 copy convert_fresh_kv_kernel makes first. Shared-memory operands use wgmma's 128-byte swizzle
+// (wgmma.cuh, sw128_offset). K is the K-major B of Q Kᵀ; V, stored the same way, the N-major (transposed) B of P V.
 #include <cuda_bf16.h>
 
 #include <string>
@@ -23,12 +26,14 @@
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mbarrier.cuh"
 #include "backend/cuda/wgmma.cuh"
 
 namespace ug::cuda {
 namespace {
 
-constexpr int kThreads = 256;          // two warpgroups
+constexpr int kThreads = 384;          // a producer warpgroup and two consumer warpgroups
+constexpr int kConsumers = 256;        // threads of the two consumer warpgroups
 constexpr int kGroupCols = 256;        // output columns one warpgroup accumulates (128 f32 registers per thread)
 constexpr int kKeyBlockElems = 16384;  // keys x head dim of a K block: 64 x 256 or 32 x 512 (half in Exact)
 
@@ -55,12 +60,13 @@ __host__ __device__ constexpr bool split_scores() {
 }
 template <int D, bool Q2>
 __host__ __device__ constexpr int exchange_bytes() {
-  return split_scores<D, Q2>() ? kThreads * (keys_per_block<D, Q2>() / 2) * 4 : 0;
+  return split_scores<D, Q2>() ? kConsumers * (keys_per_block<D, Q2>() / 2) * 4 : 0;
 }
+// Queries, two stages of K and V, the score exchange double-buffered (by block parity), alignment.
 template <int D, bool Q2>
-constexpr int smem_bytes() {
-  return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2 + exchange_bytes<D, Q2>() +
-         1024;  // alignment
+__host__ __device__ constexpr int smem_bytes() {
+  return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2 +
+         2 * exchange_bytes<D, Q2>() + 1024;
 }
 
 template <int NK>
@@ -73,6 +79,9 @@ __device__ __forceinline__ void scores_mma(float (&sc)[NK / 2], uint64_t a, uint
     wgmma_ss_n64(sc, a, b, 1);
 }
 
+// Registers: the producer warpgroup needs few, the consumers' accumulators many (128 x 24 + 256 x 240 <= 64 K).
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+
 template <int D, bool Q2>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_attention_kernel(AttentionParams p, const uint16_t* fresh_k, const uint16_t* fresh_v) {
@@ -82,24 +91,111 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int CG = col_groups<D>(), ROWS = rows_per_tile<D>(), NK = keys_per_block<D, Q2>();
   constexpr int kQBytes = ROWS * D * 2, kKBytes = NK * D * 2;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  // The swizzled operands' atoms need 1024-byte alignment (smem_bytes leaves room for rounding up).
   unsigned char* const smem = smem_raw + ((1024 - (__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
   unsigned char* const q_s = smem;                                       // [terms][ROWS / 64][64-row operand]
   unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;             // [2 stages][K, V]
-  float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // exchange_bytes (split scores)
+  float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // [2][exchange_bytes] (split scores)
+  // [stage]: K full, V full (producer -> consumers), K empty, V empty (consumers -> producer).
+  __shared__ uint64_t k_full[2], v_full[2], k_empty[2], v_empty[2];
 
-  const int wg = int(threadIdx.x) / 128, warp = (int(threadIdx.x) % 128) / 32, lane = int(threadIdx.x) % 32;
-  const int g = lane / 4, t = lane % 4;
-  const int rg = CG == 1 ? wg : 0, cg = CG == 1 ? 0 : wg;  // this warpgroup's 64 rows and 256 columns
+  const int wg = int(threadIdx.x) / 128;
   const FlashTile f = flash_tile(p);
   const AttentionSeq& s = f.s;
   const int64_t kvh = f.kvh, valid_rows = f.valid_rows, Hkv = p.n_kv_heads;
-
+  if (threadIdx.x == 0) {
+    for (int st = 0; st < 2; ++st) {
+      mbar_init(&k_full[st], 128);  // one cp.async-tracked arrival per producer thread
+      mbar_init(&v_full[st], 128);
+      mbar_init(&k_empty[st], kConsumers);  // one arrival per consumer thread
+      mbar_init(&v_empty[st], kConsumers);
+    }
+    mbar_init_fence();
+  }
   int64_t klo = 0, khi = -1;
-  flash_keys(p, f, NK, klo, khi);
+  flash_keys(p, f, NK, klo, khi);  // its __syncthreads also publishes the barriers' initialisation
+  const int64_t n_blocks = klo <= khi ? (khi - klo) / NK + 1 : 0;
+  auto block_start = [&](int64_t b) { return klo + b * NK; };
+  auto k_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes; };
+  auto v_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes + kKBytes; };
 
-  // This thread's two rows (g and g + 8 of its warp's 16) and their visible keys as 32-bit offsets from klo
-  // (registers are what the kernel is short of): [lo, hi] cut to [-1, khi - klo]; a row past the tile sees none.
+  if (wg == 0) {
+    // ---- Producer: K of block b, then V of block b, each into stage b % 2 once the consumers released it.
+    // Chunk (key j0 + 8 q, 8-column chunk c0 + 16 u) of a block: 8 threads per core-matrix row group. Positions
+    // are 32-bit offsets from this thread's first key klo + j0 and the row pointers are set up before the
+    // registers are given back (24 per thread leave no room for 64-bit bookkeeping).
+    constexpr int kQ = NK / 8, kU = D / 128;
+    const int pt = int(threadIdx.x), j0 = pt % 8, c0 = pt / 8;
+    const int row_elems = int(Hkv * D);
+    const int64_t col0 = kvh * D + c0 * 8;
+    const int64_t first = klo + j0;  // this thread's first key
+    const uint16_t* const fresh_rows[2] = {fresh_k + (s.row0 - s.chunk_start + first) * row_elems + col0,
+                                           fresh_v + (s.row0 - s.chunk_start + first) * row_elems + col0};
+    const uint16_t* const cache_rows[2] = {static_cast<const uint16_t*>(s.cache_k) + col0,
+                                           static_cast<const uint16_t*>(s.cache_v) + col0};
+    const int ring = int(s.ring_capacity);
+    // Offsets r (key first + r): fresh from fresh_from on, past the range from past on; the ring slot of offset 0.
+    const int fresh_from = int(max(min(s.chunk_start - first, int64_t(1) << 30), int64_t(-(1 << 30))));
+    const int past = int(khi - first + 1);
+    int slot = ring > 0 ? int(first % ring) : 0;  // slot of the current block's offset (kept for the next block)
+    const uint32_t smem0 = smem_addr(kv_s) + uint32_t(sw128_offset<NK>(j0, c0));
+    const int blocks = int(n_blocks);
+    const uint16_t* const zero_src = fresh_k;  // a valid address for zero-filled chunks
+    regs_release<kProducerRegs>();
+    auto load_block = [&](int b, int kv) {  // kv: 0 = K, 1 = V
+      const uint32_t dst = smem0 + uint32_t((b & 1) * 2 * kKBytes + kv * kKBytes);
+#pragma unroll
+      for (int q = 0; q < kQ; ++q) {
+        const int r = b * NK + 8 * q;
+        int sl = slot + 8 * q;
+        if (ring > 0)
+          while (sl >= ring) sl -= ring;
+        const uint16_t* row = r >= past         ? zero_src
+                              : r >= fresh_from ? fresh_rows[kv] + int64_t(r) * row_elems
+                                                : cache_rows[kv] + int64_t(ring > 0 ? sl : first + r) * row_elems;
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+          cp_async16_zfill_at(dst + uint32_t(q * 1024 + 2 * u * (NK / 8) * 1024), row + (r >= past ? 0 : 128 * u),
+                              r < past);
+      }
+    };
+    for (int b = 0; b < blocks; ++b) {
+      const int st = b & 1;
+      const uint32_t parity = uint32_t((b >> 1) & 1) ^ 1u;  // the consumers' release of block b - 2
+      if (b >= 2) mbar_wait(&k_empty[st], parity);
+      load_block(b, 0);
+      cp_async_mbar_arrive(&k_full[st]);
+      if (b >= 2) mbar_wait(&v_empty[st], parity);
+      load_block(b, 1);
+      cp_async_mbar_arrive(&v_full[st]);
+      if (ring > 0) {
+        slot += NK;
+        while (slot >= ring) slot -= ring;
+      }
+    }
+    cp_async_wait_all();
+    return;
+  }
+
+  // ---- Consumers: warpgroups 1 and 2, each over its row group (d 256) or column group (d 512).
+  regs_claim<kConsumerRegs>();
+  const int ci = wg - 1, ct = int(threadIdx.x) - 128;  // consumer index, thread among the 256 consumers
+  const int warp = (ct % 128) / 32, lane = ct % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int rg = CG == 1 ? ci : 0, cg = CG == 1 ? 0 : ci;
+  constexpr int kConsumerBarrier = 1;  // named barrier of the 256 consumer threads
+
+  // Queries -> bf16 (hi, lo) operands, by the consumers while the producer's first loads are in flight.
+  for (int i = ct; i < ROWS * (D / 8); i += kConsumers) {
+    const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
+    uint4 qhi, qlo;
+    query_chunk<D>(p, f, m, c * 8, qhi, qlo);
+    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + sw128_offset<64>(m % 64, c);
+    *reinterpret_cast<uint4*>(dst) = qhi;
+    if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = qlo;
+  }
+  fence_proxy_async_shared();
+  named_barrier(kConsumerBarrier, kConsumers);
+
   const int tile_row0 = rg * 64 + warp * 16 + g;
   bool valid[2];
   int lo[2], hi[2];
@@ -110,107 +206,61 @@ __global__ void __launch_bounds__(kThreads, 1)
     lo[h] = valid[h] ? int(max(row_lo - klo, int64_t(-1))) : 1;
     hi[h] = valid[h] ? int(max(min(row_hi, khi) - klo, int64_t(-1))) : 0;
   }
-  const bool group_active = rg * 64 < valid_rows;  // uniform over the warpgroup (wgmma needs all of it)
+  const bool group_active = rg * 64 < valid_rows;
 
   float o[kGroupCols / 2];
 #pragma unroll
   for (int i = 0; i < kGroupCols / 2; ++i) o[i] = 0.0f;
-  // Scores in log2 units (exp2 is one instruction): m_run too; partials convert back.
   constexpr float kLog2e = 1.4426950408889634f;
   const float scale2 = p.scale * kLog2e;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
-  // This thread's share of a K / V block: chunk r of it is key j0 + 8 (r / kPerRow), 8-column chunk c0 + 32 (r %
-  // kPerRow) (eight threads write one 16-byte chunk of 8 keys: a column of an atom), so every offset is a constant
-  // from the thread's first one.
-  constexpr int kChunks = NK * (D / 8) / kThreads, kPerRow = (D / 8) / 32;
-  static_assert(kChunks * kThreads == NK * (D / 8) && kThreads == 256, "a block's chunks divide among the threads");
-  const int j0 = int(threadIdx.x) % 8, c0 = int(threadIdx.x) / 8;
-  const int smem0 = sw128_offset<NK>(j0, c0);
-  const int64_t col0 = kvh * D + c0 * 8;  // element offset of the chunk within a key's row (kv head, columns)
-  const int64_t row_elems = Hkv * D;
-  const int64_t ring = s.ring_capacity;
-  const uint16_t* fresh_k0 = fresh_k + (s.row0 - s.chunk_start) * row_elems;  // + pos x row_elems: key pos
-  const uint16_t* fresh_v0 = fresh_v + (s.row0 - s.chunk_start) * row_elems;
-  // Loads K (or V) of keys kb .. kb + NK - 1 into the block at `dst` (rows past the range are zeros). Block b's K
-  // and V live in stage b % 2, but K runs one block ahead of V (the scores of the next block are computed while
-  // P V of this one runs), so they are loaded separately.
-  auto load_block = [&](int64_t kb, unsigned char* dst, bool values) {
-    const uint16_t* fresh = values ? fresh_v0 : fresh_k0;
-    const uint16_t* cache = static_cast<const uint16_t*>(values ? s.cache_v : s.cache_k);
-    // The ring slot of key kb + j0 (one division per block, not one per chunk: 64-bit divisions are slow).
-    int64_t slot0 = kb + j0;
-    if (ring > 0) slot0 %= ring;
-#pragma unroll
-    for (int r = 0; r < kChunks; ++r) {
-      const int64_t pos = kb + j0 + 8 * (r / kPerRow);
-      const int64_t col = col0 + 32 * 8 * (r % kPerRow);
-      unsigned char* d = dst + smem0 + (4 * (r % kPerRow) * (NK / 8) + r / kPerRow) * 1024;
-      if (pos > khi) {
-        *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
-      } else if (pos >= s.chunk_start) {
-        cp_async16(d, fresh + pos * row_elems + col);
-      } else {
-        int64_t slot = slot0 + 8 * (r / kPerRow);
-        if (ring > 0)
-          while (slot >= ring) slot -= ring;
-        cp_async16(d, cache + slot * row_elems + col);
-      }
-    }
-  };
-  auto k_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes; };
-  auto v_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes + kKBytes; };
-  // Descriptors of k-step 0 (stage 0); a step or stage adds its byte offset / 16 (addresses stay below 2^18, so
-  // the 14-bit start field never carries). Q and K are K-major, V N-major (its atoms along d are NK / 8 x 1024
-  // bytes apart); all three use the 128-byte swizzle.
   const uint64_t q_desc = smem_desc_sw128(q_s + rg * (64 * D * 2), 16, 1024);
   const uint64_t k_desc = smem_desc_sw128(kv_s, 16, 1024);
   const uint64_t v_desc =
       smem_desc_sw128(kv_s + kKBytes + cg * (kGroupCols / 64) * (NK / 8) * 1024, (NK / 8) * 1024, 1024);
   constexpr uint64_t kQTerm = kQBytes / 16, kStage = 2 * kKBytes / 16;
+  auto q_step = [](int kk) { return uint64_t(((kk / 4) * 8 * 1024 + (kk % 4) * 32) / 16); };
+  auto k_step = [](int kk) { return uint64_t(((kk / 4) * (NK / 8) * 1024 + (kk % 4) * 32) / 16); };
   const int lo_all = max(lo[0], lo[1]), hi_all = min(hi[0], hi[1]);
 
-  using PFrag = uint32_t[NK / 16][4];           // P as wgmma A fragments (bf16 pairs)
-  using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];  // its rounding residuals (two-term P, Exact)
-  // S = Q Kᵀ of block b (64 rows x NK keys, D / 16 k-steps, two per step with two-term queries), issued as one
-  // wgmma group; the caller waits for it.
+  using PFrag = uint32_t[NK / 16][4];
+  using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];
   constexpr bool kSplit = split_scores<D, Q2>();
+  // Waits for K of block b, then issues its scores (one wgmma group).
   auto issue_scores = [&](float(&sc)[NK / 2], int64_t b) {
+    mbar_wait(&k_full[b & 1], uint32_t((b >> 1) & 1));
+    fence_proxy_async_shared();
 #pragma unroll
     for (int i = 0; i < NK / 2; ++i) sc[i] = 0.0f;
     wgmma_hold(sc);
     wgmma_fence();
-    // Split scores: each warpgroup sums its own half of d (cg), then adds the other's through shared memory.
     constexpr int kSteps = kSplit ? D / 16 / 2 : D / 16;
     const int kk0 = kSplit ? cg * kSteps : 0;
     const uint64_t stage_off = (b & 1) * kStage;
 #pragma unroll
     for (int kk = kk0; kk < kk0 + kSteps; ++kk) {
-      const uint64_t kd = k_desc + stage_off + sw128_k_step<NK>(kk);
-      scores_mma<NK>(sc, q_desc + sw128_k_step<64>(kk), kd);
-      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + sw128_k_step<64>(kk), kd);
+      const uint64_t kd = k_desc + stage_off + k_step(kk);
+      scores_mma<NK>(sc, q_desc + q_step(kk), kd);
+      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + q_step(kk), kd);
     }
     wgmma_commit();
   };
-  // Finished scores of the block at kb -> P (bf16 terms in pa / pl) and the running max / sum; corr is what the
-  // accumulators must be scaled by before P V is added.
-  auto softmax = [&](float(&sc)[NK / 2], int64_t kb, PFrag& pa, LFrag& pl, float(&corr)[2]) {
+  auto softmax = [&](float(&sc)[NK / 2], int64_t b, PFrag& pa, LFrag& pl, float(&corr)[2]) {
     if constexpr (kSplit) {
-      // [warpgroup][score i][thread]: a warp's 32 lanes write 32 consecutive floats. Both warpgroups end with
-      // own + other = the same sums (addition commutes), so their softmax and P are identical. The next write
-      // comes after the next block's __syncthreads, when both have read.
-      const int lane_in_group = int(threadIdx.x) % 128;
-      float* mine = exchange + cg * 128 * (NK / 2) + lane_in_group;
-      const float* other = exchange + (1 - cg) * 128 * (NK / 2) + lane_in_group;
+      // Double-buffered by block parity: the other consumer read buffer b % 2 (block b - 2) before it arrived at
+      // the exchange barrier of block b - 1, which this consumer has passed.
+      const int lane_in_group = ct % 128;
+      float* buf = exchange + (b & 1) * (exchange_bytes<D, Q2>() / 4);
+      float* mine = buf + cg * 128 * (NK / 2) + lane_in_group;
+      const float* other = buf + (1 - cg) * 128 * (NK / 2) + lane_in_group;
 #pragma unroll
       for (int i = 0; i < NK / 2; ++i) mine[i * 128] = sc[i];
-      __syncthreads();  // both warpgroups take this path together (same rows: group_active is shared)
+      named_barrier(kConsumerBarrier, kConsumers);
 #pragma unroll
       for (int i = 0; i < NK / 2; ++i) sc[i] += other[i * 128];
     }
-    // Mask (only blocks at the edge of a row's range), online softmax (each row's NK scores live in the 4 lanes
-    // of a quad).
-    const int kb_rel = int(kb - klo);
+    const int kb_rel = int(block_start(b) - klo);
     const bool interior = kb_rel >= lo_all && kb_rel + NK - 1 <= hi_all;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -260,58 +310,36 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // Pipeline: iteration b issues S of block b + 1, then O += P V of block b, and computes block b + 1's softmax
-  // while P V runs on the tensor cores (scores first: wgmma groups complete in order). One barrier per block: it
-  // publishes K of b + 1 and V of b, and frees K of b and V of b - 1 for the loads of K of b + 2 and V of b + 1.
-  const int64_t n_blocks = klo <= khi ? (khi - klo) / NK + 1 : 0;
-  auto block_start = [&](int64_t b) { return klo + b * NK; };
-  if (n_blocks > 0) {
-    load_block(klo, k_block(0), false);
-    load_block(klo, v_block(0), true);
-    cp_async_commit();
-  }
-  if (n_blocks > 1) load_block(block_start(1), k_block(1), false);
-  cp_async_commit();  // possibly empty: keeps the wait counts uniform
-  // Queries -> bf16 (hi, lo) operands while those loads are in flight (measured: converting them first, the
-  // loads' latency was ~10% of the kernel's stall samples; 8,192 rows d 256 fast 698 -> 605 µs); the prologue's
-  // barrier publishes them. Rows past the tile are zero; eight threads write one row group's 16-byte chunk c.
-  for (int i = int(threadIdx.x); i < ROWS * (D / 8); i += kThreads) {
-    const int m = (i / (8 * (D / 8))) * 8 + i % 8, c = (i / 8) % (D / 8);
-    uint4 qhi, qlo;
-    query_chunk<D>(p, f, m, c * 8, qhi, qlo);
-    unsigned char* dst = q_s + (m / 64) * (64 * D * 2) + sw128_offset<64>(m % 64, c);
-    *reinterpret_cast<uint4*>(dst) = qhi;
-    if constexpr (Q2) *reinterpret_cast<uint4*>(dst + kQBytes) = qlo;
-  }
-  // P of the block whose P V is next, and of the one after (swapped by unrolling two blocks per loop trip: a
-  // register copy would let ptxas reuse the registers P V is still reading and serialize the MMAs).
+  // Inactive warpgroups (rows past the tile) still wait and release every stage: the barriers count them.
   PFrag pa0, pa1;
   LFrag pl0, pl1;
   if (n_blocks > 0) {
-    cp_async_wait_one();
-    fence_proxy_async_shared();
-    __syncthreads();  // K and V of block 0, the queries
+    float sc[NK / 2], corr[2];
     if (group_active) {
-      float sc[NK / 2], corr[2];
       issue_scores(sc, 0);
       wgmma_wait<0>();
       wgmma_hold(sc);
-      softmax(sc, klo, pa0, pl0, corr);  // the accumulators are still zero: no correction
+    } else {
+      mbar_wait(&k_full[0], 0);
     }
+    mbar_arrive(&k_empty[0]);
+    if (group_active) softmax(sc, 0, pa0, pl0, corr);  // the accumulators are still zero: no correction
   }
-  // Block b: P V with (pa, pl); when `more`, also block b + 1's scores and softmax into (pa_next, pl_next).
   auto step = [&](auto more, int64_t b, PFrag& pa, LFrag& pl, PFrag& pa_next, LFrag& pl_next) {
     constexpr bool kMore = decltype(more)::value;
-    cp_async_wait_all();
-    fence_proxy_async_shared();
-    __syncthreads();
-    if (b + 2 < n_blocks) load_block(block_start(b + 2), k_block(b + 2), false);
-    if (kMore) load_block(block_start(b + 1), v_block(b + 1), true);
-    cp_async_commit();
-    if (!group_active) return;
+    if (!group_active) {  // only with one column group (CG == 1): no exchange to take part in
+      if constexpr (kMore) {
+        mbar_wait(&k_full[(b + 1) & 1], uint32_t(((b + 1) >> 1) & 1));
+        mbar_arrive(&k_empty[(b + 1) & 1]);
+      }
+      mbar_wait(&v_full[b & 1], uint32_t((b >> 1) & 1));
+      mbar_arrive(&v_empty[b & 1]);
+      return;
+    }
     float sc[NK / 2];
     if constexpr (kMore) issue_scores(sc, b + 1);
-    // O += P V over this warpgroup's 256 columns; P (1 or 2 terms) from registers, held until the MMAs are done.
+    mbar_wait(&v_full[b & 1], uint32_t((b >> 1) & 1));
+    fence_proxy_async_shared();
     wgmma_hold(o);
     wgmma_hold(pa);
     if constexpr (Q2) wgmma_hold(pl);
@@ -319,7 +347,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint64_t v_off = (b & 1) * kStage;
 #pragma unroll
     for (int ks = 0; ks < NK / 16; ++ks) {
-      const uint64_t vd = v_desc + v_off + ks * (2 * 1024 / 16);  // 16 keys: two 8-row groups
+      const uint64_t vd = v_desc + v_off + ks * (2 * 1024 / 16);
       wgmma_rs_n256_tb(o, pa[ks], vd, 1);
       if constexpr (Q2) wgmma_rs_n256_tb(o, pl[ks], vd, 1);
     }
@@ -328,14 +356,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     if constexpr (kMore) {
       wgmma_wait<1>();
       wgmma_hold(sc);
-      softmax(sc, block_start(b + 1), pa_next, pl_next, corr);
+      mbar_arrive(&k_empty[(b + 1) & 1]);
+      softmax(sc, b + 1, pa_next, pl_next, corr);
     }
     wgmma_wait<0>();
     wgmma_hold(o);
     wgmma_hold(pa);
     if constexpr (Q2) wgmma_hold(pl);
+    mbar_arrive(&v_empty[b & 1]);
     if constexpr (kMore) {
-      if (corr[0] != 1.0f || corr[1] != 1.0f) {  // the running max moved (rarely, once it has seen many keys)
+      if (corr[0] != 1.0f || corr[1] != 1.0f) {
 #pragma unroll
         for (int i = 0; i < kGroupCols / 8; ++i) {
           o[4 * i] *= corr[0];
@@ -358,10 +388,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     step(std::false_type{}, b, pa0, pl0, pa1, pl1);
   }
 
-  // m_run is in log2 units; the merge works in natural ones.
   int64_t out_row[2] = {0, 0}, head[2] = {0, 0};
 #pragma unroll
   for (int h = 0; h < 2; ++h) tile_row_head(p, f, tile_row0 + 8 * h, out_row[h], head[h]);
+  // store_flash_rows reads threadIdx.x % 4 for the lane's column pair: unchanged by the 128-thread offset.
   store_flash_rows<D, kGroupCols / 8>(p, f.split, o, cg * kGroupCols, m_run, l_run, valid, out_row, head, cg == 0,
                                       1.0f / kLog2e);
 #endif

@@ -9,6 +9,12 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* global) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(global));
 }
 
+// The same with the destination as a 32-bit shared address, and when !valid nothing is read and the 16 bytes are
+// zero-filled (global must still be a valid address).
+__device__ __forceinline__ void cp_async16_zfill_at(unsigned smem_addr, const void* global, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(global), "r"(valid ? 16 : 0));
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 // Waits until at most one committed group (the newest) is still in flight.
