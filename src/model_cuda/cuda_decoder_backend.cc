@@ -35,6 +35,10 @@ constexpr int64_t kGemvRows = 2;  // matmuls of up to this many rows use cuda::g
 
 constexpr int64_t kGraphMaxSeqs = 1024;  // sequences of a step that a CUDA graph may hold
 
+// A GEMM's partial outputs that a kernel sums as it loads them (F32Chunks): up to one round of loads
+// (load_chunked's group); more go through one sum_chunks pass first.
+constexpr int64_t kReadChunks = 4;
+
 // Room for the top-k candidates of a row: twice the largest k of the step (ties at the boundary), a power of two so
 // that steps of similar k share a CUDA graph. More candidates than that come back as the whole row.
 int64_t top_capacity(int32_t max_k, int64_t vocab) {
@@ -133,13 +137,18 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   size_t kv_element_bytes() const override { return size_t(cuda::kv_type_bytes(kv_type())); }
 
-  float* scratch(Scratch s, int64_t floats) override { return ensure(scratch_[size_t(s)], floats); }
+  float* scratch(Scratch s, int64_t floats) override {
+    // A buffer about to move may be one that a fusion across calls refers to (x_terms_of_, pending_y_).
+    if (int64_t(scratch_[size_t(s)].size()) < floats && !replaying()) settle();
+    return ensure(scratch_[size_t(s)], floats);
+  }
 
   void begin_step(std::span<const BatchItem> items, const StepLayout& layout) override;
   void embed(std::span<const BatchItem> items, float scale, float* h) override;
 
   void rms_norm(NormWeight w, int64_t layer, const float* x, float* out, int64_t rows, int64_t dim) override {
     if (replaying()) return;
+    settle();
     cuda::OpScope scope(profiler_.get(), "rms_norm");
     const float* weight = weights_->norm(w, layer);
     cuda::rms_norm({.x = x,
@@ -154,6 +163,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void add_scaled(float* h, const float* branch, float scale, int64_t n) override {
     if (replaying()) return;
+    settle();
     cuda::OpScope scope(profiler_.get(), "add_scaled");
     cuda::add_scaled({.h = h, .branch = branch, .scale = scale, .n = n}, stream_);
   }
@@ -162,18 +172,37 @@ class CudaDecoderBackend final : public DecoderBackend {
     if (replaying()) return;
     static constexpr const char* kNames[] = {"matmul q",    "matmul k",  "matmul v",   "matmul o",
                                              "matmul gate", "matmul up", "matmul down"};
+    settle();
     cuda::OpScope scope(profiler_.get(), kNames[int(m)]);
     const cuda::DeviceMatrix& w = weights_->matrix(m, layer);
     UG_CHECK(w.data != nullptr, "cuda matmul: layer {} has no matrix {}", layer, int(m));
-    run_matmul(w, x, rows, y, split_rows(rows));
+    if (rows <= kGemvRows) return run_matmul(w, x, rows, y, split_rows(rows));
+    leave_pending(
+        y, gemm_->run_chunks({.w = w.data, .x = x, .m = rows, .n = w.rows, .k = w.cols, .split = split_rows(rows)},
+                             stream_));
   }
 
   void residual_norm(const ResidualNorm& r, float* branch, float* h, float* x, int64_t rows, int64_t dim) override {
     if (replaying()) return;
+    if (pending_y_ != branch) settle();
+    const cuda::F32Chunks b = pending_y_ ? pending_ : cuda::F32Chunks{.data = branch};
+    pending_y_ = nullptr;
+    x_terms_of_ = nullptr;
+    uint16_t *hi = nullptr, *lo = nullptr;
+    if (x && rows > kGemvRows) {  // the next sublayer's matmul runs on cuBLASLt: write its bf16 input here
+      hi = ensure(x_terms_, (split_rows(rows) ? 2 : 1) * rows * dim);
+      lo = split_rows(rows) ? hi + rows * dim : nullptr;
+      x_terms_of_ = x;
+      x_terms_rows_ = rows;
+    }
     cuda::OpScope scope(profiler_.get(), "residual_norm");
-    cuda::residual_norm({.branch = branch,
+    cuda::residual_norm({.branch = b.data,
+                         .branch_chunks = b.chunks,
+                         .branch_stride = b.stride,
                          .h = h,
                          .x = x,
+                         .x_hi = hi,
+                         .x_lo = lo,
                          .post_weight = weights_->norm(r.post, r.post_layer),
                          .next_weight = x ? weights_->norm(r.next, r.next_layer) : nullptr,
                          .scale = r.scale,
@@ -188,12 +217,14 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void copy(const float* src, float* dst, int64_t n) override {
     if (replaying()) return;
+    settle();
     cuda::OpScope scope(profiler_.get(), "copy");
     UG_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
 
   void rope(int64_t layer, float* x, int64_t heads, int64_t head_dim) override {
     if (replaying()) return;
+    settle();
     cuda::OpScope scope(profiler_.get(), "rope");
     cuda::rope({.x = x,
                 .positions = positions_.data(),
@@ -206,6 +237,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
     if (replaying()) return;
+    settle();
     cuda::OpScope scope(profiler_.get(), "gelu_tanh_mul");
     cuda::gelu_tanh_mul({.gate = gate, .up = up, .out = out, .n = n}, stream_);
   }
@@ -214,6 +246,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
 
   const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
+    if (!replaying()) settle();
     buffer.resize(size_t(n));
     UG_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), x, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -258,10 +291,33 @@ class CudaDecoderBackend final : public DecoderBackend {
       gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split}, stream_);
     }
   }
-  // Whether run_matmul rounds x to bf16 in a pass of its own before one cuBLASLt product (no gemv, no split, one
-  // k slice): then the kernel writing x may write the bf16 values itself and call gemm_->run.
-  bool matmul_rounds_input(const cuda::DeviceMatrix& w, int64_t rows) const {
-    return rows > kGemvRows && !split_rows(rows) && cuda::Gemm::auto_k_slices(rows, w.rows, w.cols) == 1;
+  // The fusions across calls (x_terms_, pending_): an op that is not their consumer settles first.
+  void settle() {
+    x_terms_of_ = nullptr;
+    if (!pending_y_) return;
+    cuda::OpScope scope(profiler_.get(), "sum_chunks (settle)");
+    cuda::sum_chunks({.src = pending_.data, .dst = pending_y_, .n = pending_.stride, .chunks = pending_.chunks},
+                     stream_);
+    pending_y_ = nullptr;
+  }
+  void leave_pending(float* y, const cuda::F32Chunks& chunks) {
+    pending_y_ = y;
+    pending_ = chunks;
+    if (chunks.chunks > kReadChunks) settle();
+  }
+  // The partials for a kernel that sums them as it loads: more than one round of loads costs such a latency-bound
+  // reader more than one parallel pass (sum_chunks into `into`) first.
+  cuda::F32Chunks readable(const cuda::F32Chunks& c, DeviceBuffer<float>& into) {
+    if (c.chunks <= kReadChunks) return c;
+    float* y = ensure(into, c.stride);
+    cuda::sum_chunks({.src = c.data, .dst = y, .n = c.stride, .chunks = c.chunks}, stream_);
+    return {.data = y};
+  }
+  // x's bf16 terms when the residual norm that wrote x also wrote them (else nullptr); settles.
+  const uint16_t* take_x_terms(const float* x, int64_t rows) {
+    const bool ready = x_terms_of_ == x && x_terms_rows_ == rows;
+    settle();
+    return ready ? x_terms_.data() : nullptr;
   }
   // Decode-sized matmuls take the two-term split (f32-faithful, free when memory-bound) unless fast.
   bool split_rows(int64_t rows) const {
@@ -303,8 +359,18 @@ class CudaDecoderBackend final : public DecoderBackend {
       excluded_ids_, top_k_, top_out_, top_scratch_;
   DeviceBuffer<float> overrides_, partial_, gathered_, logits_;
   DeviceBuffer<float> qkv_out_, gate_up_out_;  // outputs of the fused projections
-  DeviceBuffer<uint16_t> act_bf16_;            // GeGLU's bf16 output where the down projection takes it directly
-  DeviceBuffer<cuda::AttentionSeq> seqs_;      // [layers, n_seqs]
+  DeviceBuffer<uint16_t> act_bf16_;            // GeGLU's output in the bf16 terms the down projection takes
+  // Fusions across the calls of a step whose matmuls run on cuBLASLt (more than kGemvRows rows): a residual norm
+  // also writes the next sublayer's input x in the bf16 terms its matmul takes (x_terms_: [terms][rows, dim], for
+  // x_terms_of_), and the o and down projections leave their outputs as the GEMM's unsummed partials (pending_ for
+  // pending_y_), which the next residual norm sums as it loads them: two passes and two launches fewer per matmul.
+  // Every other op settles first (settle()), so no op reads stale terms or an unsummed output.
+  DeviceBuffer<uint16_t> x_terms_;
+  const float* x_terms_of_ = nullptr;
+  int64_t x_terms_rows_ = 0;
+  float* pending_y_ = nullptr;
+  cuda::F32Chunks pending_{};
+  DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
   std::array<cuda::AttentionPlan, 2> plans_;
   std::array<DeviceBuffer<int32_t>, 2> plan_tiles_;
@@ -334,6 +400,8 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   if (graph_ == Graph::Capture) abandon_capture();  // the previous step failed while capturing
   graph_ = Graph::Off;
   step_inputs_uploaded_ = false;
+  x_terms_of_ = nullptr;  // a step that failed part-way may have left these
+  pending_y_ = nullptr;
   const auto& t = config_.text;
   rows_ = b.total;
   if (profiler_)
@@ -554,6 +622,7 @@ void CudaDecoderBackend::graph_logits(const float* h, std::span<const LogitsRequ
 
 void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, float* h) {
   if (replaying()) return;
+  settle();
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (step_inputs_uploaded_) {  // a graph step: tokens are on the device, no host vectors to wait for
     cuda::embed({.table = weights_->embed_tokens().data,
@@ -601,6 +670,7 @@ void CudaDecoderBackend::embed(std::span<const BatchItem> items, float scale, fl
 
 void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, const float* v, float* out) {
   if (replaying()) return;
+  settle();
   const auto& t = config_.text;
   const auto& l = t.layers[size_t(li)];
   const bool sliding = l.kind == LayerKind::Sliding;
@@ -645,22 +715,40 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
                  stream_);
 }
 
-// One matmul for q, k and v (stacked weights), then one kernel for their norms and RoPE.
+// One matmul for q, k and v (stacked weights), then one kernel for their norms and RoPE (which sums the matmul's
+// partial outputs as it loads them).
 void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
                                           float* v) {
   if (replaying()) return;
+  const uint16_t* x_terms = take_x_terms(x, s.rows);
   const cuda::DeviceMatrix& w = weights_->qkv(layer);
   const int64_t v_heads = s.has_v_proj ? s.kv_heads : 0;
   UG_CHECK(w.rows == (s.heads + s.kv_heads + v_heads) * s.head_dim,
            "cuda attention inputs: layer {}'s stacked q/k/v projection has {} rows, expected ({} + {} + {}) x {}",
            layer, w.rows, s.heads, s.kv_heads, v_heads, s.head_dim);
-  float* qkv = ensure(qkv_out_, s.rows * w.rows);
+  cuda::F32Chunks qkv;
   {
     cuda::OpScope scope(profiler_.get(), "matmul qkv");
-    run_matmul(w, x, s.rows, qkv, split_rows(s.rows));
+    if (s.rows <= kGemvRows) {
+      float* out = ensure(qkv_out_, s.rows * w.rows);
+      run_matmul(w, x, s.rows, out, split_rows(s.rows));
+      qkv = {.data = out};
+    } else {
+      qkv = readable(gemm_->run_chunks({.w = w.data,
+                                        .x = x_terms ? nullptr : x,
+                                        .x_bf16 = x_terms,
+                                        .m = s.rows,
+                                        .n = w.rows,
+                                        .k = w.cols,
+                                        .split = split_rows(s.rows)},
+                                       stream_),
+                     qkv_out_);
+    }
   }
   cuda::OpScope scope(profiler_.get(), "qkv_prepare (norms, rope)");
-  cuda::qkv_prepare({.qkv = qkv,
+  cuda::qkv_prepare({.qkv = qkv.data,
+                     .qkv_chunks = qkv.chunks,
+                     .qkv_stride = qkv.stride,
                      .q = q,
                      .k = k,
                      .v = v,
@@ -677,39 +765,63 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
                     stream_);
 }
 
-// One matmul for gate and up (stacked weights), GeGLU over its two halves, then down.
+// One matmul for gate and up (stacked weights), GeGLU over its two halves, then down. On cuBLASLt (more than
+// kGemvRows rows) GeGLU sums the gate/up partials as it loads them and writes the bf16 terms the down projection
+// takes, whose partials stay pending for the residual norm after.
 void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) {
   if (replaying()) return;
+  const uint16_t* x_terms = take_x_terms(x, rows);
   const cuda::DeviceMatrix& w = weights_->gate_up(layer);
   UG_CHECK(w.rows == 2 * intermediate,
            "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}", layer, w.rows,
            intermediate);
-  float* gate_up = ensure(gate_up_out_, rows * w.rows);
-  {
-    cuda::OpScope scope(profiler_.get(), "matmul gate_up");
-    run_matmul(w, x, rows, gate_up, split_rows(rows));
-  }
-  // Where the down projection would round its input to bf16 in one more pass anyway (prefill), GeGLU writes it as
-  // bf16 directly: the same values, 3/8 of the bytes.
   const cuda::DeviceMatrix& down = weights_->matrix(LayerMatrix::Down, layer);
   UG_CHECK(down.data != nullptr && down.cols == intermediate,
            "cuda feed forward: layer {}'s down projection has {} columns, expected {}", layer, down.cols, intermediate);
-  if (matmul_rounds_input(down, rows)) {
-    uint16_t* act = ensure(act_bf16_, rows * intermediate);
+  if (rows <= kGemvRows) {
+    float* gate_up = ensure(gate_up_out_, rows * w.rows);
+    {
+      cuda::OpScope scope(profiler_.get(), "matmul gate_up");
+      run_matmul(w, x, rows, gate_up, split_rows(rows));
+    }
+    float* act = scratch(Scratch::Gate, rows * intermediate);
     {
       cuda::OpScope scope(profiler_.get(), "geglu");
-      cuda::geglu_rows({.gate_up = gate_up, .out_bf16 = act, .rows = rows, .inter = intermediate}, stream_);
+      cuda::geglu_rows({.gate_up = gate_up, .out = act, .rows = rows, .inter = intermediate}, stream_);
     }
     cuda::OpScope scope(profiler_.get(), "matmul down");
-    gemm_->run({.w = down.data, .x = act, .y = out, .m = rows, .n = down.rows, .k = down.cols}, stream_);
-    return;
+    return run_matmul(down, act, rows, out, split_rows(rows));
   }
-  float* act = scratch(Scratch::Gate, rows * intermediate);
+  const bool split = split_rows(rows);
+  cuda::F32Chunks gate_up;
+  {
+    cuda::OpScope scope(profiler_.get(), "matmul gate_up");
+    gate_up = readable(gemm_->run_chunks({.w = w.data,
+                                          .x = x_terms ? nullptr : x,
+                                          .x_bf16 = x_terms,
+                                          .m = rows,
+                                          .n = w.rows,
+                                          .k = w.cols,
+                                          .split = split},
+                                         stream_),
+                       gate_up_out_);
+  }
+  uint16_t* act = ensure(act_bf16_, (split ? 2 : 1) * rows * intermediate);
   {
     cuda::OpScope scope(profiler_.get(), "geglu");
-    cuda::geglu_rows({.gate_up = gate_up, .out = act, .rows = rows, .inter = intermediate}, stream_);
+    cuda::geglu_rows({.gate_up = gate_up.data,
+                      .gate_up_chunks = gate_up.chunks,
+                      .gate_up_stride = gate_up.stride,
+                      .out_bf16 = act,
+                      .out_lo = split ? act + rows * intermediate : nullptr,
+                      .rows = rows,
+                      .inter = intermediate},
+                     stream_);
   }
-  matmul(LayerMatrix::Down, layer, act, rows, out);
+  cuda::OpScope scope(profiler_.get(), "matmul down");
+  leave_pending(
+      out, gemm_->run_chunks({.w = down.data, .x_bf16 = act, .m = rows, .n = down.rows, .k = down.cols, .split = split},
+                             stream_));
 }
 
 float* CudaDecoderBackend::pinned(size_t floats) {
@@ -724,6 +836,7 @@ float* CudaDecoderBackend::pinned(size_t floats) {
 
 void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
+  if (!replaying()) settle();
   if (graph_ != Graph::Off) return graph_logits(h, requests);
   if (requests.empty()) {
     if (profiler_) {

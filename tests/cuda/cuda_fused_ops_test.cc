@@ -207,6 +207,137 @@ TEST_F(CudaFusedOps, GegluRowsMatchesCpu) {
   }
 }
 
+// A matrix as `count` partial chunks (a GEMM's unsummed outputs, F32Chunks) `stride` floats apart, and the matrix
+// they sum to on the host in the kernels' order (((c0 + c1) + c2) + ..., f32).
+struct Chunked {
+  std::vector<float> chunks, sum;
+  int64_t count, stride;
+};
+Chunked chunked(size_t n, int64_t count, uint32_t seed) {
+  const int64_t stride = int64_t(n) + 4;  // a gap between chunks, 16-byte aligned
+  Chunked c{random_floats(size_t(count * stride), seed, -2.0f, 2.0f), std::vector<float>(n), count, stride};
+  for (size_t i = 0; i < n; ++i) {
+    c.sum[i] = c.chunks[i];
+    for (int64_t k = 1; k < count; ++k) c.sum[i] += c.chunks[size_t(k * stride) + i];
+  }
+  return c;
+}
+
+// bf16(x), and the second term bf16(x - bf16(x)) of a two-term split, as to_bf16 / to_bf16_split make them.
+void expect_bf16_terms(const std::vector<float>& x, const std::vector<uint16_t>& hi, const std::vector<uint16_t>* lo) {
+  size_t differ = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    differ += hi[i] != f32_to_bf16(x[i]);
+    if (lo) differ += (*lo)[i] != f32_to_bf16(x[i] - round_to_bf16(x[i]));
+  }
+  EXPECT_EQ(differ, 0u);
+}
+
+// Reading a GEMM's partials (summed as loaded) gives the bits of reading their sum, and the bf16 terms written for
+// the next GEMM are the f32 output rounded exactly as the rounding passes they replace.
+TEST_F(CudaFusedOps, ChunkedInputsAndBf16TermsMatchThePlainKernels) {
+  uint32_t seed = 1300;
+  for (auto [rows, count] : {std::pair<int64_t, int64_t>{3, 3}, {70, 2}, {5, 9}}) {  // 9: three rounds of loads
+    SCOPED_TRACE("rows=" + std::to_string(rows) + " chunks=" + std::to_string(count));
+    {  // residual_norm
+      const int64_t dim = 3840;
+      const size_t n = size_t(rows * dim);
+      const Chunked b = chunked(n, count, seed++);
+      const auto h = random_floats(n, seed++);
+      const auto w = random_floats(size_t(dim), seed++, 0.5f, 1.5f);
+      auto dchunks = upload(b.chunks);
+      auto dsum = upload(b.sum);
+      auto dw = upload(w);
+      auto dh1 = upload(h);
+      auto dh2 = upload(h);
+      DeviceBuffer<float> dx1(n), dx2(n);
+      DeviceBuffer<uint16_t> dterms(2 * n);
+      const ResidualNormParams base{.post_weight = dw.data(), .next_weight = dw.data(), .rows = rows, .dim = dim};
+      ResidualNormParams plain = base, fused = base;
+      plain.branch = dsum.data();
+      plain.h = dh1.data();
+      plain.x = dx1.data();
+      fused.branch = dchunks.data();
+      fused.branch_chunks = count;
+      fused.branch_stride = b.stride;
+      fused.h = dh2.data();
+      fused.x = dx2.data();
+      fused.x_hi = dterms.data();
+      fused.x_lo = dterms.data() + n;
+      residual_norm(plain);
+      residual_norm(fused);
+      EXPECT_EQ(dh2.to_host(), dh1.to_host());
+      const auto x = dx1.to_host();
+      EXPECT_EQ(dx2.to_host(), x);
+      const auto terms = dterms.to_host();
+      const std::vector<uint16_t> hi(terms.begin(), terms.begin() + int64_t(n)),
+          lo(terms.begin() + int64_t(n), terms.end());
+      expect_bf16_terms(x, hi, &lo);
+    }
+    {  // qkv_prepare, the 12B's sliding-layer shape
+      const int64_t H = 16, Hkv = 8, d = 256, width = (H + 2 * Hkv) * d;
+      const Chunked c = chunked(size_t(rows * width), count, seed++);
+      const auto w = random_floats(size_t(d), seed++, 0.5f, 1.5f);
+      const auto inv_freq = inv_freq_for(d, 10000.0, d / 2);
+      std::vector<int64_t> pos(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) pos[size_t(r)] = 37 * r + 5;
+      auto dchunks = upload(c.chunks);
+      auto dsum = upload(c.sum);
+      auto dw = upload(w);
+      auto dpos = upload(pos);
+      auto dfreq = upload(inv_freq);
+      std::vector<DeviceBuffer<float>> out;
+      for (int i = 0; i < 6; ++i) out.emplace_back(size_t(rows * (i % 3 == 0 ? H : Hkv) * d));
+      for (int fused = 0; fused < 2; ++fused) {
+        qkv_prepare({.qkv = fused ? dchunks.data() : dsum.data(),
+                     .qkv_chunks = fused ? count : 1,
+                     .qkv_stride = fused ? c.stride : 0,
+                     .q = out[size_t(3 * fused)].data(),
+                     .k = out[size_t(3 * fused + 1)].data(),
+                     .v = out[size_t(3 * fused + 2)].data(),
+                     .q_weight = dw.data(),
+                     .k_weight = dw.data(),
+                     .positions = dpos.data(),
+                     .inv_freq = dfreq.data(),
+                     .rows = rows,
+                     .heads = H,
+                     .kv_heads = Hkv,
+                     .head_dim = d});
+      }
+      for (int i = 0; i < 3; ++i) EXPECT_EQ(out[size_t(3 + i)].to_host(), out[size_t(i)].to_host()) << "output " << i;
+    }
+    for (int64_t inter : {300, 15361}) {  // geglu_rows: 16-byte and scalar paths
+      SCOPED_TRACE("inter=" + std::to_string(inter));
+      const size_t n = size_t(rows * inter);
+      const Chunked c = chunked(2 * n, count, seed++);
+      auto dchunks = upload(c.chunks);
+      auto dsum = upload(c.sum);
+      DeviceBuffer<float> dout(n);
+      DeviceBuffer<uint16_t> dterms(2 * n), done(n);
+      geglu_rows({.gate_up = dsum.data(), .out = dout.data(), .rows = rows, .inter = inter});
+      geglu_rows({.gate_up = dchunks.data(),
+                  .gate_up_chunks = count,
+                  .gate_up_stride = c.stride,
+                  .out_bf16 = dterms.data(),
+                  .out_lo = dterms.data() + n,
+                  .rows = rows,
+                  .inter = inter});
+      geglu_rows({.gate_up = dchunks.data(),
+                  .gate_up_chunks = count,
+                  .gate_up_stride = c.stride,
+                  .out_bf16 = done.data(),
+                  .rows = rows,
+                  .inter = inter});
+      const auto y = dout.to_host();
+      const auto terms = dterms.to_host();
+      const std::vector<uint16_t> hi(terms.begin(), terms.begin() + int64_t(n)),
+          lo(terms.begin() + int64_t(n), terms.end());
+      expect_bf16_terms(y, hi, &lo);
+      expect_bf16_terms(y, done.to_host(), nullptr);
+    }
+  }
+}
+
 TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
   DeviceBuffer<float> f(64);
   DeviceBuffer<int64_t> pos(1);
@@ -230,6 +361,20 @@ TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
   msg = error_of([&] { geglu_rows({.gate_up = f.data(), .rows = 1, .inter = 8}); });
   EXPECT_NE(msg.find("cuda geglu_rows: gate_up and exactly one of out / out_bf16 must be set"), std::string::npos)
       << msg;
+  msg = error_of([&] {
+    geglu_rows({.gate_up = f.data(), .gate_up_chunks = 2, .gate_up_stride = 8, .out = f.data(), .rows = 1, .inter = 8});
+  });
+  EXPECT_NE(msg.find("cuda geglu_rows: gate_up: 2 chunks 8 floats apart (need >= 1 chunk, each of 16 floats)"),
+            std::string::npos)
+      << msg;
+  DeviceBuffer<uint16_t> bf(64);
+  msg =
+      error_of([&] { geglu_rows({.gate_up = f.data(), .out = f.data(), .out_lo = bf.data(), .rows = 1, .inter = 8}); });
+  EXPECT_NE(msg.find("cuda geglu_rows: out_lo needs out_bf16"), std::string::npos) << msg;
+  msg = error_of([&] { residual_norm({.branch = f.data(), .h = f.data(), .x_hi = bf.data(), .rows = 1, .dim = 64}); });
+  EXPECT_NE(msg.find("cuda residual_norm: x_hi needs x"), std::string::npos) << msg;
+  msg = error_of([&] { residual_norm({.branch = f.data(), .branch_chunks = 0, .h = f.data(), .rows = 1, .dim = 8}); });
+  EXPECT_NE(msg.find("cuda residual_norm: branch: 0 chunks"), std::string::npos) << msg;
 }
 
 }  // namespace

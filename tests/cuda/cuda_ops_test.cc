@@ -278,6 +278,45 @@ TEST_F(CudaOps, SplitGemmIsF32Faithful) {
   }
 }
 
+// run_chunks leaves the partial outputs that run_f32 sums: summed in chunk order they are run_f32's result, bit for
+// bit, whether run_chunks rounds the f32 input itself or takes bf16 terms written before (to_bf16 / to_bf16_split,
+// standing in for the kernels that write them in a decoder step).
+TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
+  Gemm gemm;
+  uint32_t seed = 950;
+  for (auto [m, n, k, split, slices] : {std::tuple<int64_t, int64_t, int64_t, bool, int64_t>{9, 33, 1000, true, 5},
+                                        {64, 3840, 3840, true, 0},
+                                        {64, 3840, 15360, true, 0},
+                                        {7, 200, 64, false, 1},
+                                        {130, 3840, 15360, false, 0}}) {
+    SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                 " split=" + std::to_string(split) + " k_slices=" + std::to_string(slices));
+    auto dx = upload(random_floats(size_t(m * k), seed++));
+    auto dw = upload(to_bf16_host(random_floats(size_t(n * k), seed++, -0.1f, 0.1f)));
+    DeviceBuffer<uint16_t> terms(size_t((split ? 2 : 1) * m * k));
+    if (split)
+      to_bf16_split({.src = dx.data(), .hi = terms.data(), .lo = terms.data() + m * k, .n = m * k});
+    else
+      to_bf16({.src = dx.data(), .dst = terms.data(), .n = m * k});
+    DeviceBuffer<float> ref(size_t(m * n)), from_f32(size_t(m * n)), from_terms(size_t(m * n));
+    gemm.run_f32(
+        {.w = dw.data(), .x = dx.data(), .y = ref.data(), .m = m, .n = n, .k = k, .split = split, .k_slices = slices});
+    const int64_t expect_chunks =
+        (slices > 0 ? slices : Gemm::auto_k_slices(split ? 2 * m : m, n, k)) * (split ? 2 : 1);
+    using Input = std::tuple<const float*, const uint16_t*, DeviceBuffer<float>*>;  // x or x_bf16, and the sum
+    for (auto [x, x_bf16, dst] : {Input{dx.data(), nullptr, &from_f32}, Input{nullptr, terms.data(), &from_terms}}) {
+      const F32Chunks c = gemm.run_chunks(
+          {.w = dw.data(), .x = x, .x_bf16 = x_bf16, .m = m, .n = n, .k = k, .split = split, .k_slices = slices});
+      EXPECT_EQ(c.chunks, expect_chunks);
+      EXPECT_EQ(c.stride, m * n);
+      sum_chunks({.src = c.data, .dst = dst->data(), .n = m * n, .chunks = c.chunks});
+    }
+    const auto want = ref.to_host();
+    EXPECT_EQ(from_f32.to_host(), want);
+    EXPECT_EQ(from_terms.to_host(), want);
+  }
+}
+
 // ---------------------------------------------------------------- GEMM
 // Oracle: cpu::matmul_reference (double accumulation) on the bf16-rounded activations and the bf16 weight.
 // A product of two bf16 values is exact in f32, so the GPU's only error is f32 summation (in whatever order
@@ -348,6 +387,8 @@ TEST_F(CudaOps, UnsupportedArgumentsAreErrorsNamingThem) {
     gemm.run_f32({.w = h.data(), .x = f.data(), .y = f.data() + 2048, .m = 1, .n = 4, .k = 64, .k_slices = 3});
   });
   EXPECT_NE(msg.find("cuda gemm: k_slices 3 must be >= 0 and divide k 64"), std::string::npos) << msg;
+  msg = error_of([&] { gemm.run_chunks({.w = h.data(), .x = f.data(), .x_bf16 = h.data(), .m = 1, .n = 4, .k = 64}); });
+  EXPECT_NE(msg.find("cuda gemm: exactly one of x and x_bf16 must be set"), std::string::npos) << msg;
   // Slices only where the output tiles leave SMs idle, never below 512 k per slice, and only while the partial
   // outputs stay small next to the weight (m: the rows cuBLASLt sees).
   EXPECT_EQ(Gemm::auto_k_slices(16, 3840, 15360), 8);

@@ -1,12 +1,47 @@
 // Device helpers shared by the CUDA kernels (included by .cu files only).
 #pragma once
 
+#include <cstdint>
+
 namespace ug::cuda {
 
 // gelu_tanh(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))), as the CPU's gelu_tanh_mul.
 __device__ __forceinline__ float gelu_tanh(float z) {
   constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2/pi)
   return 0.5f * z * (1.0f + tanhf(kAlpha * (z + 0.044715f * z * z * z)));
+}
+
+__device__ __forceinline__ void add_to(float& sum, float x) { sum += x; }
+__device__ __forceinline__ void add_to(float4& sum, const float4& x) {
+  sum.x += x.x;
+  sum.y += x.y;
+  sum.z += x.z;
+  sum.w += x.w;
+}
+
+// The N elements (floats, or 16-byte aligned float4s) at float offsets off(j) (valid(j); else zeros) that a thread
+// owns of a matrix held as partial chunks (F32Chunks in ops.h: data, chunks, stride), each summed in chunk order as
+// sum_chunks does. Every load of a group of up to four chunks is issued before the first add: the kernels reading a
+// GEMM's partials are latency-bound, so four chunks cost one memory round trip, not four.
+template <typename T, int N, typename Off, typename Valid>
+__device__ __forceinline__ void load_chunked(T (&v)[N], const float* data, int64_t chunks, int64_t stride, Off off,
+                                             Valid valid) {
+  constexpr int kGroup = 3;  // chunks loaded together after the first
+  const auto at = [&](int64_t c, int j) { return *reinterpret_cast<const T*>(data + c * stride + off(j)); };
+#pragma unroll
+  for (int j = 0; j < N; ++j) v[j] = valid(j) ? at(0, j) : T{};
+  for (int64_t c0 = 1; c0 < chunks; c0 += kGroup) {
+    T t[kGroup][N];
+#pragma unroll
+    for (int q = 0; q < kGroup; ++q)
+#pragma unroll
+      for (int j = 0; j < N; ++j) t[q][j] = c0 + q < chunks && valid(j) ? at(c0 + q, j) : T{};
+#pragma unroll
+    for (int q = 0; q < kGroup; ++q)
+      if (c0 + q < chunks)
+#pragma unroll
+        for (int j = 0; j < N; ++j) add_to(v[j], t[q][j]);
+  }
 }
 
 template <typename T, typename Op>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
@@ -23,8 +24,8 @@ template <int kPer, bool kNext>
 __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNormParams p) {
   const int64_t row = blockIdx.x;
   const int dim = int(p.dim);
-  const float* branch = p.branch + row * p.dim;
-  float* h = p.h + row * p.dim;
+  const int64_t at = row * p.dim;
+  float* h = p.h + at;
   // Every load up front, the norm weights included: each later load would be another round trip after a
   // reduction (a decode step's norms are latency-bound).
   // The weights go first, before waiting for the kernel that wrote branch (programmatic dependent launch).
@@ -40,9 +41,11 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = threadIdx.x + j * kNormThreads;
-    b[j] = i < dim ? branch[i] : 0.0f;
     r[j] = i < dim ? h[i] : 0.0f;
   }
+  load_chunked(
+      b, p.branch, p.branch_chunks, p.branch_stride, [&](int j) { return at + threadIdx.x + j * kNormThreads; },
+      [&](int j) { return int(threadIdx.x) + j * kNormThreads < dim; });
   double ss = 0;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) ss += double(b[j]) * b[j];
@@ -60,14 +63,18 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
   }
   if constexpr (kNext) {
     const float inv_next = float(1.0 / sqrt(block_sum<kNormThreads>(ss_next) / double(dim) + p.eps));
-    float* x = p.x + row * p.dim;
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
       const int i = threadIdx.x + j * kNormThreads;
       if (i >= dim) continue;
       float y = __fmul_rn(r[j], inv_next);
       if (p.next_weight) y = __fmul_rn(y, wn[j]);
-      x[i] = y;
+      p.x[at + i] = y;
+      if (p.x_hi) {
+        const __nv_bfloat16 hi = __float2bfloat16_rn(y);
+        p.x_hi[at + i] = __bfloat16_as_ushort(hi);
+        if (p.x_lo) p.x_lo[at + i] = __bfloat16_as_ushort(__float2bfloat16_rn(y - __bfloat162float(hi)));
+      }
     }
   }
 }
@@ -90,8 +97,8 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
   const int lane = int(threadIdx.x % 32);
   const int64_t row = item / slots, slot = item % slots;
   const int64_t d = p.head_dim, half = d / 2;
-  const float* src_row = p.qkv + row * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * d;
-  const float* src;
+  const int64_t src_row = row * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * d;  // offsets into qkv
+  int64_t src;
   float* dst;
   const float* w;
   bool rotate = true;
@@ -111,15 +118,17 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
     w = nullptr;
     rotate = false;
   }
-  float a[kQkvPairsPerLane], b[kQkvPairsPerLane];
+  // ab[j]: the first half's element lane + 32 j, ab[P + j] its rotate-half partner.
+  constexpr int P = kQkvPairsPerLane;
+  float ab[2 * P];
+  load_chunked(
+      ab, p.qkv, p.qkv_chunks, p.qkv_stride, [&](int j) { return src + lane + 32 * (j % P) + (j < P ? 0 : half); },
+      [&](int j) { return lane + 32 * (j % P) < half; });
+  const float* a = ab;
+  const float* b = ab + P;
   double ss = 0;
 #pragma unroll
-  for (int j = 0; j < kQkvPairsPerLane; ++j) {
-    const int64_t i = lane + 32 * j;
-    a[j] = i < half ? src[i] : 0.0f;
-    b[j] = i < half ? src[i + half] : 0.0f;
-    ss += double(a[j]) * a[j] + double(b[j]) * b[j];
-  }
+  for (int j = 0; j < P; ++j) ss += double(a[j]) * a[j] + double(b[j]) * b[j];
   const float inv = float(1.0 / sqrt(warp_sum(ss) / double(d) + p.eps));
   const float pos = float(p.positions[row]);
 #pragma unroll
@@ -152,26 +161,30 @@ __global__ void geglu_rows_kernel(GegluRowsParams p) {
   pdl_launch_dependents();
   pdl_wait();
   const int64_t groups = p.inter / V;
+  const int64_t chunks = p.gate_up_chunks, stride = p.gate_up_stride;
   for (int64_t r = blockIdx.y; r < p.rows; r += gridDim.y) {
-    const float* gate = p.gate_up + r * 2 * p.inter;
-    const float* up = gate + p.inter;
+    const int64_t gate = r * 2 * p.inter, up = gate + p.inter;  // offsets into gate_up
     for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < groups; c += int64_t(gridDim.x) * blockDim.x) {
       float y[V];
-      if constexpr (V == 4) {
-        const float4 g = reinterpret_cast<const float4*>(gate)[c], u = reinterpret_cast<const float4*>(up)[c];
-        y[0] = gelu_tanh(g.x) * u.x;
-        y[1] = gelu_tanh(g.y) * u.y;
-        y[2] = gelu_tanh(g.z) * u.z;
-        y[3] = gelu_tanh(g.w) * u.w;
-      } else {
-        y[0] = gelu_tanh(gate[c]) * up[c];
-      }
+      using T = std::conditional_t<V == 4, float4, float>;
+      T gu[2];  // gate values, up values
+      load_chunked(
+          gu, p.gate_up, chunks, stride, [&](int j) { return (j == 0 ? gate : up) + V * c; }, [](int) { return true; });
+      const float* g = reinterpret_cast<const float*>(&gu[0]);
+      const float* u = reinterpret_cast<const float*>(&gu[1]);
+#pragma unroll
+      for (int j = 0; j < V; ++j) y[j] = gelu_tanh(g[j]) * u[j];
       const int64_t at = r * p.inter + c * V;
       if constexpr (kBf16) {
-        if constexpr (V == 4)
+        if constexpr (V == 4) {
           *reinterpret_cast<uint2*>(p.out_bf16 + at) = make_uint2(pack_bf16(y[0], y[1]), pack_bf16(y[2], y[3]));
-        else
-          p.out_bf16[at] = __bfloat16_as_ushort(__float2bfloat16_rn(y[0]));
+          if (p.out_lo)
+            *reinterpret_cast<uint2*>(p.out_lo + at) = make_uint2(pack_residual(y[0], y[1]), pack_residual(y[2], y[3]));
+        } else {
+          const __nv_bfloat16 hi = __float2bfloat16_rn(y[0]);
+          p.out_bf16[at] = __bfloat16_as_ushort(hi);
+          if (p.out_lo) p.out_lo[at] = __bfloat16_as_ushort(__float2bfloat16_rn(y[0] - __bfloat162float(hi)));
+        }
       } else {
         if constexpr (V == 4)
           *reinterpret_cast<float4*>(p.out + at) = make_float4(y[0], y[1], y[2], y[3]);
@@ -191,6 +204,13 @@ void launch_geglu(const GegluRowsParams& p, cudaStream_t stream) {
   launch_kernel("geglu_rows_kernel", geglu_rows_kernel<V, kBf16>, dim3(x, y), dim3(kThreads), 0, stream, p);
 }
 
+// A GEMM's partial outputs as an input: at least one chunk, and chunks that do not overlap.
+void require_chunks(const char* op, const char* name, int64_t chunks, int64_t stride, int64_t floats) {
+  UG_CUDA_REQUIRE(chunks >= 1 && (chunks == 1 || stride >= floats), op,
+                  std::string(name) + ": " + std::to_string(chunks) + " chunks " + std::to_string(stride) +
+                      " floats apart (need >= 1 chunk, each of " + std::to_string(floats) + " floats)");
+}
+
 }  // namespace
 
 void residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
@@ -201,6 +221,9 @@ void residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.dim >= 1 && p.dim <= kNormThreads * kNormMaxPerThread, op,
                   "dim " + std::to_string(p.dim) + " outside 1.." + std::to_string(kNormThreads * kNormMaxPerThread));
   UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
+  require_chunks(op, "branch", p.branch_chunks, p.branch_stride, p.rows * p.dim);
+  UG_CUDA_REQUIRE(p.x || !p.x_hi, op, "x_hi needs x");
+  UG_CUDA_REQUIRE(p.x_hi || !p.x_lo, op, "x_lo needs x_hi");
   const int64_t per = (p.dim + kNormThreads - 1) / kNormThreads;
   if (per <= 1)
     launch_residual_norm<1>(p, stream);
@@ -226,6 +249,8 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
                   "rows " + std::to_string(p.rows) + ", heads " + std::to_string(p.heads) + ", kv_heads " +
                       std::to_string(p.kv_heads) + " must be >= 1");
   UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
+  require_chunks(op, "qkv", p.qkv_chunks, p.qkv_stride,
+                 p.rows * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * p.head_dim);
   const int64_t warps = p.rows * (p.heads + 2 * p.kv_heads);
   UG_CUDA_REQUIRE(warps / kQkvWarps < 0x7fffffff, op, "rows x heads " + std::to_string(warps) + " too large");
   launch_kernel("qkv_prepare_kernel", qkv_prepare_kernel, unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32,
@@ -237,8 +262,12 @@ void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
                   "gate_up and exactly one of out / out_bf16 must be set");
   UG_CUDA_REQUIRE(p.rows >= 1 && p.inter >= 1, "geglu_rows",
                   "rows " + std::to_string(p.rows) + " and inter " + std::to_string(p.inter) + " must be >= 1");
-  const bool vec = p.inter % 4 == 0 && reinterpret_cast<uintptr_t>(p.gate_up) % 16 == 0 &&
-                   (p.out ? reinterpret_cast<uintptr_t>(p.out) % 16 : reinterpret_cast<uintptr_t>(p.out_bf16) % 8) == 0;
+  UG_CUDA_REQUIRE(p.out_bf16 || !p.out_lo, "geglu_rows", "out_lo needs out_bf16");
+  require_chunks("geglu_rows", "gate_up", p.gate_up_chunks, p.gate_up_stride, p.rows * 2 * p.inter);
+  const auto at16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  const auto at8 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 8 == 0; };
+  const bool vec = p.inter % 4 == 0 && at16(p.gate_up) && (p.gate_up_chunks == 1 || p.gate_up_stride % 4 == 0) &&
+                   (p.out ? at16(p.out) : at8(p.out_bf16) && (!p.out_lo || at8(p.out_lo)));
   if (p.out_bf16)
     vec ? launch_geglu<4, true>(p, stream) : launch_geglu<1, true>(p, stream);
   else

@@ -13,11 +13,17 @@ namespace ug::cuda {
 //   y = RMSNorm(branch[r]) * post_weight          (post_weight nullptr: no scale)
 //   h[r] = (h[r] + y) * scale                      (add_scaled: scale 1 is a plain add)
 //   x[r] = RMSNorm(h[r]) * next_weight             (only when x is set; next_weight nullptr: no scale)
-// Sums of squares in double, like rms_norm. x may not alias h or branch.
+// Sums of squares in double, like rms_norm. x may not alias h or branch. The branch may be a GEMM's unsummed
+// partial outputs (branch_chunks > 1, F32Chunks in ops.h), and x may also be written as the bf16 input of the
+// next sublayer's GEMM (x_hi = bf16(x), and x_lo = bf16(x - x_hi) for a two-term split, as to_bf16_split).
 struct ResidualNormParams {
-  const float* branch = nullptr;       // [rows, dim]
+  const float* branch = nullptr;       // [rows, dim], or [branch_chunks][rows, dim] partials summed in order
+  int64_t branch_chunks = 1;           // >= 1
+  int64_t branch_stride = 0;           // floats between chunks (rows x dim for a GEMM's partials)
   float* h = nullptr;                  // [rows, dim] residual stream, updated
   float* x = nullptr;                  // [rows, dim] the next sublayer's input, or nullptr
+  uint16_t* x_hi = nullptr;            // [rows, dim] bf16(x), or nullptr (needs x)
+  uint16_t* x_lo = nullptr;            // [rows, dim] bf16(x - x_hi), or nullptr (needs x_hi)
   const float* post_weight = nullptr;  // [dim] or nullptr
   const float* next_weight = nullptr;  // [dim] or nullptr
   float scale = 1.0f;
@@ -32,8 +38,11 @@ void residual_norm(const ResidualNormParams& p, cudaStream_t stream = nullptr);
 //   q = RoPE(RMSNorm(q part) * q_weight), k = RoPE(RMSNorm(k part) * k_weight), v = RMSNorm(v part, no scale),
 // where the v part is the raw k part when !has_v (k_eq_v). RoPE as ug::cuda::rope (rotate-half, f32 angle
 // position * inv_freq[i], cos/sin in double). One warp per (row, head).
+// qkv may be a GEMM's unsummed partial outputs (qkv_chunks > 1: summed in order as they are loaded).
 struct QkvPrepareParams {
   const float* qkv = nullptr;          // [rows, (heads + kv_heads + v_heads) * head_dim]
+  int64_t qkv_chunks = 1;              // >= 1
+  int64_t qkv_stride = 0;              // floats between chunks
   float* q = nullptr;                  // [rows, heads, head_dim]
   float* k = nullptr;                  // [rows, kv_heads, head_dim]
   float* v = nullptr;                  // [rows, kv_heads, head_dim]
@@ -51,12 +60,17 @@ struct QkvPrepareParams {
 constexpr int64_t kQkvMaxHeadDim = 512;
 void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream = nullptr);
 
-// GeGLU of a fused gate/up projection: out[r, i] = gelu_tanh(gate_up[r, i]) * gate_up[r, inter + i].
+// GeGLU of a fused gate/up projection: out[r, i] = gelu_tanh(gate_up[r, i]) * gate_up[r, inter + i]. gate_up may
+// be a GEMM's unsummed partial outputs (gate_up_chunks > 1: summed in order as they are loaded).
 struct GegluRowsParams {
   const float* gate_up = nullptr;  // [rows, 2 * inter]
+  int64_t gate_up_chunks = 1;      // >= 1
+  int64_t gate_up_stride = 0;      // floats between chunks
   float* out = nullptr;            // [rows, inter] f32, or:
   uint16_t* out_bf16 = nullptr;    // [rows, inter] rounded to bf16 (nearest even, as to_bf16): the input of a
                                    // bf16 matmul, written directly instead of f32 + a rounding pass. Exactly one.
+  uint16_t* out_lo = nullptr;      // with out_bf16: [rows, inter] bf16(out - out_bf16), the second term of a
+                                   // two-term split (as to_bf16_split), or nullptr
   int64_t rows = 0;                // >= 1
   int64_t inter = 0;               // >= 1
 };

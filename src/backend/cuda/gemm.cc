@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
@@ -45,16 +46,16 @@ std::string shape_name(int64_t m, int64_t n, int64_t k) {
 
 bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment == 0; }
 
-// What every product needs of its shape and of the weight and output (the bf16 activations are checked by run();
-// run_f32 makes its own).
-void require_product(const void* w, const void* y, int64_t m, int64_t n, int64_t k) {
-  UG_CUDA_REQUIRE(w && y, "gemm", "w and y must be set");
+// What every product needs of its shape and weight (the output and the activations are checked by each entry).
+void require_product(const void* w, int64_t m, int64_t n, int64_t k) {
+  UG_CUDA_REQUIRE(w && aligned(w), "gemm", "w must be set and 16-byte aligned");
   UG_CUDA_REQUIRE(m >= 1 && n >= 1 && k >= 1, "gemm", "empty shape " + shape_name(m, n, k));
   UG_CUDA_REQUIRE(
       k % 8 == 0, "gemm",
       "k " + std::to_string(k) + " is not a multiple of 8 (bf16 rows must be 16-byte aligned; pad the weight at load)");
-  UG_CUDA_REQUIRE(aligned(w) && aligned(y), "gemm", "w and y must be 16-byte aligned");
 }
+
+void require_output(const void* y) { UG_CUDA_REQUIRE(y && aligned(y), "gemm", "y must be set and 16-byte aligned"); }
 
 }  // namespace
 
@@ -115,6 +116,30 @@ struct Gemm::Impl {
     return *plans.emplace(key, std::move(p)).first->second;
   }
 
+  std::pair<int64_t, int64_t> shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
+
+  // Grows the activation scratch to `in` bf16 values and the partial outputs to `out` floats.
+  void reserve(int64_t in, int64_t out, cudaStream_t stream) {
+    if (int64_t(scratch.size()) >= in && int64_t(split_out.size()) >= out) return;
+    UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old buffers may still be read by queued work
+    if (int64_t(scratch.size()) < in) scratch = DeviceBuffer<uint16_t>(size_t(in));
+    if (int64_t(split_out.size()) < out) split_out = DeviceBuffer<float>(size_t(out));
+    ++allocations;
+  }
+
+  // x [m, k] in bf16 in the scratch: rounded, or split into hi rows then lo rows. Also reserves out_floats of
+  // partial outputs.
+  const uint16_t* round_input(const float* x, int64_t m, int64_t k, bool split, int64_t out_floats,
+                              cudaStream_t stream) {
+    const int64_t mk = m * k;
+    reserve(split ? 2 * mk : mk, out_floats, stream);
+    if (split)
+      to_bf16_split({.src = x, .hi = scratch.data(), .lo = scratch.data() + mk, .n = mk}, stream);
+    else
+      to_bf16({.src = x, .dst = scratch.data(), .n = mk}, stream);
+    return scratch.data();
+  }
+
   // y (slices x [m, n]) = x · wᵀ over the k slices; the caller checked the arguments.
   void matmul(const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k, int64_t slices,
               cudaStream_t stream) {
@@ -156,39 +181,50 @@ size_t Gemm::cached_plans() const { return impl_->plans.size(); }
 uint64_t Gemm::allocations() const { return impl_->allocations; }
 
 void Gemm::run(const GemmParams& p, cudaStream_t stream) {
-  require_product(p.w, p.y, p.m, p.n, p.k);
+  require_product(p.w, p.m, p.n, p.k);
+  require_output(p.y);
   UG_CUDA_REQUIRE(p.x && aligned(p.x), "gemm", "x must be set and 16-byte aligned");
   impl_->matmul(p.w, p.x, p.y, p.m, p.n, p.k, 1, stream);
 }
 
+// The rows cuBLASLt sees (2m when split) and the k slices of a product, checked.
+std::pair<int64_t, int64_t> Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
+  const int64_t rows = split ? 2 * m : m;
+  const int64_t slices = k_slices > 0 ? k_slices : auto_k_slices(rows, n, k);
+  UG_CUDA_REQUIRE(k_slices >= 0 && k % (8 * slices) == 0, "gemm",
+                  "k_slices " + std::to_string(k_slices) + " must be >= 0 and divide k " + std::to_string(k) +
+                      " into multiples of 8");
+  return {rows, slices};
+}
+
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x, "gemm", "x must be set");
-  require_product(p.w, p.y, p.m, p.n, p.k);
-  const int64_t rows = p.split ? 2 * p.m : p.m;
-  const int64_t slices = p.k_slices > 0 ? p.k_slices : auto_k_slices(rows, p.n, p.k);
-  UG_CUDA_REQUIRE(p.k_slices >= 0 && p.k % (8 * slices) == 0, "gemm",
-                  "k_slices " + std::to_string(p.k_slices) + " must be >= 0 and divide k " + std::to_string(p.k) +
-                      " into multiples of 8");
-  const size_t need = size_t(rows) * size_t(p.k);
-  const size_t out_need = p.split || slices > 1 ? size_t(slices * rows) * size_t(p.n) : 0;
-  if (impl_->scratch.size() < need || impl_->split_out.size() < out_need) {
-    UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old scratch may still be read by queued work
-    if (impl_->scratch.size() < need) impl_->scratch = DeviceBuffer<uint16_t>(need);
-    if (impl_->split_out.size() < out_need) impl_->split_out = DeviceBuffer<float>(out_need);
-    ++impl_->allocations;
-  }
-  const int64_t mk = p.m * p.k;
-  if (p.split)
-    to_bf16_split({.src = p.x, .hi = impl_->scratch.data(), .lo = impl_->scratch.data() + mk, .n = mk}, stream);
-  else
-    to_bf16({.src = p.x, .dst = impl_->scratch.data(), .n = mk}, stream);
-  if (out_need == 0) {
-    impl_->matmul(p.w, impl_->scratch.data(), p.y, rows, p.n, p.k, 1, stream);
+  require_product(p.w, p.m, p.n, p.k);
+  require_output(p.y);
+  const auto [rows, slices] = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
+  const bool direct = !p.split && slices == 1;  // one chunk: cuBLASLt writes y itself
+  const uint16_t* x = impl_->round_input(p.x, p.m, p.k, p.split, direct ? 0 : slices * rows * p.n, stream);
+  if (direct) {
+    impl_->matmul(p.w, x, p.y, rows, p.n, p.k, 1, stream);
     return;
   }
-  // Partials [slices][hi rows, lo rows][n]: every chunk of m x n is one term of the sum.
-  impl_->matmul(p.w, impl_->scratch.data(), impl_->split_out.data(), rows, p.n, p.k, slices, stream);
+  impl_->matmul(p.w, x, impl_->split_out.data(), rows, p.n, p.k, slices, stream);
   sum_chunks({.src = impl_->split_out.data(), .dst = p.y, .n = p.m * p.n, .chunks = slices * (rows / p.m)}, stream);
+}
+
+F32Chunks Gemm::run_chunks(const GemmChunksParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE((p.x != nullptr) != (p.x_bf16 != nullptr), "gemm", "exactly one of x and x_bf16 must be set");
+  UG_CUDA_REQUIRE(!p.x_bf16 || aligned(p.x_bf16), "gemm", "x_bf16 must be 16-byte aligned");
+  require_product(p.w, p.m, p.n, p.k);
+  const auto [rows, slices] = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
+  const int64_t out_floats = slices * rows * p.n;
+  const uint16_t* x = p.x_bf16;
+  if (p.x)
+    x = impl_->round_input(p.x, p.m, p.k, p.split, out_floats, stream);
+  else
+    impl_->reserve(0, out_floats, stream);
+  impl_->matmul(p.w, x, impl_->split_out.data(), rows, p.n, p.k, slices, stream);
+  return {.data = impl_->split_out.data(), .chunks = slices * (rows / p.m), .stride = p.m * p.n};
 }
 
 }  // namespace ug::cuda

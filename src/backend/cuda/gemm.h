@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "backend/cuda/ops.h"
+
 namespace ug::cuda {
 
 struct GemmParams {
@@ -49,6 +51,20 @@ struct GemmF32Params {
   int64_t k_slices = 0;
 };
 
+// A product whose output stays as partial chunks for the kernel that reads it (F32Chunks, ops.h), and whose input
+// may come already rounded by the kernel that wrote it.
+struct GemmChunksParams {
+  const uint16_t* w = nullptr;       // [n, k] bf16 weight, row-major (as GemmParams)
+  const float* x = nullptr;          // [m, k] f32 activations, rounded or split here (as GemmF32Params), or:
+  const uint16_t* x_bf16 = nullptr;  // the same already in bf16: [m, k], or [2m, k] when split (hi rows = bf16(x),
+                                     // then lo rows = bf16(x - hi)). Exactly one of x and x_bf16; 16-byte aligned.
+  int64_t m = 0;                     // as GemmF32Params
+  int64_t n = 0;
+  int64_t k = 0;
+  bool split = false;
+  int64_t k_slices = 0;
+};
+
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
 // first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
 // thread.
@@ -61,6 +77,9 @@ class Gemm {
 
   void run(const GemmParams& p, cudaStream_t stream = nullptr);
   void run_f32(const GemmF32Params& p, cudaStream_t stream = nullptr);
+  // The product's partial outputs ([slices][hi rows, lo rows][n], each chunk m x n), left unsummed in this Gemm's
+  // buffer: valid until its next run, run_f32 or run_chunks on any stream.
+  F32Chunks run_chunks(const GemmChunksParams& p, cudaStream_t stream = nullptr);
   // The k slices run_f32 takes for an m x n x k product (m: the rows cuBLASLt sees, 2x for a split) when not told.
   static int64_t auto_k_slices(int64_t m, int64_t n, int64_t k);
   size_t cached_plans() const;  // shapes planned so far (for tests)

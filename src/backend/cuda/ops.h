@@ -94,6 +94,16 @@ struct ToBf16SplitParams {
 };
 void to_bf16_split(const ToBf16SplitParams& p, cudaStream_t stream = nullptr);
 
+// An f32 matrix held as partial outputs not yet summed (a split and/or k-sliced GEMM, Gemm::run_chunks): element i
+// is data[i] + data[stride + i] + ... + data[(chunks - 1) stride + i], summed in that order (as sum_chunks does,
+// so a kernel that sums while it loads gets the same bits). Kernels reading a GEMM's output take this form: one
+// pass over the partials and one launch fewer than sum_chunks + the kernel.
+struct F32Chunks {
+  const float* data = nullptr;
+  int64_t chunks = 1;  // >= 1
+  int64_t stride = 0;  // floats from one chunk to the next (unused when chunks == 1)
+};
+
 // dst[i] = src[i] + src[n + i] + ... + src[(chunks - 1) n + i], summed in that order: the partial outputs of a
 // split and/or k-sliced GEMM.
 struct SumChunksParams {
@@ -128,14 +138,14 @@ void argmax_rows(const ArgmaxRowsParams& p, cudaStream_t stream = nullptr);
 // row. Two kernels: chunks of the rows in parallel (even one row fills the GPU), then a merge per row through
 // `scratch`.
 struct TopLogitsRowsParams {
-  const float* x = nullptr;               // [rows, n]
-  const int32_t* k = nullptr;             // [rows] (device), each 0 .. n
-  int32_t* out = nullptr;                 // [rows, 1 + 2 * capacity] (device)
-  int32_t* scratch = nullptr;             // [top_logits_scratch_ints(rows, n, capacity)] (device)
-  int64_t rows = 0;                       // 1 .. 65535
-  int64_t n = 0;                          // 1 .. 2^31 - 1
-  int64_t capacity = 0;                   // 1 .. min(n, 4096)
-  const int32_t* excluded_at = nullptr;   // as ArgmaxRowsParams
+  const float* x = nullptr;              // [rows, n]
+  const int32_t* k = nullptr;            // [rows] (device), each 0 .. n
+  int32_t* out = nullptr;                // [rows, 1 + 2 * capacity] (device)
+  int32_t* scratch = nullptr;            // [top_logits_scratch_ints(rows, n, capacity)] (device)
+  int64_t rows = 0;                      // 1 .. 65535
+  int64_t n = 0;                         // 1 .. 2^31 - 1
+  int64_t capacity = 0;                  // 1 .. min(n, 4096)
+  const int32_t* excluded_at = nullptr;  // as ArgmaxRowsParams
   const int32_t* excluded_ids = nullptr;
   int64_t max_excluded = 0;
 };
