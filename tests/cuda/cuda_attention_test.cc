@@ -182,11 +182,12 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   EXPECT_EQ(plan.wgmma, decode_kernel && wgmma_available() && wgmma_shape &&
                             (mode == AttentionMode::Fast || mode == AttentionMode::Exact))
       << "H " << H << " Hkv " << Hkv << " d " << d << " rows " << most_rows << " mode " << int(mode);
-  // The decode kernel takes every one-row sequence where it supports the shape.
-  const bool supported =
-      (d == 128 || d == 256 || d == 512) && (H / Hkv == 1 || H / Hkv == 2 || (H / Hkv == 4 && d <= 256));
+  // The decode kernel takes every one-row sequence at head dims 128 / 256 / 512: a tile per 4 (d <= 256), 2 or 1
+  // query heads, the most that divide the GQA group; a group that spans tiles only for up to 4 such sequences.
+  const int64_t G = H / Hkv, tile_heads = G % 4 == 0 && d <= 256 ? 4 : G % 2 == 0 ? 2 : 1;
   const int64_t one_row = std::count_if(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
-  EXPECT_EQ(plan.n_decode_tiles, decode_kernel && supported ? one_row * Hkv : 0)
+  const bool supported = (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
+  EXPECT_EQ(plan.n_decode_tiles, decode_kernel && supported ? one_row * H / tile_heads : 0)
       << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
@@ -258,13 +259,17 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {49, 1, 50, {}}}, splits}, 1);
     // Full layer shape (MQA, d 512), linear caches of different lengths.
     run_case({16, 1, 512, 0, {{300, 1, 0, {}}, {1, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 2);
-    // The decode kernel's other groups and dims: GQA 4 at d 128 and 256, 2 at d 512, MHA; long and empty caches
-    // (key counts that are not multiples of a warp's step), a ring smaller than the window.
+    // The decode kernel's other groups and dims: GQA 4 at d 128 and 256, 2 at d 512, MHA; groups that span tiles
+    // (8 at d 256: 2 tiles of 4; 6 at d 128: 3 of 2; 3 at d 512: 3 of 1); long and empty caches (key counts that
+    // are not multiples of a warp's step), a ring smaller than the window.
     run_case({8, 2, 128, 0, {{517, 1, 0, {}}, {0, 1, 0, {}}, {63, 1, 0, {}}}, splits}, 11);
     run_case({8, 2, 256, 100, {{411, 1, 100, {}}, {5, 1, 100, {}}}, splits}, 12);
     run_case({4, 2, 512, 0, {{129, 1, 0, {}}, {2, 1, 0, {}}}, splits}, 13);
     run_case({3, 3, 256, 0, {{70, 1, 0, {}}}, splits}, 14);
     run_case({2, 2, 128, 30, {{90, 1, 30, {}}, {31, 1, 30, {}}}, splits}, 15);
+    run_case({16, 2, 256, 0, {{200, 1, 0, {}}, {3, 1, 0, {}}}, splits}, 16);
+    run_case({12, 2, 128, 50, {{120, 1, 60, {}}}, splits}, 17);
+    run_case({6, 2, 512, 0, {{77, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 18);
   }
 }
 
@@ -457,12 +462,14 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
   try {  // a decode-kernel call outside its limits (a hand-made plan)
     call([](AttentionParams& p) {
       p.n_heads = 8;
-      p.head_dim = 256;
+      p.head_dim = 64;
       p.n_decode_tiles = 1;
     });
-    FAIL() << "a decode-kernel call with GQA group 8 accepted";
+    FAIL() << "a decode-kernel call at head_dim 64 accepted";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("group 8"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the decode kernel takes head_dim 128 / 256 / 512; got head_dim 64, group 8"),
+              std::string::npos)
+        << e.what();
   }
   // Hand-made wgmma plans outside the kernel's limits: a head dim it lacks, an f32 cache, tiles of the wrong size.
   for (auto [d, mode, queries] : {std::tuple<int64_t, AttentionMode, int64_t>{128, AttentionMode::Exact, 64},

@@ -35,6 +35,10 @@ bool env_is_zero(const char* name) {
   const char* v = std::getenv(name);
   return v && std::string(v) == "0";
 }
+// Most one-row sequences for which a GQA group spanning several decode tiles takes the decode kernel (measured on the
+// H200, 12B full layers, d 512, 16 heads as 8 tiles: b1 ctx 1k 22.6 vs 24.9 us, ctx 16k 63.4 vs 71.3; b32 106 vs
+// 102, b64 183 vs 125: from there the 8 reads of every key saturate L2).
+constexpr int64_t kSpanningDecodeMaxSeqs = 4;
 constexpr int64_t kDecodeTargetBlocks = 264;  // decode kernel: two blocks per SM (measured: fewer splits beat waves)
 constexpr int64_t kWgmmaTargetBlocks = 132;   // wgmma kernel: one block per SM of an H100 / H200
 constexpr int kMergeThreads = 128;
@@ -351,6 +355,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
 struct MergeParams {
   const int32_t* tiles = nullptr;  // the split kernel's tiles, or nullptr
   int64_t queries_per_tile = 1;
+  int64_t heads_per_tile = 1;  // query heads of a tile's row: its heads are tiles[3 t + 2] x heads_per_tile + h
   int64_t splits = 1;
 };
 
@@ -364,12 +369,12 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p,
   __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
   int64_t rh = blockIdx.x;
   if (mp.tiles) {
-    const int64_t G = p.n_heads / p.n_kv_heads, per_tile = mp.queries_per_tile * G;
+    const int64_t G = mp.heads_per_tile, per_tile = mp.queries_per_tile * G;
     const int64_t tile = blockIdx.x / per_tile, query = (blockIdx.x % per_tile) / G, h = blockIdx.x % G;
     const AttentionSeq& s = p.seqs[mp.tiles[3 * tile]];
-    const int64_t first_q = mp.tiles[3 * tile + 1], kvh = mp.tiles[3 * tile + 2];
+    const int64_t first_q = mp.tiles[3 * tile + 1], head0 = mp.tiles[3 * tile + 2] * G;
     if (first_q + query >= s.n_rows) return;  // past the sequence's rows (uniform per block)
-    rh = (s.row0 + first_q + query) * p.n_heads + kvh * G + h;
+    rh = (s.row0 + first_q + query) * p.n_heads + head0 + h;
   }
   const int64_t d = p.head_dim, splits = mp.splits;
   const float* parts = p.partial + rh * splits * (d + 2);
@@ -470,14 +475,20 @@ int64_t split_partial_floats(int64_t splits, int64_t rows, int64_t n_heads, int6
   return splits > 1 ? (rows * n_heads * splits * (head_dim + 2) + 3) / 4 * 4 : 0;
 }
 
-// A decode step (one row per sequence) on the CUDA-core kernel: one tile per (sequence, kv head), keys split until
-// the chip holds `target` blocks (each split keeps at least 8 keys per warp).
-AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
+// The decode kernel's tiles of one-row sequence i: one per group of decode_tile_heads query heads.
+void add_decode_tiles(AttentionPlan& plan, size_t i, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) {
+  const int64_t tiles = n_heads / decode_tile_heads(head_dim, n_heads / n_kv_heads);
+  for (int64_t t = 0; t < tiles; ++t) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(t)});
+  plan.n_decode_tiles += tiles;
+}
+
+// A decode step (one row per sequence) on the CUDA-core kernel: one tile per (sequence, group of query heads),
+// keys split until the chip holds `target` blocks (each split keeps at least 8 keys per warp).
+AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                          int64_t max_keys, int64_t max_splits) {
   static const int64_t target = env_or("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
   AttentionPlan plan;
-  for (size_t i = 0; i < seq_rows.size(); ++i)
-    for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
-  plan.n_decode_tiles = plan.n_tiles();
+  for (size_t i = 0; i < seq_rows.size(); ++i) add_decode_tiles(plan, i, n_heads, n_kv_heads, head_dim);
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   if (tiles < target) {
     const int64_t keys_per_block = kDecodeWarps * 8;  // a split below this leaves warps idle
@@ -499,7 +510,11 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   const int64_t group = n_heads / n_kv_heads;
   UG_CUDA_REQUIRE(group <= 64, op, "GQA group " + std::to_string(group) + " (query heads per kv head) exceeds 64");
   static const bool decode_enabled = !env_is_zero("UG_ATTN_DECODE");
-  const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group);
+  // A group that spans several decode tiles reads every key once per tile (from L2): a win only while the flash
+  // kernel is latency-bound, i.e. for a few sequences.
+  const int64_t one_row = std::count(seq_rows.begin(), seq_rows.end(), int64_t(1));
+  const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
+                             (decode_tile_heads(head_dim, group) == group || one_row <= kSpanningDecodeMaxSeqs);
   // The decode kernel takes the one-row sequences; the flash kernel the rest.
   const auto by_decode = [&](int64_t rows) { return decode_kernel && rows == 1; };
   int64_t most_rows = 1;
@@ -509,7 +524,8 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
     any_flash = true;
     most_rows = std::max(most_rows, n);
   }
-  if (!any_flash && !seq_rows.empty()) return plan_decode(seq_rows, n_kv_heads, max_keys, max_splits);
+  if (!any_flash && !seq_rows.empty())
+    return plan_decode(seq_rows, n_heads, n_kv_heads, head_dim, max_keys, max_splits);
   AttentionPlan plan;
   static const bool wgmma_enabled = !env_is_zero("UG_ATTN_WGMMA");
   plan.wgmma = allow_wgmma && wgmma_enabled && wgmma_attention_supports(head_dim, group, mode) &&
@@ -541,11 +557,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   // A mixed step: the one-row sequences' decode tiles after the flash tiles, unsplit (the flash tiles split when
   // all of them together leave the chip idle).
   for (size_t i = 0; i < seq_rows.size(); ++i)
-    if (by_decode(seq_rows[i]))
-      for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) {
-        plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
-        ++plan.n_decode_tiles;
-      }
+    if (by_decode(seq_rows[i])) add_decode_tiles(plan, i, n_heads, n_kv_heads, head_dim);
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   // The wgmma kernel holds one 192 KiB block per SM: split until the SMs are busy.
   const int64_t want_blocks = plan.wgmma ? kWgmmaTargetBlocks : target;
@@ -591,9 +603,8 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
   const int64_t G = p.n_heads / p.n_kv_heads;
   if (p.n_decode_tiles > 0)
     UG_CUDA_REQUIRE(decode_kernel_supports(p.head_dim, G), op,
-                    "the decode kernel takes GQA groups 1, 2 or 4 at head_dim 128 / 256 / 512 (4: up to 256); got "
-                    "head_dim " +
-                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+                    "the decode kernel takes head_dim 128 / 256 / 512; got head_dim " + std::to_string(p.head_dim) +
+                        ", group " + std::to_string(G) + " (use plan_attention)");
   if (p.wgmma) {
     UG_CUDA_REQUIRE(p.n_tiles > 0 && wgmma_attention_supports(p.head_dim, G, p.mode), op,
                     "the wgmma kernel takes head_dim 256 / 512 in modes Fast / Exact with a GQA group that divides "
@@ -615,12 +626,18 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.rows * p.n_heads), kMergeThreads, 0, stream, p,
                   MergeParams{.splits = splits});
   } else if (p.splits > 1) {
-    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads,
-                  0, stream, p,
-                  MergeParams{.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .splits = p.splits});
+    launch_kernel(
+        "attention merge_kernel", merge_kernel, unsigned(p.n_tiles * p.queries_per_tile * G), kMergeThreads, 0, stream,
+        p,
+        MergeParams{.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .heads_per_tile = G, .splits = p.splits});
   } else if (p.decode_splits > 1) {
-    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_decode_tiles * G), kMergeThreads, 0, stream, p,
-                  MergeParams{.tiles = p.tiles + 3 * p.n_tiles, .queries_per_tile = 1, .splits = p.decode_splits});
+    const int64_t heads = decode_tile_heads(p.head_dim, G);
+    launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_decode_tiles * heads), kMergeThreads, 0, stream,
+                  p,
+                  MergeParams{.tiles = p.tiles + 3 * p.n_tiles,
+                              .queries_per_tile = 1,
+                              .heads_per_tile = heads,
+                              .splits = p.decode_splits});
   }
 }
 

@@ -9,7 +9,7 @@
 // serves prefill and decode. A tile is up to 16 x row_warps (query, head) pairs of one sequence that share a
 // kv head (GQA/MQA heads packed into the rows, so every K/V block is read once per tile), and a range of its
 // keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them). Sequences
-// with one row (decode) take a CUDA-core kernel instead when the GQA group is small (attention_decode.cu says why):
+// with one row (decode) take a CUDA-core kernel instead at head dims 128 / 256 / 512 (attention_decode.cu says why):
 // in a pure decode step all of them, in a step that mixes decode rows with prefill chunks the one-row sequences
 // (unsplit) while the chunks take the flash kernel. On Hopper, prefill chunks at head dims 256 / 512 with a bf16
 // cache take the same flash algorithm on warpgroup MMA instead (attention_wgmma.cu: 1.5-2x the mma.sync kernel).
@@ -73,7 +73,8 @@ struct AttentionPlan {
   bool wgmma = false;
   int64_t n_kv_heads = 0;  // of the planned call (sizes that copy)
   // [n_flash_tiles + n_decode_tiles, 3]: sequence, first query (row within the sequence), kv head; the flash
-  // kernel's tiles first, then the decode kernel's (one per one-row sequence and kv head).
+  // kernel's tiles first, then the decode kernel's (one per one-row sequence and group of query heads: for those
+  // the third field t means heads t x n .. t x n + n - 1, n = the query heads one decode tile takes).
   std::vector<int32_t> tiles;
   int64_t n_decode_tiles = 0;
   int64_t n_tiles() const { return int64_t(tiles.size() / 3); }

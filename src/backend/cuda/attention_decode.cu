@@ -1,5 +1,6 @@
-// Decode attention on CUDA cores: one query row per sequence, G <= 4 query heads per kv head (the 12B's sliding
-// layers: 2). Why not the tensor-core flash kernel: a one-row tile fills G of an mma's 16 rows, so its single
+// Decode attention on CUDA cores: one query row per sequence, G <= 4 query heads of one kv head per tile (the
+// 12B's sliding layers: 2; its full layers' MQA group of 16 at d 512 as 8 tiles of 2 that read the same keys:
+// decode_tile_heads). Why not the tensor-core flash kernel: a one-row tile fills G of an mma's 16 rows, so its single
 // compute warp per block is busy 8x longer than the data needs and the KV stream stalls behind it (b64 decode read
 // the sliding caches at ~0.4 of the copy bandwidth). Here a decode step is a pure KV stream: per block one
 // (sequence, kv head, key split), 8 warps each over their own keys, every lane holding D / 32 columns of a key row
@@ -142,7 +143,9 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   const int32_t* tiles = p.tiles + 3 * p.n_tiles;  // after the flash kernel's
   const int64_t splits = p.decode_splits, tile = blockIdx.x / splits, split = blockIdx.x % splits;
   const AttentionSeq s = p.seqs[tiles[3 * tile]];
-  const int64_t kvh = tiles[3 * tile + 2], row = s.row0, Hkv = p.n_kv_heads;
+  // The tile's G query heads from head0 (a GQA group larger than G spans several tiles: decode_tile_heads).
+  const int64_t head0 = tiles[3 * tile + 2] * G, kvh = head0 / (p.n_heads / p.n_kv_heads), row = s.row0,
+                Hkv = p.n_kv_heads;
   int64_t lo = 0, hi = 0;
   key_range(p, s, row, lo, hi);
   const int64_t per = (hi - lo + 1 + splits - 1) / splits;
@@ -151,7 +154,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   float q[G][C], o[G][C], m_run[G], l_run[G];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    const float* src = p.q + (row * p.n_heads + kvh * G + h) * D + lane * C;
+    const float* src = p.q + (row * p.n_heads + head0 + h) * D + lane * C;
 #pragma unroll
     for (int i = 0; i < C; ++i) {
       q[h][i] = src[i];
@@ -241,7 +244,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
       total += ml_s[w][h][1] * wt;
       acc += o_s[w][h][c] * wt;
     }
-    const int64_t rh = row * p.n_heads + kvh * G + h;
+    const int64_t rh = row * p.n_heads + head0 + h;
     if (splits == 1) {
       p.out[rh * D + c] = acc / total;
     } else {
@@ -268,7 +271,8 @@ void launch_group(const AttentionParams& p, cudaStream_t stream) {
 
 template <int D>
 void launch_dim(const AttentionParams& p, cudaStream_t stream) {
-  switch (p.n_heads / p.n_kv_heads) {
+  const int64_t group = p.n_heads / p.n_kv_heads;
+  switch (decode_tile_heads(D, group)) {
     case 1:
       return launch_group<D, 1>(p, stream);
     case 2:
@@ -280,15 +284,21 @@ void launch_dim(const AttentionParams& p, cudaStream_t stream) {
       break;
   }
   UG_CUDA_REQUIRE(false, "attention (decode kernel)",
-                  "GQA group " + std::to_string(p.n_heads / p.n_kv_heads) + " at head_dim " + std::to_string(D) +
+                  "GQA group " + std::to_string(group) + " at head_dim " + std::to_string(D) +
                       " is not supported (use plan_attention)");
 }
 
 }  // namespace
 
+int64_t decode_tile_heads(int64_t head_dim, int64_t group) {
+  if (head_dim != 128 && head_dim != 256 && head_dim != 512) return 0;
+  for (int64_t g : {int64_t(4), int64_t(2), int64_t(1)})
+    if (group % g == 0 && (g < 4 || head_dim <= 256)) return g;
+  return 0;
+}
+
 bool decode_kernel_supports(int64_t head_dim, int64_t group) {
-  const bool dim = head_dim == 128 || head_dim == 256 || head_dim == 512;
-  return dim && (group == 1 || group == 2 || (group == 4 && head_dim <= 256));
+  return group >= 1 && decode_tile_heads(head_dim, group) > 0;
 }
 
 void launch_decode_attention(const AttentionParams& p, cudaStream_t stream) {

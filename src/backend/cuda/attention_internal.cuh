@@ -138,6 +138,11 @@ __device__ __forceinline__ void store_flash_rows(const AttentionParams& p, int64
 
 // The decode kernel's limits (plan_attention picks it only within them).
 constexpr int kDecodeWarps = 8;  // warps per block, each over its own keys
+// Query heads one decode-kernel tile takes for a GQA group at head_dim, 0 where the kernel cannot: 4 (head_dim
+// <= 256), 2 or 1, the largest that divides the group. A larger group spans group / that tiles, which read the
+// same keys and values (the 12B's full layers: 16 heads of dim 512 as 8 tiles of 2; the repeated reads hit L2,
+// where the tensor-core flash kernel ran its 16 rows at ~0.1-0.2 of the copy bandwidth).
+int64_t decode_tile_heads(int64_t head_dim, int64_t group);
 bool decode_kernel_supports(int64_t head_dim, int64_t group);
 
 // The wgmma prefill kernel (attention_wgmma.cu): head dims 256 / 512, Fast / Exact, a GQA group that divides its
