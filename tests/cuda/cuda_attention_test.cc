@@ -545,7 +545,9 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
   }
   // Attention at the 12B's shapes: sliding layer (16 heads over 8, d 256, ring 1024) and full layer (MQA, d 512).
   // Decode: `batch` sequences of one row at context ctx; prefill: one sequence of ctx rows from position 0.
-  for (AttentionMode mode : {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast}) {
+  // The fp8 cache in decode shapes only (its prefill takes the mma.sync kernel, as the f32 cache's).
+  for (AttentionMode mode :
+       {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast, AttentionMode::ExactFp8Kv}) {
     for (auto [batch, ctx, prefill] : {std::tuple<int64_t, int64_t, bool>{1, 1024, false},
                                        {1, 16384, false},
                                        {32, 1024, false},
@@ -553,11 +555,14 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                                        {1, 2048, true},
                                        {1, 8192, true}}) {
       for (auto [Hkv, d, window] : {std::tuple<int64_t, int64_t, int64_t>{8, 256, 1024}, {1, 512, 0}}) {
+        if (prefill && mode == AttentionMode::ExactFp8Kv) continue;
         const int64_t H = 16, rows = prefill ? ctx : batch, rs = Hkv * d;
         const int64_t slots = window > 0 ? window : ctx + 1;
         DeviceBuffer<float> q(size_t(rows * H * d)), k(size_t(rows * rs)), v(size_t(rows * rs)),
             out(size_t(rows * H * d));
-        const int64_t el = mode == AttentionMode::ExactF32Kv ? 2 : 1;  // uint16_t per value
+        const int64_t value_bytes = kv_type_bytes(kv_type_of(mode));
+        const int64_t el =
+            mode == AttentionMode::ExactF32Kv ? 2 : 1;  // uint16_t per value (an fp8 cache: room to spare)
         DeviceBuffer<uint16_t> ck(size_t(prefill ? 1 : batch * slots * rs * el)),
             cv(size_t(prefill ? 1 : batch * slots * rs * el));
         for (auto* b : {&q, &k, &v, &out}) UG_CUDA_CHECK(cudaMemset(b->data(), 0, b->bytes()));
@@ -604,7 +609,7 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                 (long long)ctx, (long long)Hkv, (long long)d, int(mode), plan.wgmma ? "wgmma" : "mma.sync", us,
                 flops / us / 1e6, (long long)plan.splits);
           } else {
-            const double bytes = double(batch) * double(2 * keys * rs * 2 * el);
+            const double bytes = double(batch) * double(2 * keys * rs * value_bytes);
             std::printf(
                 "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
                 "%lld)\n",
