@@ -139,7 +139,7 @@ class CudaDecoderBackend final : public DecoderBackend {
 
   float* scratch(Scratch s, int64_t floats) override {
     // A buffer about to move may be one that a fusion across calls refers to (x_terms_of_, pending_y_).
-    if (int64_t(scratch_[size_t(s)].size()) < floats && !replaying()) settle();
+    if (int64_t(scratch_[size_t(s)].size()) < floats) settle();
     return ensure(scratch_[size_t(s)], floats);
   }
 
@@ -193,7 +193,6 @@ class CudaDecoderBackend final : public DecoderBackend {
       hi = ensure(x_terms_, (split_rows(rows) ? 2 : 1) * rows * dim);
       lo = split_rows(rows) ? hi + rows * dim : nullptr;
       x_terms_of_ = x;
-      x_terms_rows_ = rows;
     }
     cuda::OpScope scope(profiler_.get(), "residual_norm");
     cuda::residual_norm({.branch = b.data,
@@ -246,7 +245,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
 
   const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
-    if (!replaying()) settle();
+    settle();
     buffer.resize(size_t(n));
     UG_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), x, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     UG_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -291,7 +290,8 @@ class CudaDecoderBackend final : public DecoderBackend {
       gemm_->run_f32({.w = w.data, .x = x, .y = y, .m = rows, .n = w.rows, .k = w.cols, .split = split}, stream_);
     }
   }
-  // The fusions across calls (x_terms_, pending_): an op that is not their consumer settles first.
+  // The fusions across calls (x_terms_, pending_): an op that is not their consumer settles first (a no-op while a
+  // graph replays: no op runs then, so none left anything).
   void settle() {
     x_terms_of_ = nullptr;
     if (!pending_y_) return;
@@ -313,11 +313,31 @@ class CudaDecoderBackend final : public DecoderBackend {
     cuda::sum_chunks({.src = c.data, .dst = y, .n = c.stride, .chunks = c.chunks}, stream_);
     return {.data = y};
   }
-  // x's bf16 terms when the residual norm that wrote x also wrote them (else nullptr); settles.
-  const uint16_t* take_x_terms(const float* x, int64_t rows) {
-    const bool ready = x_terms_of_ == x && x_terms_rows_ == rows;
+  // x's bf16 terms when the residual norm that wrote x also wrote them (else nullptr); settles. (Every op of a step
+  // has the same rows, so the terms have the split this step's matmuls take.)
+  const uint16_t* take_x_terms(const float* x) {
+    const bool ready = x_terms_of_ == x;
     settle();
     return ready ? x_terms_.data() : nullptr;
+  }
+  // x · wᵀ of a fused projection (q/k/v, gate/up): gemv into `out` at up to kGemvRows rows, else cuBLASLt's partials
+  // (from x's bf16 terms when the residual norm wrote them), made readable into `out` (readable).
+  cuda::F32Chunks project(const cuda::DeviceMatrix& w, const float* x, const uint16_t* x_terms, int64_t rows,
+                          DeviceBuffer<float>& out) {
+    if (rows <= kGemvRows) {
+      float* y = ensure(out, rows * w.rows);
+      run_matmul(w, x, rows, y, split_rows(rows));
+      return {.data = y};
+    }
+    return readable(gemm_->run_chunks({.w = w.data,
+                                       .x = x_terms ? nullptr : x,
+                                       .x_bf16 = x_terms,
+                                       .m = rows,
+                                       .n = w.rows,
+                                       .k = w.cols,
+                                       .split = split_rows(rows)},
+                                      stream_),
+                    out);
   }
   // Decode-sized matmuls take the two-term split (f32-faithful, free when memory-bound) unless fast.
   bool split_rows(int64_t rows) const {
@@ -367,7 +387,6 @@ class CudaDecoderBackend final : public DecoderBackend {
   // Every other op settles first (settle()), so no op reads stale terms or an unsummed output.
   DeviceBuffer<uint16_t> x_terms_;
   const float* x_terms_of_ = nullptr;
-  int64_t x_terms_rows_ = 0;
   float* pending_y_ = nullptr;
   cuda::F32Chunks pending_{};
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
@@ -720,7 +739,7 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
 void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s, const float* x, float* q, float* k,
                                           float* v) {
   if (replaying()) return;
-  const uint16_t* x_terms = take_x_terms(x, s.rows);
+  const uint16_t* x_terms = take_x_terms(x);
   const cuda::DeviceMatrix& w = weights_->qkv(layer);
   const int64_t v_heads = s.has_v_proj ? s.kv_heads : 0;
   UG_CHECK(w.rows == (s.heads + s.kv_heads + v_heads) * s.head_dim,
@@ -729,21 +748,7 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
   cuda::F32Chunks qkv;
   {
     cuda::OpScope scope(profiler_.get(), "matmul qkv");
-    if (s.rows <= kGemvRows) {
-      float* out = ensure(qkv_out_, s.rows * w.rows);
-      run_matmul(w, x, s.rows, out, split_rows(s.rows));
-      qkv = {.data = out};
-    } else {
-      qkv = readable(gemm_->run_chunks({.w = w.data,
-                                        .x = x_terms ? nullptr : x,
-                                        .x_bf16 = x_terms,
-                                        .m = s.rows,
-                                        .n = w.rows,
-                                        .k = w.cols,
-                                        .split = split_rows(s.rows)},
-                                       stream_),
-                     qkv_out_);
-    }
+    qkv = project(w, x, x_terms, s.rows, qkv_out_);
   }
   cuda::OpScope scope(profiler_.get(), "qkv_prepare (norms, rope)");
   cuda::qkv_prepare({.qkv = qkv.data,
@@ -770,7 +775,7 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
 // takes, whose partials stay pending for the residual norm after.
 void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const float* x, int64_t rows, float* out) {
   if (replaying()) return;
-  const uint16_t* x_terms = take_x_terms(x, rows);
+  const uint16_t* x_terms = take_x_terms(x);
   const cuda::DeviceMatrix& w = weights_->gate_up(layer);
   UG_CHECK(w.rows == 2 * intermediate,
            "cuda feed forward: layer {}'s stacked gate/up projection has {} rows, expected 2 x {}", layer, w.rows,
@@ -778,34 +783,21 @@ void CudaDecoderBackend::feed_forward(int64_t layer, int64_t intermediate, const
   const cuda::DeviceMatrix& down = weights_->matrix(LayerMatrix::Down, layer);
   UG_CHECK(down.data != nullptr && down.cols == intermediate,
            "cuda feed forward: layer {}'s down projection has {} columns, expected {}", layer, down.cols, intermediate);
-  if (rows <= kGemvRows) {
-    float* gate_up = ensure(gate_up_out_, rows * w.rows);
-    {
-      cuda::OpScope scope(profiler_.get(), "matmul gate_up");
-      run_matmul(w, x, rows, gate_up, split_rows(rows));
-    }
+  cuda::F32Chunks gate_up;
+  {
+    cuda::OpScope scope(profiler_.get(), "matmul gate_up");
+    gate_up = project(w, x, x_terms, rows, gate_up_out_);
+  }
+  if (rows <= kGemvRows) {  // gemv: f32 activations
     float* act = scratch(Scratch::Gate, rows * intermediate);
     {
       cuda::OpScope scope(profiler_.get(), "geglu");
-      cuda::geglu_rows({.gate_up = gate_up, .out = act, .rows = rows, .inter = intermediate}, stream_);
+      cuda::geglu_rows({.gate_up = gate_up.data, .out = act, .rows = rows, .inter = intermediate}, stream_);
     }
     cuda::OpScope scope(profiler_.get(), "matmul down");
     return run_matmul(down, act, rows, out, split_rows(rows));
   }
   const bool split = split_rows(rows);
-  cuda::F32Chunks gate_up;
-  {
-    cuda::OpScope scope(profiler_.get(), "matmul gate_up");
-    gate_up = readable(gemm_->run_chunks({.w = w.data,
-                                          .x = x_terms ? nullptr : x,
-                                          .x_bf16 = x_terms,
-                                          .m = rows,
-                                          .n = w.rows,
-                                          .k = w.cols,
-                                          .split = split},
-                                         stream_),
-                       gate_up_out_);
-  }
   uint16_t* act = ensure(act_bf16_, (split ? 2 : 1) * rows * intermediate);
   {
     cuda::OpScope scope(profiler_.get(), "geglu");
@@ -836,7 +828,7 @@ float* CudaDecoderBackend::pinned(size_t floats) {
 
 void CudaDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
-  if (!replaying()) settle();
+  settle();
   if (graph_ != Graph::Off) return graph_logits(h, requests);
   if (requests.empty()) {
     if (profiler_) {

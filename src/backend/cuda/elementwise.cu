@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -44,9 +45,9 @@ __global__ void to_bf16_split_kernel(ToBf16SplitParams p) {
   pdl_launch_dependents();
   pdl_wait();
   for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * kThreads) {
-    const __nv_bfloat16 hi = __float2bfloat16_rn(p.src[i]);
-    p.hi[i] = __bfloat16_as_ushort(hi);
-    p.lo[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p.src[i] - __bfloat162float(hi)));
+    const Bf16Terms t = bf16_terms(p.src[i]);
+    p.hi[i] = t.hi;
+    p.lo[i] = t.lo;
   }
 }
 

@@ -71,9 +71,9 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
       if (p.next_weight) y = __fmul_rn(y, wn[j]);
       p.x[at + i] = y;
       if (p.x_hi) {
-        const __nv_bfloat16 hi = __float2bfloat16_rn(y);
-        p.x_hi[at + i] = __bfloat16_as_ushort(hi);
-        if (p.x_lo) p.x_lo[at + i] = __bfloat16_as_ushort(__float2bfloat16_rn(y - __bfloat162float(hi)));
+        const Bf16Terms t = bf16_terms(y);
+        p.x_hi[at + i] = t.hi;
+        if (p.x_lo) p.x_lo[at + i] = t.lo;
       }
     }
   }
@@ -181,9 +181,9 @@ __global__ void geglu_rows_kernel(GegluRowsParams p) {
           if (p.out_lo)
             *reinterpret_cast<uint2*>(p.out_lo + at) = make_uint2(pack_residual(y[0], y[1]), pack_residual(y[2], y[3]));
         } else {
-          const __nv_bfloat16 hi = __float2bfloat16_rn(y[0]);
-          p.out_bf16[at] = __bfloat16_as_ushort(hi);
-          if (p.out_lo) p.out_lo[at] = __bfloat16_as_ushort(__float2bfloat16_rn(y[0] - __bfloat162float(hi)));
+          const Bf16Terms t = bf16_terms(y[0]);
+          p.out_bf16[at] = t.hi;
+          if (p.out_lo) p.out_lo[at] = t.lo;
         }
       } else {
         if constexpr (V == 4)

@@ -202,14 +202,13 @@ void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   require_product(p.w, p.m, p.n, p.k);
   require_output(p.y);
   const auto [rows, slices] = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
-  const bool direct = !p.split && slices == 1;  // one chunk: cuBLASLt writes y itself
-  const uint16_t* x = impl_->round_input(p.x, p.m, p.k, p.split, direct ? 0 : slices * rows * p.n, stream);
-  if (direct) {
-    impl_->matmul(p.w, x, p.y, rows, p.n, p.k, 1, stream);
+  if (!p.split && slices == 1) {  // one chunk: cuBLASLt writes y itself
+    impl_->matmul(p.w, impl_->round_input(p.x, p.m, p.k, false, 0, stream), p.y, rows, p.n, p.k, 1, stream);
     return;
   }
-  impl_->matmul(p.w, x, impl_->split_out.data(), rows, p.n, p.k, slices, stream);
-  sum_chunks({.src = impl_->split_out.data(), .dst = p.y, .n = p.m * p.n, .chunks = slices * (rows / p.m)}, stream);
+  const F32Chunks c =
+      run_chunks({.w = p.w, .x = p.x, .m = p.m, .n = p.n, .k = p.k, .split = p.split, .k_slices = p.k_slices}, stream);
+  sum_chunks({.src = c.data, .dst = p.y, .n = c.stride, .chunks = c.chunks}, stream);
 }
 
 F32Chunks Gemm::run_chunks(const GemmChunksParams& p, cudaStream_t stream) {

@@ -15,6 +15,16 @@ __device__ __forceinline__ uint32_t pack_bf16(float first, float second) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// One value's two bf16 terms (a two-term split) as bit patterns: hi = bf16(x), lo = bf16(x - hi), round to nearest
+// even.
+struct Bf16Terms {
+  uint16_t hi, lo;
+};
+__device__ __forceinline__ Bf16Terms bf16_terms(float x) {
+  const __nv_bfloat16 hi = __float2bfloat16_rn(x);
+  return {__bfloat16_as_ushort(hi), __bfloat16_as_ushort(__float2bfloat16_rn(x - __bfloat162float(hi)))};
+}
+
 // The rounding residual of pack_bf16 (second bf16 term of a two-term split).
 __device__ __forceinline__ uint32_t pack_residual(float first, float second) {
   return pack_bf16(first - __bfloat162float(__float2bfloat16_rn(first)),
