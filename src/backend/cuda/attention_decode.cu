@@ -10,7 +10,9 @@
 // write the same [m, l, acc] partials as the flash kernel (attention.cu merges them).
 #include <cuda_bf16.h>
 
+#include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cuda_check.h"
@@ -89,7 +91,44 @@ struct Slice {
 #pragma unroll
     for (int i = 0; i < kWords; ++i) w[i] = 0;
   }
+  __device__ __forceinline__ const Slice& wide() const { return *this; }
 };
+
+// An fp8 row's slice as the cache stores it (four e4m3 values per register), widened to Slice's f16 pairs only
+// when used: a warp step then holds as many keys' bytes as a bf16 step (twice the keys) in the same registers. A
+// decode warp waits for each step's loads before the next step's are issued, so its speed is the bytes a step has
+// in flight: widened on load, an fp8 step carried half a bf16 step's bytes.
+template <int D>
+struct Fp8Held {
+  static constexpr int kCols = D / 32, kWords = kCols / 4;
+  static_assert(kCols % 4 == 0, "a lane's fp8 slice is whole 32-bit words");
+  uint32_t w[kWords];
+  __device__ __forceinline__ void load(const void* src) { load_words(w, src); }
+  __device__ __forceinline__ void load_fresh(const float* src, float inv) {
+#pragma unroll
+    for (int i = 0; i < kWords; ++i)
+      w[i] = uint32_t(e4m3x2_of(src[4 * i], src[4 * i + 1], inv)) |
+             (uint32_t(e4m3x2_of(src[4 * i + 2], src[4 * i + 3], inv)) << 16);
+  }
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < kWords; ++i) w[i] = 0;
+  }
+  __device__ __forceinline__ Slice<D, KvType::Fp8> wide() const {
+    Slice<D, KvType::Fp8> s;
+#pragma unroll
+    for (int i = 0; i < kWords; ++i) {
+      s.w[2 * i] = e4m3x2_to_f16x2(uint16_t(w[i] & 0xffffu));
+      s.w[2 * i + 1] = e4m3x2_to_f16x2(uint16_t(w[i] >> 16));
+    }
+    return s;
+  }
+};
+
+// What a lane holds of a key or value row from its load to its use (kRawFp8 false: fp8 widened on load, the
+// variant this replaces; kept for the A/B, UG_FP8_WIDE_ON_LOAD=1).
+template <int D, KvType KV, bool kRawFp8>
+using Held = std::conditional_t<KV == KvType::Fp8 && kRawFp8, Fp8Held<D>, Slice<D, KV>>;
 
 __host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
 
@@ -120,19 +159,20 @@ __device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
 
 // Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
 // per SM, whose warps hide load latency better than longer steps), at most 8, and KEYS x G scores fit a warp.
-template <int D, int G, KvType KV>
+template <int D, int G, KvType KV, bool kRawFp8>
 __host__ __device__ constexpr int keys_per_step() {
-  constexpr int by_regs = 16 / Slice<D, KV>::kWords, by_lanes = 32 / G;
+  constexpr int by_regs = 16 / Held<D, KV, kRawFp8>::kWords, by_lanes = 32 / G;
   constexpr int k = by_regs < by_lanes ? by_regs : by_lanes;
   return k < 1 ? 1 : k > 8 ? 8 : k;
 }
 
-template <int D, int G, KvType KV>
+template <int D, int G, KvType KV, bool kRawFp8>
 __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(AttentionParams p) {
   pdl_launch_dependents();
   pdl_wait();
   using S = Slice<D, KV>;
-  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, KV>();
+  using H = Held<D, KV, kRawFp8>;
+  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, KV, kRawFp8>();
   // Fp8 caches hold keys / k_scale: fresh keys are rounded the same way and the scores scaled back.
   const float k_inv = KV == KvType::Fp8 ? 1.0f / p.k_scale : 1.0f;
   const float score_scale = KV == KvType::Fp8 ? p.scale * p.k_scale : p.scale;
@@ -164,8 +204,13 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
     l_run[h] = 0.0f;
   }
 
-  for (int64_t kb = klo + warp * KEYS; kb <= khi; kb += KEYS * kDecodeWarps) {
-    S k[KEYS], v[KEYS];
+  // The ring slot of key kb, kept from step to step (a 64-bit modulo per key cost as many instructions as the
+  // step's products).
+  const int64_t cap = s.ring_capacity, first = klo + warp * KEYS;
+  int64_t slot_kb = cap > 0 ? first % cap : first;
+  constexpr int64_t kStride = KEYS * kDecodeWarps;
+  for (int64_t kb = first; kb <= khi; kb += kStride) {
+    H k[KEYS], v[KEYS];
 #pragma unroll
     for (int j = 0; j < KEYS; ++j) {
       const int64_t pos = kb + j;
@@ -177,23 +222,32 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
         k[j].load_fresh(p.k + at, k_inv);
         v[j].load_fresh(p.v + at, 1.0f);
       } else {
-        const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+        int64_t slot = slot_kb + j;
+        if (cap > 0)
+          while (slot >= cap) slot -= cap;
         const int64_t at = ((slot * Hkv + kvh) * D + lane * C) * kv_type_bytes(KV);  // in bytes
         k[j].load(static_cast<const uint8_t*>(s.cache_k) + at);
         v[j].load(static_cast<const uint8_t*>(s.cache_v) + at);
       }
     }
+    slot_kb += kStride;
+    if (cap > 0)
+      while (slot_kb >= cap) slot_kb -= cap;
     float sc[KEYS * G];  // score of key j, head h at j * G + h
 #pragma unroll
-    for (int j = 0; j < KEYS; ++j)
+    for (int j = 0; j < KEYS; ++j) {
+      const S& kw = k[j].wide();
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float dot = 0.0f;
 #pragma unroll
-        for (int i = 0; i < C; ++i) dot = fmaf(q[h][i], k[j].at(i), dot);
+        for (int i = 0; i < C; ++i) dot = fmaf(q[h][i], kw.at(i), dot);
         sc[j * G + h] = dot;
       }
+    }
     warp_sum_all(sc, lane);
+    // Scores -> probabilities (sc), each head's state rescaled; then the values, each widened once for all heads
+    // (o[h][i] sees the same operations in the same order as head by head).
 #pragma unroll
     for (int h = 0; h < G; ++h) {
       float mx = -INFINITY;
@@ -211,11 +265,17 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
       for (int i = 0; i < C; ++i) o[h][i] *= corr;
 #pragma unroll
       for (int j = 0; j < KEYS; ++j) {
-        const float pj = expf(sc[j * G + h] - m_new);  // 0 past khi (its value row is zeros)
-        l_run[h] += pj;
-#pragma unroll
-        for (int i = 0; i < C; ++i) o[h][i] = fmaf(pj, v[j].at(i), o[h][i]);
+        sc[j * G + h] = expf(sc[j * G + h] - m_new);  // 0 past khi (its value row is zeros)
+        l_run[h] += sc[j * G + h];
       }
+    }
+#pragma unroll
+    for (int j = 0; j < KEYS; ++j) {
+      const S& vw = v[j].wide();
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+#pragma unroll
+        for (int i = 0; i < C; ++i) o[h][i] = fmaf(sc[j * G + h], vw.at(i), o[h][i]);
     }
   }
 
@@ -260,12 +320,17 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 
 template <int D, int G>
 void launch_group(const AttentionParams& p, cudaStream_t stream) {
+  static const bool wide_on_load = [] {  // TEMP A/B
+    const char* e = std::getenv("UG_FP8_WIDE_ON_LOAD");
+    return e && std::string(e) == "1";
+  }();
   const unsigned blocks = unsigned(p.n_decode_tiles * p.decode_splits), threads = 32 * kDecodeWarps;
   const KvType kv = kv_type_of(p.mode);
   launch_kernel("decode_attention_kernel",
-                kv == KvType::F32   ? decode_attention_kernel<D, G, KvType::F32>
-                : kv == KvType::Fp8 ? decode_attention_kernel<D, G, KvType::Fp8>
-                                    : decode_attention_kernel<D, G, KvType::Bf16>,
+                kv == KvType::F32   ? decode_attention_kernel<D, G, KvType::F32, true>
+                : kv == KvType::Fp8 ? (wide_on_load ? decode_attention_kernel<D, G, KvType::Fp8, false>
+                                                    : decode_attention_kernel<D, G, KvType::Fp8, true>)
+                                    : decode_attention_kernel<D, G, KvType::Bf16, true>,
                 blocks, threads, 0, stream, p);
 }
 
