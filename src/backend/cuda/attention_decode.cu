@@ -132,6 +132,22 @@ using Held = std::conditional_t<KV == KvType::Fp8 && kRawFp8, Fp8Held<D>, Slice<
 
 __host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
 
+// One level of warp_sum_all's reduce-scatter: lanes `off` apart swap halves of v[0, 2 half) and add; the level
+// is a template parameter so that every index is a constant (as a loop, the compiler left the levels rolled from
+// N = 16 on and v went to local memory).
+template <int N, int S>
+__device__ __forceinline__ void reduce_scatter_level(float (&v)[N], int lane) {
+  constexpr int off = 16 >> S, half = N >> (S + 1);
+  const bool upper = lane & off;
+#pragma unroll
+  for (int i = 0; i < half; ++i) {
+    const float send = upper ? v[i] : v[i + half];
+    const float keep = upper ? v[i + half] : v[i];
+    v[i] = keep + __shfl_xor_sync(kFull, send, off);
+  }
+  if constexpr (S + 1 < log2_of(N)) reduce_scatter_level<N, S + 1>(v, lane);
+}
+
 // Sums each of the N values over the warp's 32 lanes; every lane gets all N sums. A butterfly reduce-scatter
 // (each step a lane keeps half of its values and adds its partner's copy of them: N - 1 shuffles in all) leaves
 // lane l with value l >> (5 - log2 N); then one shuffle per value broadcasts it. ~2N shuffles instead of 5N.
@@ -139,17 +155,7 @@ template <int N>
 __device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
   constexpr int L = log2_of(N);
   static_assert(N == 1 << L && L <= 5, "N must be a power of two up to 32");
-#pragma unroll
-  for (int s = 0; s < L; ++s) {
-    const int off = 16 >> s, half = N >> (s + 1);
-    const bool upper = lane & off;
-#pragma unroll
-    for (int i = 0; i < half; ++i) {
-      const float send = upper ? v[i] : v[i + half];
-      const float keep = upper ? v[i + half] : v[i];
-      v[i] = keep + __shfl_xor_sync(kFull, send, off);
-    }
-  }
+  if constexpr (L > 0) reduce_scatter_level<N, 0>(v, lane);
   float x = v[0];
 #pragma unroll
   for (int off = 16 >> L; off >= 1; off >>= 1) x += __shfl_xor_sync(kFull, x, off);
@@ -158,11 +164,12 @@ __device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
 }
 
 // Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
-// per SM, whose warps hide load latency better than longer steps), at most 8, and KEYS x G scores fit a warp.
+// per SM, whose warps hide load latency better than longer steps), at most 8, and at most 16 scores (KEYS x G) per step
+// (more spill at 128 registers).
 template <int D, int G, KvType KV, bool kRawFp8>
 __host__ __device__ constexpr int keys_per_step() {
-  constexpr int by_regs = 16 / Held<D, KV, kRawFp8>::kWords, by_lanes = 32 / G;
-  constexpr int k = by_regs < by_lanes ? by_regs : by_lanes;
+  constexpr int by_regs = 16 / Held<D, KV, kRawFp8>::kWords, by_scores = 16 / G;
+  constexpr int k = by_regs < by_scores ? by_regs : by_scores;
   return k < 1 ? 1 : k > 8 ? 8 : k;
 }
 
