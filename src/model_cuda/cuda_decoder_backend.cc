@@ -373,6 +373,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   // The current step, uploaded by begin_step.
   int64_t rows_ = 0, n_seqs_ = 0, max_keys_full_ = 0, max_keys_sliding_ = 0;
   bool has_blocks_ = false;
+  bool store_early_ = false;  // qkv_prepare appends this step's k / v rows (begin_step says when it may)
   std::vector<int64_t> host_positions_;
   DeviceBuffer<int64_t> positions_;
   DeviceBuffer<int32_t> row_seq_, block_last_, tokens_, override_index_, logit_rows_, argmax_ids_, excluded_at_,
@@ -402,7 +403,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   // replay it (the ops return at once; logits() launches the graph). Any reallocation drops every graph.
   enum class Graph { Off, Capture, Replay };
   // sequences, (flash, decode-kernel) splits of each layer kind, top-k candidate room
-  using GraphKey = std::array<int64_t, 6>;
+  using GraphKey = std::array<int64_t, 7>;
   Graph graph_ = Graph::Off;
   GraphKey graph_key_{}, last_key_{};
   std::map<GraphKey, cudaGraphExec_t> graphs_;
@@ -430,6 +431,13 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   std::vector<int32_t> row_seq(size_t(b.total)), block_last(size_t(b.total), -1);
   std::vector<cuda::AttentionSeq> seqs(size_t(t.n_layers() * n_seqs_));
   has_blocks_ = false;
+  // qkv_prepare may append the step's k / v rows itself (kv_store's launch goes) when attention cannot read a slot
+  // they overwrite: one row per sequence, every ring at least as long as its layer's window.
+  static const bool store_early_enabled = [] {  // TEMP A/B: UG_KV_STORE_EARLY=0 is the variant before
+    const char* e = std::getenv("UG_KV_STORE_EARLY");
+    return !(e && std::string_view(e) == "0");
+  }();
+  store_early_ = store_early_enabled;
   max_keys_full_ = max_keys_sliding_ = 1;
   for (size_t i = 0; i < items.size(); ++i) {
     auto* storage = dynamic_cast<cuda::DeviceKvStorage*>(items[i].cache->storage());
@@ -441,6 +449,12 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
              "forward_batch: item {}'s KV cache holds {} rows, this backend's precision needs {}", i,
              kv_type_name(storage->type()), kv_type_name(kv_type()));
     storage->grow(b.start[i] + b.n[i]);
+    if (b.n[i] != 1) store_early_ = false;
+    for (int64_t li = 0; li < t.n_layers() && store_early_; ++li) {
+      const int64_t cap = storage->ring_capacity(li);
+      const int64_t window = t.layers[size_t(li)].kind == LayerKind::Sliding ? t.sliding_window : 0;
+      if (cap > 0 && (window == 0 || cap < window)) store_early_ = false;
+    }
     for (int64_t r = 0; r < b.n[i]; ++r) row_seq[size_t(b.row0[i] + r)] = int32_t(i);
     const auto& ids = items[i].input.block_ids;
     for (int64_t r = b.n[i] - 1; r >= 0 && !ids.empty(); --r) {  // last row of each run of one block id
@@ -544,7 +558,8 @@ void CudaDecoderBackend::prepare_graph(std::span<const BatchItem> items, const S
                 plans_[1].splits,
                 plans_[0].decode_splits,
                 plans_[1].decode_splits,
-                graph_top_capacity_};
+                graph_top_capacity_,
+                store_early_ ? 1 : 0};
   if (graphs_.count(graph_key_))
     graph_ = Graph::Replay;
   else if (graph_key_ == last_key_ && allocations() == last_step_end_allocations_)
@@ -722,6 +737,7 @@ void CudaDecoderBackend::attention(int64_t li, const float* q, const float* k, c
     cuda::OpScope scope(profiler_.get(), sliding ? "attention sliding" : "attention full");
     cuda::attention(p, stream_);
   }
+  if (store_early_) return;  // qkv_prepare stored them
   cuda::OpScope scope(profiler_.get(), "kv_store");
   cuda::kv_store({.k = k,
                   .v = v,
@@ -766,7 +782,11 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
                      .kv_heads = s.kv_heads,
                      .head_dim = s.head_dim,
                      .has_v = s.has_v_proj,
-                     .eps = config_.text.rms_norm_eps},
+                     .eps = config_.text.rms_norm_eps,
+                     .store_seqs = store_early_ ? seqs_.data() + layer * n_seqs_ : nullptr,
+                     .store_row_seq = row_seq_.data(),
+                     .store_type = kv_type(),
+                     .store_k_scale = k_scales_[size_t(layer)]},
                     stream_);
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "backend/cuda/attention.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/fused_ops.h"
 #include "core/bf16.h"
@@ -171,6 +172,77 @@ TEST_F(CudaFusedOps, QkvPrepareMatchesCpu) {
         count_bad("k", dk.to_host(), ref.k, pair_tol(ref.k));
         count_bad("v", dv.to_host(), ref.v, [&](size_t i) { return 1e-5f * std::fabs(ref.v[i]) + 1e-30f; });
       }
+    }
+  }
+}
+
+// qkv_prepare appending the step's k / v rows (store_seqs) leaves the caches exactly as kv_store after it: one-row
+// sequences into a ring that wrapped, a fresh ring, a linear cache; every cache type; with and without v_proj.
+TEST_F(CudaFusedOps, QkvPrepareStoresRowsAsKvStore) {
+  const int64_t H = 4, Hkv = 2, d = 64, rows = 3, row_size = Hkv * d;
+  const int64_t caps[rows] = {8, 8, 0}, starts[rows] = {13, 2, 5};
+  for (KvType type : {KvType::Bf16, KvType::F32, KvType::Fp8}) {
+    for (bool has_v : {true, false}) {
+      SCOPED_TRACE("type=" + std::to_string(int(type)) + " has_v=" + std::to_string(has_v));
+      const int64_t width = (H + Hkv + (has_v ? Hkv : 0)) * d, bytes = kv_type_bytes(type);
+      auto dqkv = upload(random_floats(size_t(rows * width), 1700 + uint32_t(type) * 2 + has_v, -3.0f, 3.0f));
+      auto dw = upload(random_floats(size_t(d), 1710, 0.5f, 1.5f));
+      auto dfreq = upload(inv_freq_for(d, 10000.0, d / 2));
+      auto dpos = upload(std::vector<int64_t>(starts, starts + rows));
+      auto drow_seq = upload(std::vector<int32_t>{0, 1, 2});
+      const float k_scale = type == KvType::Fp8 ? 2.0f : 1.0f;
+      std::vector<DeviceBuffer<uint8_t>> dev;  // [variant][seq][k, v] caches, filled alike
+      for (int variant = 0; variant < 2; ++variant) {
+        std::vector<AttentionSeq> seqs;
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t slots = caps[i] > 0 ? caps[i] : starts[i] + 1;
+          for (int kv = 0; kv < 2; ++kv) {
+            std::vector<uint8_t> init(size_t(slots * row_size * bytes));
+            for (size_t b = 0; b < init.size(); ++b) init[b] = uint8_t(b * 7 + kv);  // old rows stay as they were
+            dev.push_back(upload(init));
+          }
+          seqs.push_back({.cache_k = dev[dev.size() - 2].data(),
+                          .cache_v = dev.back().data(),
+                          .ring_capacity = caps[i],
+                          .row0 = i,
+                          .n_rows = 1,
+                          .chunk_start = starts[i]});
+        }
+        auto dseqs = upload(seqs);
+        DeviceBuffer<float> q(size_t(rows * H * d)), k(size_t(rows * row_size)), v(size_t(rows * row_size));
+        QkvPrepareParams p{.qkv = dqkv.data(),
+                           .q = q.data(),
+                           .k = k.data(),
+                           .v = v.data(),
+                           .q_weight = dw.data(),
+                           .k_weight = dw.data(),
+                           .positions = dpos.data(),
+                           .inv_freq = dfreq.data(),
+                           .rows = rows,
+                           .heads = H,
+                           .kv_heads = Hkv,
+                           .head_dim = d,
+                           .has_v = has_v};
+        if (variant == 0) {
+          p.store_seqs = dseqs.data();
+          p.store_row_seq = drow_seq.data();
+          p.store_type = type;
+          p.store_k_scale = k_scale;
+          qkv_prepare(p);
+        } else {
+          qkv_prepare(p);
+          kv_store({.k = k.data(),
+                    .v = v.data(),
+                    .seqs = dseqs.data(),
+                    .row_seq = drow_seq.data(),
+                    .rows = rows,
+                    .row_size = row_size,
+                    .type = type,
+                    .k_scale = k_scale});
+        }
+        UG_CUDA_CHECK(cudaDeviceSynchronize());
+      }
+      for (size_t c = 0; c < dev.size() / 2; ++c) EXPECT_EQ(dev[c].to_host(), dev[dev.size() / 2 + c].to_host()) << c;
     }
   }
 }

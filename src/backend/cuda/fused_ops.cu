@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
 #include "backend/cuda/fused_ops.h"
+#include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mma.cuh"
 
@@ -131,6 +132,20 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
   for (int j = 0; j < P; ++j) ss += double(a[j]) * a[j] + double(b[j]) * b[j];
   const float inv = float(1.0 / sqrt(warp_sum(ss) / double(d) + p.eps));
   const float pos = float(p.positions[row]);
+  // The cache slot this k or v head goes to (store_seqs set; kv_store's rule for a one-row sequence).
+  void* cache = nullptr;
+  int64_t cache_at = 0;
+  float divisor = 1.0f;
+  if (p.store_seqs && slot >= p.heads) {
+    const AttentionSeq& s = p.store_seqs[p.store_row_seq[row]];
+    const int64_t at_pos = s.chunk_start + (row - s.row0);
+    const int64_t cache_slot = s.ring_capacity > 0 ? at_pos % s.ring_capacity : at_pos;
+    const bool is_k = slot < p.heads + p.kv_heads;
+    const int64_t head = is_k ? slot - p.heads : slot - p.heads - p.kv_heads;
+    cache = is_k ? s.cache_k : s.cache_v;
+    cache_at = (cache_slot * p.kv_heads + head) * d;
+    divisor = is_k ? p.store_k_scale : 1.0f;
+  }
 #pragma unroll
   for (int j = 0; j < kQkvPairsPerLane; ++j) {
     const int64_t i = lane + 32 * j;
@@ -151,6 +166,10 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
     }
     dst[i] = x1;
     dst[i + half] = x2;
+    if (cache) {
+      store_cache_element(cache, cache_at + i, x1, p.store_type, divisor);
+      store_cache_element(cache, cache_at + i + half, x2, p.store_type, divisor);
+    }
   }
 }
 
@@ -249,6 +268,9 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
                   "rows " + std::to_string(p.rows) + ", heads " + std::to_string(p.heads) + ", kv_heads " +
                       std::to_string(p.kv_heads) + " must be >= 1");
   UG_CUDA_REQUIRE(p.eps > 0, op, "eps " + std::to_string(p.eps) + " must be > 0");
+  UG_CUDA_REQUIRE(!p.store_seqs || p.store_row_seq, op, "store_row_seq must be set with store_seqs");
+  UG_CUDA_REQUIRE(!p.store_seqs || p.store_type != KvType::Fp8 || valid_k_scale(p.store_k_scale), op,
+                  "store_k_scale " + std::to_string(p.store_k_scale) + " must be a power of two >= 1");
   require_chunks(op, "qkv", p.qkv_chunks, p.qkv_stride,
                  p.rows * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * p.head_dim);
   const int64_t warps = p.rows * (p.heads + 2 * p.kv_heads);

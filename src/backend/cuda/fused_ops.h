@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "backend/cuda/attention.h"
+
 namespace ug::cuda {
 
 // The residual step between the two halves of a Gemma layer, per row r < rows:
@@ -56,6 +58,13 @@ struct QkvPrepareParams {
   int64_t head_dim = 0;                // even, 2 .. kQkvMaxHeadDim
   bool has_v = true;
   double eps = 1e-6;
+  // Also append the step's k and v rows to the caches, exactly as kv_store would (store_seqs set). Only for a
+  // step whose attention never reads the slots they overwrite: one row per sequence and every ring at least as
+  // long as the window (the decoder's decode steps), so that kv_store's launch after attention can go.
+  const AttentionSeq* store_seqs = nullptr;  // [n_seqs] (device), as KvStoreParams::seqs
+  const int32_t* store_row_seq = nullptr;    // [rows] (device)
+  KvType store_type = KvType::Bf16;
+  float store_k_scale = 1.0f;
 };
 constexpr int64_t kQkvMaxHeadDim = 512;
 void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream = nullptr);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/attention.h"
 #include "backend/cuda/mma.cuh"
 
 namespace ug::cuda {
@@ -37,6 +38,17 @@ __device__ __forceinline__ uint32_t e4m3x2_to_bf16x2(uint16_t bytes) {
 // x and y scaled by inv (a power of two) as the cache stores them (e4m3 bytes, first in the low byte).
 __device__ __forceinline__ uint16_t e4m3x2_of(float x, float y, float inv) {
   return uint16_t(uint16_t(to_e4m3(x * inv)) | uint16_t(uint16_t(to_e4m3(y * inv)) << 8));
+}
+
+// One element into a KV cache as the cache's type stores it (kv_store's rule): f32 as is, bf16 rounded to nearest
+// even, e4m3 after dividing by `divisor` (keys: k_scale; values: 1).
+__device__ __forceinline__ void store_cache_element(void* cache, int64_t at, float x, KvType type, float divisor) {
+  if (type == KvType::F32)
+    static_cast<float*>(cache)[at] = x;
+  else if (type == KvType::Fp8)
+    static_cast<uint8_t*>(cache)[at] = to_e4m3(x / divisor);
+  else
+    static_cast<__nv_bfloat16*>(cache)[at] = __float2bfloat16_rn(x);
 }
 
 // Four e4m3 bytes of a 32-bit word -> two bf16 pairs.

@@ -46,16 +46,8 @@ __global__ void kv_store_kernel(KvStoreParams p) {
       if (t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the same chunk
       slot = pos % s.ring_capacity;
     }
-    if (p.type == KvType::F32) {
-      static_cast<float*>(s.cache_k)[slot * p.row_size + c] = p.k[i];
-      static_cast<float*>(s.cache_v)[slot * p.row_size + c] = p.v[i];
-    } else if (p.type == KvType::Fp8) {
-      static_cast<uint8_t*>(s.cache_k)[slot * p.row_size + c] = to_e4m3(p.k[i] / p.k_scale);
-      static_cast<uint8_t*>(s.cache_v)[slot * p.row_size + c] = to_e4m3(p.v[i]);
-    } else {
-      static_cast<__nv_bfloat16*>(s.cache_k)[slot * p.row_size + c] = __float2bfloat16_rn(p.k[i]);
-      static_cast<__nv_bfloat16*>(s.cache_v)[slot * p.row_size + c] = __float2bfloat16_rn(p.v[i]);
-    }
+    store_cache_element(s.cache_k, slot * p.row_size + c, p.k[i], p.type, p.k_scale);
+    store_cache_element(s.cache_v, slot * p.row_size + c, p.v[i], p.type, 1.0f);
   }
 }
 
