@@ -433,11 +433,7 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   has_blocks_ = false;
   // qkv_prepare may append the step's k / v rows itself (kv_store's launch goes) when attention cannot read a slot
   // they overwrite: one row per sequence, every ring at least as long as its layer's window.
-  static const bool store_early_enabled = [] {  // TEMP A/B: UG_KV_STORE_EARLY=0 is the variant before
-    const char* e = std::getenv("UG_KV_STORE_EARLY");
-    return !(e && std::string_view(e) == "0");
-  }();
-  store_early_ = store_early_enabled;
+  store_early_ = true;
   max_keys_full_ = max_keys_sliding_ = 1;
   for (size_t i = 0; i < items.size(); ++i) {
     auto* storage = dynamic_cast<cuda::DeviceKvStorage*>(items[i].cache->storage());

@@ -10,7 +10,6 @@
 // write the same [m, l, acc] partials as the flash kernel (attention.cu merges them).
 #include <cuda_bf16.h>
 
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -46,8 +45,8 @@ __device__ __forceinline__ void load_words(uint32_t (&out)[N], const void* src) 
   }
 }
 
-// A lane's D / 32 columns of one key or value row: bf16 pairs (low half first), f16 pairs (an fp8 row, widened on
-// load: one conversion per two values, exact) or f32 bits.
+// A lane's D / 32 columns of one key or value row: bf16 pairs (low half first), f32 bits, or f16 pairs (an fp8 row
+// widened by Fp8Held::wide: one conversion per two values, exact).
 template <int D, KvType KV>
 struct Slice {
   static constexpr bool kF32 = KV == KvType::F32;
@@ -59,29 +58,15 @@ struct Slice {
     if constexpr (KV == KvType::Fp8) return f16x2_at(w[i / 2], i % 2);
     return __uint_as_float(i % 2 ? (w[i / 2] & 0xffff0000u) : (w[i / 2] << 16));
   }
-  // The lane's columns as the cache stores them (kCols values of kv_type_bytes(KV) bytes).
+  // The lane's columns as the cache stores them (kCols values of kv_type_bytes(KV) bytes; fp8 rows load as Fp8Held).
   __device__ __forceinline__ void load(const void* src) {
-    if constexpr (KV == KvType::Fp8) {
-      static_assert(kCols % 4 == 0, "a lane's fp8 slice is whole 32-bit words");
-      uint32_t raw[kCols / 4];
-      load_words(raw, src);
-#pragma unroll
-      for (int i = 0; i < kCols / 4; ++i) {
-        w[2 * i] = e4m3x2_to_f16x2(uint16_t(raw[i] & 0xffffu));
-        w[2 * i + 1] = e4m3x2_to_f16x2(uint16_t(raw[i] >> 16));
-      }
-    } else {
-      load_words(w, src);
-    }
+    static_assert(KV != KvType::Fp8, "fp8 rows are held as stored (Fp8Held)");
+    load_words(w, src);
   }
-  // A fresh f32 row of the step as the cache would hold it: rounded to bf16, or to e4m3 after multiplying by inv
-  // (keys: 1 / k_scale), or f32 as is.
-  __device__ __forceinline__ void load_fresh(const float* src, float inv) {
+  // A fresh f32 row of the step as the cache would hold it: rounded to bf16, or f32 as is.
+  __device__ __forceinline__ void load_fresh(const float* src, float) {
     if constexpr (kF32) {
-      load(src);
-    } else if constexpr (KV == KvType::Fp8) {
-#pragma unroll
-      for (int i = 0; i < kWords; ++i) w[i] = e4m3x2_to_f16x2(e4m3x2_of(src[2 * i], src[2 * i + 1], inv));
+      load_words(w, src);
     } else {
 #pragma unroll
       for (int i = 0; i < kWords; ++i) w[i] = pack_bf16(src[2 * i], src[2 * i + 1]);
@@ -125,10 +110,9 @@ struct Fp8Held {
   }
 };
 
-// What a lane holds of a key or value row from its load to its use (kRawFp8 false: fp8 widened on load, the
-// variant this replaces; kept for the A/B, UG_FP8_WIDE_ON_LOAD=1).
-template <int D, KvType KV, bool kRawFp8>
-using Held = std::conditional_t<KV == KvType::Fp8 && kRawFp8, Fp8Held<D>, Slice<D, KV>>;
+// What a lane holds of a key or value row from its load to its use: fp8 rows as stored, bf16 / f32 rows as Slice.
+template <int D, KvType KV>
+using Held = std::conditional_t<KV == KvType::Fp8, Fp8Held<D>, Slice<D, KV>>;
 
 __host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
 
@@ -166,20 +150,20 @@ __device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
 // Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
 // per SM, whose warps hide load latency better than longer steps), at most 8, and at most 16 scores (KEYS x G) per step
 // (more spill at 128 registers).
-template <int D, int G, KvType KV, bool kRawFp8>
+template <int D, int G, KvType KV>
 __host__ __device__ constexpr int keys_per_step() {
-  constexpr int by_regs = 16 / Held<D, KV, kRawFp8>::kWords, by_scores = 16 / G;
+  constexpr int by_regs = 16 / Held<D, KV>::kWords, by_scores = 16 / G;
   constexpr int k = by_regs < by_scores ? by_regs : by_scores;
   return k < 1 ? 1 : k > 8 ? 8 : k;
 }
 
-template <int D, int G, KvType KV, bool kRawFp8>
+template <int D, int G, KvType KV>
 __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(AttentionParams p) {
   pdl_launch_dependents();
   pdl_wait();
   using S = Slice<D, KV>;
-  using H = Held<D, KV, kRawFp8>;
-  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, KV, kRawFp8>();
+  using H = Held<D, KV>;
+  constexpr int C = S::kCols, KEYS = keys_per_step<D, G, KV>();
   // Fp8 caches hold keys / k_scale: fresh keys are rounded the same way and the scores scaled back.
   const float k_inv = KV == KvType::Fp8 ? 1.0f / p.k_scale : 1.0f;
   const float score_scale = KV == KvType::Fp8 ? p.scale * p.k_scale : p.scale;
@@ -327,17 +311,12 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 
 template <int D, int G>
 void launch_group(const AttentionParams& p, cudaStream_t stream) {
-  static const bool wide_on_load = [] {  // TEMP A/B
-    const char* e = std::getenv("UG_FP8_WIDE_ON_LOAD");
-    return e && std::string(e) == "1";
-  }();
   const unsigned blocks = unsigned(p.n_decode_tiles * p.decode_splits), threads = 32 * kDecodeWarps;
   const KvType kv = kv_type_of(p.mode);
   launch_kernel("decode_attention_kernel",
-                kv == KvType::F32   ? decode_attention_kernel<D, G, KvType::F32, true>
-                : kv == KvType::Fp8 ? (wide_on_load ? decode_attention_kernel<D, G, KvType::Fp8, false>
-                                                    : decode_attention_kernel<D, G, KvType::Fp8, true>)
-                                    : decode_attention_kernel<D, G, KvType::Bf16, true>,
+                kv == KvType::F32   ? decode_attention_kernel<D, G, KvType::F32>
+                : kv == KvType::Fp8 ? decode_attention_kernel<D, G, KvType::Fp8>
+                                    : decode_attention_kernel<D, G, KvType::Bf16>,
                 blocks, threads, 0, stream, p);
 }
 
