@@ -25,7 +25,11 @@ namespace {
 constexpr int kKeys = 32;                // keys per loop step
 constexpr int kPad = 8;                  // bf16 padding per shared row: conflict-free fragment loads and ldmatrix
 constexpr int64_t kTargetBlocks = 1056;  // ~8 resident blocks per SM on an H100/H200: split keys below this
-constexpr int kMinBlockWarps = 4;        // warps that stage K/V even when fewer compute (decode tiles)
+// Flash tiles of one-row sequences only (the full layers' decode beyond kSpanningDecodeMaxSeqs): two blocks per SM.
+// Each split writes G x (D + 2) partial floats and its block loads the queries: at b64, d 512, 1,056 blocks took
+// 149 us per call with the fp8 cache, 132 blocks 122 us.
+constexpr int64_t kDecodeFlashTargetBlocks = 264;
+constexpr int kMinBlockWarps = 4;  // warps that stage K/V even when fewer compute (decode tiles)
 
 int64_t env_or(const char* name, int64_t fallback) {  // tuning knobs for kernel experiments (attention.h)
   const char* v = std::getenv(name);
@@ -549,6 +553,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   }
   static const int64_t min_warps = std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps));  // read once
   static const int64_t target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  static const int64_t decode_target = env_or("UG_ATTN_DECODE_FLASH_TARGET", kDecodeFlashTargetBlocks);
   static const int64_t max_stages = std::min<int64_t>(2, env_or("UG_ATTN_STAGES", 2));
   plan.block_warps = int(min_warps);
   // Double-buffered K/V for one-warp tiles (decode) while two blocks still fit an SM (measured: at head_dim 512 the
@@ -560,7 +565,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
     if (by_decode(seq_rows[i])) add_decode_tiles(plan, i, n_heads, n_kv_heads, head_dim);
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
   // The wgmma kernel holds one 192 KiB block per SM: split until the SMs are busy.
-  const int64_t want_blocks = plan.wgmma ? kWgmmaTargetBlocks : target;
+  const int64_t want_blocks = plan.wgmma ? kWgmmaTargetBlocks : most_rows == 1 ? decode_target : target;
   if (tiles < want_blocks) {
     plan.splits = std::min({(want_blocks + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
                             std::max<int64_t>(1, (max_keys + kKeys - 1) / kKeys)});

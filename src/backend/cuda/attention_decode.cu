@@ -132,19 +132,29 @@ __device__ __forceinline__ void reduce_scatter_level(float (&v)[N], int lane) {
   if constexpr (S + 1 < log2_of(N)) reduce_scatter_level<N, S + 1>(v, lane);
 }
 
-// Sums each of the N values over the warp's 32 lanes; every lane gets all N sums. A butterfly reduce-scatter
-// (each step a lane keeps half of its values and adds its partner's copy of them: N - 1 shuffles in all) leaves
-// lane l with value l >> (5 - log2 N); then one shuffle per value broadcasts it. ~2N shuffles instead of 5N.
+// Sums each of the N values over the warp's 32 lanes by a butterfly reduce-scatter (each step a lane keeps half of
+// its values and adds its partner's copy of them: N - 1 shuffles in all, ~2N with the last levels instead of 5N).
+// Returns the sum of value lane >> (5 - log2 N): each sum ends on 32 / N lanes.
 template <int N>
-__device__ __forceinline__ void warp_sum_all(float (&v)[N], int lane) {
+__device__ __forceinline__ float warp_reduce_scatter(float (&v)[N], int lane) {
   constexpr int L = log2_of(N);
   static_assert(N == 1 << L && L <= 5, "N must be a power of two up to 32");
   if constexpr (L > 0) reduce_scatter_level<N, 0>(v, lane);
   float x = v[0];
 #pragma unroll
   for (int off = 16 >> L; off >= 1; off >>= 1) x += __shfl_xor_sync(kFull, x, off);
+  return x;
+}
+
+// Max (kMax) or sum of x over the lanes that differ from this one in lane bits [kLow, 5).
+template <int kLow, bool kMax>
+__device__ __forceinline__ float warp_reduce_high_bits(float x) {
 #pragma unroll
-  for (int i = 0; i < N; ++i) v[i] = __shfl_sync(kFull, x, i << (5 - L));
+  for (int off = 16; off >= (1 << kLow); off >>= 1) {
+    const float y = __shfl_xor_sync(kFull, x, off);
+    x = kMax ? fmaxf(x, y) : x + y;
+  }
+  return x;
 }
 
 // Keys per warp step: a lane keeps their K and V slices in registers (<= 2 x 16 words: more costs the second block
@@ -200,25 +210,42 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   const int64_t cap = s.ring_capacity, first = klo + warp * KEYS;
   int64_t slot_kb = cap > 0 ? first % cap : first;
   constexpr int64_t kStride = KEYS * kDecodeWarps;
+  // This lane's columns of kv head kvh in cache row 0, and the bytes from one cache row to the next.
+  const int64_t row_bytes = Hkv * D * kv_type_bytes(KV), lane_bytes = (kvh * D + lane * C) * kv_type_bytes(KV);
+  const uint8_t* k_lane = static_cast<const uint8_t*>(s.cache_k) + lane_bytes;
+  const uint8_t* v_lane = static_cast<const uint8_t*>(s.cache_v) + lane_bytes;
+  // Steps whose keys are all cached rows (all but the last steps of a split) load without per-key checks; one
+  // wrap of the ring at most (cap >= KEYS).
+  const int64_t last_cached = min(khi, s.chunk_start - 1);
+  const bool ring_holds_step = cap == 0 || cap >= KEYS;
   for (int64_t kb = first; kb <= khi; kb += kStride) {
     H k[KEYS], v[KEYS];
+    if (kb + KEYS - 1 <= last_cached && ring_holds_step) {
 #pragma unroll
-    for (int j = 0; j < KEYS; ++j) {
-      const int64_t pos = kb + j;
-      if (pos > khi) {
-        k[j].zero();
-        v[j].zero();
-      } else if (pos >= s.chunk_start) {
-        const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + lane * C;
-        k[j].load_fresh(p.k + at, k_inv);
-        v[j].load_fresh(p.v + at, 1.0f);
-      } else {
+      for (int j = 0; j < KEYS; ++j) {
         int64_t slot = slot_kb + j;
-        if (cap > 0)
-          while (slot >= cap) slot -= cap;
-        const int64_t at = ((slot * Hkv + kvh) * D + lane * C) * kv_type_bytes(KV);  // in bytes
-        k[j].load(static_cast<const uint8_t*>(s.cache_k) + at);
-        v[j].load(static_cast<const uint8_t*>(s.cache_v) + at);
+        if (cap > 0 && slot >= cap) slot -= cap;
+        k[j].load(k_lane + slot * row_bytes);
+        v[j].load(v_lane + slot * row_bytes);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < KEYS; ++j) {
+        const int64_t pos = kb + j;
+        if (pos > khi) {
+          k[j].zero();
+          v[j].zero();
+        } else if (pos >= s.chunk_start) {
+          const int64_t at = ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + lane * C;
+          k[j].load_fresh(p.k + at, k_inv);
+          v[j].load_fresh(p.v + at, 1.0f);
+        } else {
+          int64_t slot = slot_kb + j;
+          if (cap > 0)
+            while (slot >= cap) slot -= cap;
+          k[j].load(k_lane + slot * row_bytes);
+          v[j].load(v_lane + slot * row_bytes);
+        }
       }
     }
     slot_kb += kStride;
@@ -236,37 +263,41 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
         sc[j * G + h] = dot;
       }
     }
-    warp_sum_all(sc, lane);
-    // Scores -> probabilities (sc), each head's state rescaled; then the values, each widened once for all heads
-    // (o[h][i] sees the same operations in the same order as head by head).
+    // The softmax spread over the lanes: lane l ends with score n = l >> kLaneShift (key n / G, head n % G), and
+    // each score's exponential is computed once per lane instead of all KEYS x G on every lane.
+    constexpr int kLaneShift = 5 - log2_of(KEYS * G), kKeyBits = kLaneShift + log2_of(G);
+    const int mine = lane >> kLaneShift, my_key = mine / G, my_head = mine % G;
+    const float dot = warp_reduce_scatter(sc, lane);  // every lane shuffles: before the masking
+    const float x = kb + my_key <= khi ? dot * score_scale : -INFINITY;
+    const float step_max = warp_reduce_high_bits<kKeyBits, true>(x);  // over the step's keys, for my_head
+    float my_max = 0.0f;  // my_head's new running max (every head's is finite: key kb is visible)
 #pragma unroll
     for (int h = 0; h < G; ++h) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < KEYS; ++j) {
-        float& x = sc[j * G + h];
-        x = kb + j <= khi ? x * score_scale : -INFINITY;
-        mx = fmaxf(mx, x);
-      }
-      const float m_new = fmaxf(m_run[h], mx);  // finite: key kb is visible
+      const float m_new = fmaxf(m_run[h], __shfl_sync(kFull, step_max, h << kLaneShift));
       const float corr = expf(m_run[h] - m_new);
       m_run[h] = m_new;
       l_run[h] *= corr;
 #pragma unroll
       for (int i = 0; i < C; ++i) o[h][i] *= corr;
-#pragma unroll
-      for (int j = 0; j < KEYS; ++j) {
-        sc[j * G + h] = expf(sc[j * G + h] - m_new);  // 0 past khi (its value row is zeros)
-        l_run[h] += sc[j * G + h];
-      }
+      if (h == my_head) my_max = m_new;
     }
+    const float prob = expf(x - my_max);  // 0 past khi (its value row is zeros)
+    const float step_sum = warp_reduce_high_bits<kKeyBits, false>(prob);
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      l_run[h] += __shfl_sync(kFull, step_sum, h << kLaneShift);
+    }
+    // The values, each widened once for all heads (o[h][i] sees the same operations in the same order as head by
+    // head), each probability fetched from its lane where it is used.
 #pragma unroll
     for (int j = 0; j < KEYS; ++j) {
       const S& vw = v[j].wide();
 #pragma unroll
-      for (int h = 0; h < G; ++h)
+      for (int h = 0; h < G; ++h) {
+        const float pr = __shfl_sync(kFull, prob, (j * G + h) << kLaneShift);
 #pragma unroll
-        for (int i = 0; i < C; ++i) o[h][i] = fmaf(sc[j * G + h], vw.at(i), o[h][i]);
+        for (int i = 0; i < C; ++i) o[h][i] = fmaf(pr, vw.at(i), o[h][i]);
+      }
     }
   }
 
