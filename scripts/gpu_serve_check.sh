@@ -20,7 +20,8 @@
 #   PRESET=gemma-4-12b scripts/gpu_serve_check.sh /tmp/g12             # creates a random 12B there if missing
 #   DEVICE=cpu PRESET=tiny scripts/gpu_serve_check.sh /tmp/tiny        # the whole path on a CPU, tiny model
 # Environment (defaults): DEVICE (cuda), OUT (build/gpu_out), BUILD (build/gpu-serve; cpu: build/cpu-serve),
-#   LEVELS (1,8,32,64), REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), TEMPERATURE (0), BENCH_REPS (3),
+#   LEVELS (1,8,32,64), DEVICE_ARGS (more serve and bench options, e.g. "--kv-cache-dtype fp8"),
+#   REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), TEMPERATURE (0), BENCH_REPS (3),
 #   PRESET (init-random preset for a missing MODEL_DIR), TOKENIZER (when MODEL_DIR has no tokenizer.json; else
 #   build/test_assets/tokenizer or the carried build/carry/tokenizer), JOBS (nproc), SKIP_BUILD=1, BUILD_ONLY=1,
 #   timeouts in s: BUILD_TIMEOUT (540), LOAD_TIMEOUT (300: model load until /health), LEVEL_TIMEOUT (180),
@@ -34,6 +35,7 @@ DEVICE="${DEVICE:-cuda}"
 OUT="${OUT:-build/gpu_out}"
 if [ "$DEVICE" = cpu ]; then cuda=OFF; BUILD="${BUILD:-build/cpu-serve}"; else cuda=ON; BUILD="${BUILD:-build/gpu-serve}"; fi
 LEVELS="${LEVELS:-1,8,32,64}"
+read -r -a device_extra <<<"${DEVICE_ARGS:-}"  # e.g. DEVICE_ARGS="--kv-cache-dtype fp8": for serve and bench
 REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-2}"
 PROMPT_TOKENS="${PROMPT_TOKENS:-128}"
 GEN_TOKENS="${GEN_TOKENS:-128}"
@@ -143,7 +145,7 @@ PY
 }
 max_c=$(tr ',' '\n' <<<"$LEVELS" | sort -n | tail -1)
 serve_args=(serve --model "$model" "${tok_args[@]}" --device "$DEVICE" --port 0 --max-running "$max_c"
-            --http-threads $(( max_c + 64 > 128 ? max_c + 64 : 128 )) --shutdown-grace-s "$GRACE_S")
+            --http-threads $(( max_c + 64 > 128 ? max_c + 64 : 128 )) --shutdown-grace-s "$GRACE_S" "${device_extra[@]}")
 say "serve: ${serve_args[*]}"
 t=$(date +%s)
 "$bin" "${serve_args[@]}" >"$OUT/serve.log" 2>&1 &
@@ -217,7 +219,8 @@ server_pid=""
 ctx=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["levels"][0]["prompt_tokens_mean"]))' \
       "$OUT/load_c$(cut -d, -f1 <<<"$LEVELS").json" 2>/dev/null) || ctx=""
 [[ "$ctx" =~ ^[1-9][0-9]*$ ]] || ctx=$PROMPT_TOKENS
-bench_args=(bench -m "$model" --device "$DEVICE" -p "$ctx" -n "$GEN_TOKENS" -b 1 --ctx "$ctx" -r "$BENCH_REPS")
+bench_args=(bench -m "$model" --device "$DEVICE" -p "$ctx" -n "$GEN_TOKENS" -b 1 --ctx "$ctx" -r "$BENCH_REPS"
+            "${device_extra[@]}")
 [ "$DEVICE" = cpu ] && bench_args+=(--no-bandwidth)
 say "bench: ${bench_args[*]}"
 t=$(date +%s)
