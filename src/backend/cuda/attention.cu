@@ -516,9 +516,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   static const bool decode_enabled = !env_is_zero("UG_ATTN_DECODE");
   // A group that spans several decode tiles reads every key once per tile (from L2): a win only while the flash
   // kernel is latency-bound, i.e. for a few sequences.
+  static const int64_t spanning_max_seqs = env_or("UG_ATTN_SPANNING_MAX_SEQS", kSpanningDecodeMaxSeqs);
   const int64_t one_row = std::count(seq_rows.begin(), seq_rows.end(), int64_t(1));
   const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
-                             (decode_tile_heads(head_dim, group) == group || one_row <= kSpanningDecodeMaxSeqs);
+                             (decode_tile_heads(head_dim, group) == group || one_row <= spanning_max_seqs);
   // The decode kernel takes the one-row sequences; the flash kernel the rest.
   const auto by_decode = [&](int64_t rows) { return decode_kernel && rows == 1; };
   int64_t most_rows = 1;

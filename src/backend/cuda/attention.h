@@ -86,9 +86,10 @@ struct AttentionPlan {
 // (UG_ATTN_WGMMA=0 or allow_wgmma false: never; tests compare both).
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_DECODE_FLASH_TARGET (the same when every flash tile is one
-// row: 264), UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1:
-// no double buffering), UG_ATTN_DECODE (0: never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the
-// decode kernel splits keys, 264). allow_decode_kernel false: the flash kernel for every row (tests compare both).
+// row: 264), UG_ATTN_SPANNING_MAX_SEQS (most one-row sequences whose GQA group may span several decode tiles, 4),
+// UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1: no double buffering), UG_ATTN_DECODE (0:
+// never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the decode kernel splits keys, 264).
+// allow_decode_kernel false: the flash kernel for every row (tests compare both).
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128,
                              bool allow_decode_kernel = true, bool allow_wgmma = true);
