@@ -8,7 +8,6 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/attention.h"
@@ -16,6 +15,7 @@
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/env_knob.h"
 #include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 
@@ -31,14 +31,6 @@ constexpr int64_t kTargetBlocks = 1056;  // ~8 resident blocks per SM on an H100
 constexpr int64_t kDecodeFlashTargetBlocks = 264;
 constexpr int kMinBlockWarps = 4;  // warps that stage K/V even when fewer compute (decode tiles)
 
-int64_t env_or(const char* name, int64_t fallback) {  // tuning knobs for kernel experiments (attention.h)
-  const char* v = std::getenv(name);
-  return v && *v ? std::max<int64_t>(1, std::atoll(v)) : fallback;
-}
-bool env_is_zero(const char* name) {
-  const char* v = std::getenv(name);
-  return v && std::string(v) == "0";
-}
 // Most one-row sequences for which a GQA group spanning several decode tiles takes the decode kernel (measured on the
 // H200, 12B full layers, d 512, 16 heads as 8 tiles: b1 ctx 1k 22.6 vs 24.9 us, ctx 16k 63.4 vs 71.3; b32 106 vs
 // 102, b64 183 vs 125: from there the 8 reads of every key saturate L2).
@@ -490,7 +482,7 @@ void add_decode_tiles(AttentionPlan& plan, size_t i, int64_t n_heads, int64_t n_
 // keys split until the chip holds `target` blocks (each split keeps at least 8 keys per warp).
 AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                           int64_t max_keys, int64_t max_splits) {
-  static const int64_t target = env_or("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
+  static const int64_t target = env_knob("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
   AttentionPlan plan;
   for (size_t i = 0; i < seq_rows.size(); ++i) add_decode_tiles(plan, i, n_heads, n_kv_heads, head_dim);
   const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
@@ -513,10 +505,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
       "n_heads " + std::to_string(n_heads) + " must be a multiple of n_kv_heads " + std::to_string(n_kv_heads));
   const int64_t group = n_heads / n_kv_heads;
   UG_CUDA_REQUIRE(group <= 64, op, "GQA group " + std::to_string(group) + " (query heads per kv head) exceeds 64");
-  static const bool decode_enabled = !env_is_zero("UG_ATTN_DECODE");
+  static const bool decode_enabled = !env_knob_off("UG_ATTN_DECODE");
   // A group that spans several decode tiles reads every key once per tile (from L2): a win only while the flash
   // kernel is latency-bound, i.e. for a few sequences.
-  static const int64_t spanning_max_seqs = env_or("UG_ATTN_SPANNING_MAX_SEQS", kSpanningDecodeMaxSeqs);
+  static const int64_t spanning_max_seqs = env_knob("UG_ATTN_SPANNING_MAX_SEQS", kSpanningDecodeMaxSeqs);
   const int64_t one_row = std::count(seq_rows.begin(), seq_rows.end(), int64_t(1));
   const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
                              (decode_tile_heads(head_dim, group) == group || one_row <= spanning_max_seqs);
@@ -532,7 +524,7 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   if (!any_flash && !seq_rows.empty())
     return plan_decode(seq_rows, n_heads, n_kv_heads, head_dim, max_keys, max_splits);
   AttentionPlan plan;
-  static const bool wgmma_enabled = !env_is_zero("UG_ATTN_WGMMA");
+  static const bool wgmma_enabled = !env_knob_off("UG_ATTN_WGMMA");
   plan.wgmma = allow_wgmma && wgmma_enabled && wgmma_attention_supports(head_dim, group, mode) &&
                most_rows * group >= wgmma_tile_rows(head_dim);
   plan.n_kv_heads = n_kv_heads;
@@ -552,10 +544,10 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
       for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh)
         plan.tiles.insert(plan.tiles.end(), {int32_t(i), int32_t(qt * plan.queries_per_tile), int32_t(kvh)});
   }
-  static const int64_t min_warps = std::min<int64_t>(8, env_or("UG_ATTN_MIN_WARPS", kMinBlockWarps));  // read once
-  static const int64_t target = env_or("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
-  static const int64_t decode_target = env_or("UG_ATTN_DECODE_FLASH_TARGET", kDecodeFlashTargetBlocks);
-  static const int64_t max_stages = std::min<int64_t>(2, env_or("UG_ATTN_STAGES", 2));
+  static const int64_t min_warps = std::min<int64_t>(8, env_knob("UG_ATTN_MIN_WARPS", kMinBlockWarps));  // read once
+  static const int64_t target = env_knob("UG_ATTN_TARGET_BLOCKS", kTargetBlocks);
+  static const int64_t decode_target = env_knob("UG_ATTN_DECODE_FLASH_TARGET", kDecodeFlashTargetBlocks);
+  static const int64_t max_stages = std::min<int64_t>(2, env_knob("UG_ATTN_STAGES", 2));
   plan.block_warps = int(min_warps);
   // Double-buffered K/V for one-warp tiles (decode) while two blocks still fit an SM (measured: at head_dim 512 the
   // second stage costs the second block and is slower); prefill tiles keep one stage.

@@ -80,7 +80,7 @@ __device__ __forceinline__ void scores_mma(float (&sc)[NK / 2], uint64_t a, uint
 }
 
 // Registers: the producer warpgroup needs few, the consumers' accumulators many (128 x 24 + 256 x 240 <= 64 K).
-constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+[[maybe_unused]] constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // device code only
 
 template <int D, bool Q2>
 __global__ void __launch_bounds__(kThreads, 1)

@@ -1,9 +1,7 @@
 // Host-side error helpers (a .cc: core/error.h pulls in fmt, which nvcc cannot compile).
 #include "backend/cuda/cuda_check.h"
 
-#include <cstdlib>
-#include <string_view>
-
+#include "backend/cuda/env_knob.h"
 #include "core/error.h"
 
 namespace ug::cuda {
@@ -50,11 +48,7 @@ int compute_capability() {
 }  // namespace
 
 bool dependent_launch_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("UG_PDL");
-    if (env && std::string_view(env) == "0") return false;
-    return compute_capability() >= 90;
-  }();
+  static const bool enabled = [] { return !env_knob_off("UG_PDL") && compute_capability() >= 90; }();
   return enabled;
 }
 

@@ -7,7 +7,6 @@
 #include <cublasLt.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <tuple>
@@ -15,6 +14,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/env_knob.h"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -151,15 +151,15 @@ struct Gemm::Impl {
 };
 
 int64_t Gemm::auto_k_slices(int64_t m, int64_t n, int64_t k) {
-  static const int64_t target = [] {  // UG_GEMM_TARGET_TILES: experiments (1: never slice)
-    const char* v = std::getenv("UG_GEMM_TARGET_TILES");
-    return v && *v ? std::max<int64_t>(1, std::atoll(v)) : kTargetTiles;
-  }();
+  // Knobs for experiments: UG_GEMM_TARGET_TILES (1: never slice), UG_GEMM_PARTIAL_SHARE (a smaller share allows
+  // more slices).
+  static const int64_t target = env_knob("UG_GEMM_TARGET_TILES", kTargetTiles);
+  static const int64_t partial_share = env_knob("UG_GEMM_PARTIAL_SHARE", kPartialShare);
   const int64_t tiles = ((n + kTileEdge - 1) / kTileEdge) * ((m + kTileEdge - 1) / kTileEdge);
   int64_t slices = 1;
   // Measured on the H200 (docs/perf.md): the partial outputs' traffic (8 bytes per output per slice) eats the gain
   // unless it stays small next to the weight's (2 bytes per element).
-  const auto partial_ok = [&](int64_t s) { return 8 * s * m * n * kPartialShare <= 2 * n * k; };
+  const auto partial_ok = [&](int64_t s) { return 8 * s * m * n * partial_share <= 2 * n * k; };
   while (tiles * slices < target && slices < kMaxSlices && k % (16 * slices) == 0 && k / (2 * slices) >= kMinSliceK &&
          partial_ok(2 * slices))
     slices *= 2;
