@@ -1,16 +1,22 @@
-// See gemv.h. One warp per output feature (weight row), 8 warps per block, 4 independent 16-byte weight loads
-// in flight per lane.
+// See gemv.h. One warp per output feature (weight row), up to 8 warps per block, 4 independent 16-byte weight
+// loads in flight per lane.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/env_knob.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
 
-constexpr int kWarps = 8;
+constexpr int kMaxWarps = 8;
+// Warps per block. Knob UG_GEMV_WARPS (1-8), for the experiment: when the whole grid is resident at once, the SMs
+// that get one block more than the others set the time (n 3,840 in blocks of 8 rows: 480 blocks, 3 or 4 per SM, 91%
+// of an even spread; in blocks of 2 rows, 14 or 15 per SM: 97%).
+constexpr int kDefaultWarps = 8;
 constexpr int kUnroll = 4;
 
 __device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
@@ -29,9 +35,9 @@ __device__ __forceinline__ void fma8(float (&acc)[M], const uint4& wv, const flo
 }
 
 template <int M>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
+__global__ void __launch_bounds__(kMaxWarps * 32) gemv_kernel(GemvParams p) {
   pdl_launch_dependents();
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = int(threadIdx.x % 32);
   if (row >= p.n) {
     pdl_wait();
@@ -68,7 +74,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvParams p) {
 
 template <int M>
 void launch(const GemvParams& p, cudaStream_t stream) {
-  launch_kernel("gemv_kernel", gemv_kernel<M>, unsigned((p.n + kWarps - 1) / kWarps), kWarps * 32, 0, stream, p);
+  static const int warps = int(std::min<int64_t>(kMaxWarps, env_knob("UG_GEMV_WARPS", kDefaultWarps)));
+  launch_kernel("gemv_kernel", gemv_kernel<M>, unsigned((p.n + warps - 1) / warps), unsigned(warps * 32), 0, stream, p);
 }
 
 }  // namespace
@@ -78,7 +85,7 @@ void gemv(const GemvParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.w && p.x && p.y, op, "w, x and y must be set");
   UG_CUDA_REQUIRE(p.m >= 1 && p.m <= kGemvMaxRows, op,
                   "m " + std::to_string(p.m) + " outside 1.." + std::to_string(kGemvMaxRows));
-  UG_CUDA_REQUIRE(p.n >= 1 && p.n / kWarps < 0x7fffffff, op, "n " + std::to_string(p.n) + " out of range");
+  UG_CUDA_REQUIRE(p.n >= 1 && p.n < 0x7fffffff, op, "n " + std::to_string(p.n) + " out of range");
   UG_CUDA_REQUIRE(p.k >= 8 && p.k % 8 == 0, op, "k " + std::to_string(p.k) + " must be a positive multiple of 8");
   UG_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.w) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0, op,
                   "w and x must be 16-byte aligned");
