@@ -118,7 +118,7 @@ struct Scheduler::Impl {
   void admit();
   bool try_admit(Sequence& s);
   bool make_room(size_t bytes);
-  void step();
+  double step();  // returns the seconds spent in the forward pass
   // Sampling of one sequence's next token (no shared state: runs on pool threads) and what follows it.
   struct Sampled {
     TokenEvent ev;
@@ -200,10 +200,15 @@ void Scheduler::Impl::loop() {
       finish = finish_running;
     }
     drop_finished_waiting(cancels, stop);
+    const auto began = SchedClock::now();
     drop_finished_running(cancels, stop, finish);
     if (stop && running.empty()) break;
     if (!stop) admit();
-    if (!running.empty()) step();
+    if (!running.empty()) {
+      const double forward = step();
+      totals.forward_seconds += forward;  // both at once: a snapshot never has more forward time than step time
+      totals.step_seconds += seconds(began, SchedClock::now());
+    }
     publish_stats();
   }
   publish_stats();
@@ -337,7 +342,7 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
 
 // ---- one step ---------------------------------------------------------------------------------------
 
-void Scheduler::Impl::step() {
+double Scheduler::Impl::step() {
   int64_t left = opt.max_step_tokens;
   std::vector<BatchItem> items;
   std::vector<Sequence*> owners;
@@ -380,11 +385,13 @@ void Scheduler::Impl::step() {
     owners.push_back(s.get());
     left -= end - begin;
   }
+  const auto forward_began = SchedClock::now();
   try {
     decoder.forward_batch(items);
   } catch (const std::exception& e) {
     for (Sequence* s : owners) finish(*s, FinishReason::Cancelled, std::string("forward failed: ") + e.what());
   }
+  const double forward_seconds = seconds(forward_began, SchedClock::now());
   ++totals.steps;
   // Sampling (softmax / top-k / top-p over 262k logits: ~1 ms a sequence) runs on the pool across sequences; each
   // has its own sampler state, so results do not depend on the threads. Constrained sequences stay on this thread
@@ -407,6 +414,7 @@ void Scheduler::Impl::step() {
   });
   for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
   std::erase_if(running, [](const auto& s) { return s->done; });
+  return forward_seconds;
 }
 
 // Samples the next token from s.logits (touches only s).

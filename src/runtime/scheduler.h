@@ -93,6 +93,9 @@ struct SchedulerStats {
   int64_t prompt_tokens_total = 0, prompt_tokens_cached = 0;  // since start
   int64_t generated_tokens_total = 0;
   int64_t steps = 0;
+  // Wall time of the scheduler's iterations that ran a step (admission, the batch, the forward pass, sampling,
+  // streaming) and the part of it inside Decoder::forward_batch; the rest is host work the accelerator waits on.
+  double step_seconds = 0, forward_seconds = 0;
 };
 
 // Thrown by submit() when the waiting queue is full (the server answers 429 + Retry-After).

@@ -106,6 +106,12 @@ std::string Metrics::render(const SchedulerStats& s) const {
          s.prompt_tokens_total > 0 ? double(s.prompt_tokens_cached) / double(s.prompt_tokens_total)
                                    : 0.0);
   metric("unigemma_scheduler_steps_total", "counter", "Batched decoder steps run.", s.steps);
+  metric("unigemma_scheduler_step_seconds_total", "counter",
+         "Wall time of scheduler iterations that ran a step (forward pass and host work).",
+         s.step_seconds);
+  metric("unigemma_scheduler_forward_seconds_total", "counter",
+         "Part of the step time inside the forward pass (the rest: host work between passes).",
+         s.forward_seconds);
   ttft_.render(out, "unigemma_time_to_first_token_seconds",
                "Time from request arrival to the first token.");
   itl_.render(out, "unigemma_inter_token_latency_seconds",

@@ -155,8 +155,11 @@ TEST_F(SchedulerTest, ConcurrentGreedyEqualsAlone) {
     for (size_t i = 0; i < prompts.size(); ++i)
       sched.submit({.prompt = prompts[i], .sampling = greedy(), .max_new_tokens = 20}, runs[i].callbacks());
     for (auto& r : runs) r.wait_done();
-    EXPECT_GT(sched.stats().steps, 20);
-    EXPECT_EQ(sched.stats().generated_tokens_total, int64_t(20 * prompts.size()));
+    const SchedulerStats st = sched.stats();
+    EXPECT_GT(st.steps, 20);
+    EXPECT_EQ(st.generated_tokens_total, int64_t(20 * prompts.size()));
+    EXPECT_GT(st.forward_seconds, 0.0);
+    EXPECT_GE(st.step_seconds, st.forward_seconds);
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(runs[i].ids(), expected[i]) << "sequence " << i;

@@ -91,6 +91,8 @@ class FakeBackend final : public Backend {
     s.running = active_;
     s.kv_bytes_used = 10;
     s.kv_bytes_budget = 100;
+    s.step_seconds = 2.5;
+    s.forward_seconds = 2.0;
     return s;
   }
 

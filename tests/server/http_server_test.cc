@@ -113,7 +113,9 @@ TEST_F(ServerTest, ModelsHealthMetrics) {
        {"unigemma_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1",
         "unigemma_requests_total{endpoint=\"/v1/models\",status=\"404\"} 1",
         "unigemma_time_to_first_token_seconds_bucket", "unigemma_queue_depth",
-        "unigemma_kv_cache_usage_ratio 0.1", "unigemma_generation_tokens_total 3"})
+        "unigemma_kv_cache_usage_ratio 0.1", "unigemma_generation_tokens_total 3",
+        "unigemma_scheduler_step_seconds_total 2.5",
+        "unigemma_scheduler_forward_seconds_total 2\n"})
     EXPECT_NE(metrics->body.find(name), std::string::npos) << name << "\n" << metrics->body;
 }
 
