@@ -196,7 +196,16 @@ for c in ${LEVELS//,/ }; do
 done
 
 # ---- 4. shutdown -----------------------------------------------------------------------------------------
-http_get "$url/metrics" "$OUT/metrics.txt" || say "warning: GET /metrics failed"
+if http_get "$url/metrics" "$OUT/metrics.txt"; then
+  # The scheduler's steps: their wall time and the part inside the forward pass (the rest is host work between
+  # two accelerator steps).
+  awk '$1 == "unigemma_scheduler_steps_total" {n = $2} $1 == "unigemma_scheduler_step_seconds_total" {s = $2}
+       $1 == "unigemma_scheduler_forward_seconds_total" {f = $2}
+       END {if (n > 0 && s > 0) printf "scheduler: %d steps, %.2f ms each, %.1f%% of it host work outside the forward pass\n", n, 1000 * s / n, 100 * (s - f) / s}' \
+    "$OUT/metrics.txt" | tee -a "$summary"
+else
+  say "warning: GET /metrics failed"
+fi
 server_rc="none"
 if kill -0 "$server_pid" 2>/dev/null; then
   t=$(date +%s)
