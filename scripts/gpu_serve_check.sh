@@ -197,8 +197,8 @@ done
 
 # ---- 4. shutdown -----------------------------------------------------------------------------------------
 if http_get "$url/metrics" "$OUT/metrics.txt"; then
-  # The scheduler's steps: their wall time and the part inside the forward pass (the rest is host work between
-  # two accelerator steps).
+  # The scheduler's steps over the whole run (every level): their wall time and the part inside the forward pass
+  # (the rest is host work between two accelerator steps; LEVELS=64 alone isolates the 64-stream steps).
   awk '$1 == "unigemma_scheduler_steps_total" {n = $2} $1 == "unigemma_scheduler_step_seconds_total" {s = $2}
        $1 == "unigemma_scheduler_forward_seconds_total" {f = $2}
        END {if (n > 0 && s > 0) printf "scheduler: %d steps, %.2f ms each, %.1f%% of it host work outside the forward pass\n", n, 1000 * s / n, 100 * (s - f) / s}' \
