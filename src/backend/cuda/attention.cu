@@ -140,10 +140,7 @@ __global__ void __launch_bounds__(256, 1) flash_attention_kernel(AttentionParams
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
   // Element offsets of key `pos`, columns from c: in the cache (ring slot or linear) and in the step's fresh rows.
-  auto cache_at = [&](int64_t pos, int c) {
-    const int64_t slot = s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
-    return (slot * Hkv + kvh) * D + c;
-  };
+  auto cache_at = [&](int64_t pos, int c) { return (cache_slot(s, pos) * Hkv + kvh) * D + c; };
   auto fresh_at = [&](int64_t pos, int c) { return ((s.row0 + pos - s.chunk_start) * Hkv + kvh) * D + c; };
   // Loads keys kb .. kb + kKeys - 1 into the stage at `base` (cache rows by cp.async: committed as one group).
   auto stage = [&](int64_t kb, __nv_bfloat16* base) {

@@ -58,6 +58,11 @@ struct AttentionSeq {
   int64_t chunk_start = 0;
 };
 
+// Where position pos lives in a sequence's cache: its ring slot, or pos itself in a linear cache.
+__host__ __device__ constexpr int64_t cache_slot(const AttentionSeq& s, int64_t pos) {
+  return s.ring_capacity > 0 ? pos % s.ring_capacity : pos;
+}
+
 // How one call divides its work; made on the host from the sequences' row counts only, so a step plans once
 // per layer shape and uploads `tiles`.
 struct AttentionPlan {

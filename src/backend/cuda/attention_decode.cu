@@ -208,7 +208,7 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   // The ring slot of key kb, kept from step to step (a 64-bit modulo per key cost as many instructions as the
   // step's products).
   const int64_t cap = s.ring_capacity, first = klo + warp * KEYS;
-  int64_t slot_kb = cap > 0 ? first % cap : first;
+  int64_t slot_kb = cache_slot(s, first);
   constexpr int64_t kStride = KEYS * kDecodeWarps;
   // This lane's columns of kv head kvh in cache row 0, and the bytes from one cache row to the next.
   const int64_t row_bytes = Hkv * D * kv_type_bytes(KV), lane_bytes = (kvh * D + lane * C) * kv_type_bytes(KV);

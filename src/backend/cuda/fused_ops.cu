@@ -138,12 +138,10 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
   float divisor = 1.0f;
   if (p.store_seqs && slot >= p.heads) {
     const AttentionSeq& s = p.store_seqs[p.store_row_seq[row]];
-    const int64_t at_pos = s.chunk_start + (row - s.row0);
-    const int64_t cache_slot = s.ring_capacity > 0 ? at_pos % s.ring_capacity : at_pos;
     const bool is_k = slot < p.heads + p.kv_heads;
     const int64_t head = is_k ? slot - p.heads : slot - p.heads - p.kv_heads;
     cache = is_k ? s.cache_k : s.cache_v;
-    cache_at = (cache_slot * p.kv_heads + head) * d;
+    cache_at = (cache_slot(s, s.chunk_start + (row - s.row0)) * p.kv_heads + head) * d;
     divisor = is_k ? p.store_k_scale : 1.0f;
   }
 #pragma unroll

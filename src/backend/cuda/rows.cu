@@ -41,11 +41,8 @@ __global__ void kv_store_kernel(KvStoreParams p) {
     const int64_t r = i / p.row_size, c = i % p.row_size;
     const AttentionSeq& s = p.seqs[p.row_seq[r]];
     const int64_t t = r - s.row0, pos = s.chunk_start + t;
-    int64_t slot = pos;
-    if (s.ring_capacity > 0) {
-      if (t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the same chunk
-      slot = pos % s.ring_capacity;
-    }
+    if (s.ring_capacity > 0 && t < s.n_rows - s.ring_capacity) continue;  // overwritten by a later row of the chunk
+    const int64_t slot = cache_slot(s, pos);
     store_cache_element(s.cache_k, slot * p.row_size + c, p.k[i], p.type, p.k_scale);
     store_cache_element(s.cache_v, slot * p.row_size + c, p.v[i], p.type, 1.0f);
   }
