@@ -184,9 +184,14 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
       << "H " << H << " Hkv " << Hkv << " d " << d << " rows " << most_rows << " mode " << int(mode);
   // The decode kernel takes every one-row sequence at head dims 128 / 256 / 512: a tile per 4 (d <= 256), 2 or 1
   // query heads, the most that divide the GQA group; a group that spans tiles only for up to 4 such sequences.
+  // A pure decode step of more than 4 sequences with 16-head groups at d 256 / 512 (not the f32 cache) takes the
+  // MQA decode kernel instead.
   const int64_t G = H / Hkv, tile_heads = G % 4 == 0 && d <= 256 ? 4 : G % 2 == 0 ? 2 : 1;
   const int64_t one_row = std::count_if(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
-  const bool supported = (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
+  const bool mqa = decode_kernel && one_row == int64_t(c.seqs.size()) && one_row > 4 && G == 16 &&
+                   (d == 256 || d == 512) && mode != AttentionMode::ExactF32Kv;
+  EXPECT_EQ(plan.mqa, mqa) << "H " << H << " Hkv " << Hkv << " d " << d << " mode " << int(mode);
+  const bool supported = !mqa && (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
   EXPECT_EQ(plan.n_decode_tiles, decode_kernel && supported ? one_row * H / tile_heads : 0)
       << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
@@ -259,6 +264,14 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {49, 1, 50, {}}}, splits}, 1);
     // Full layer shape (MQA, d 512), linear caches of different lengths.
     run_case({16, 1, 512, 0, {{300, 1, 0, {}}, {1, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 2);
+    // The MQA decode kernel (16-head groups, more than 4 sequences): key counts around its 32-key steps; d 256
+    // with two kv heads over rings.
+    const std::vector<SeqSpec> mqa_seqs = {
+        {31, 1, 0, {}}, {32, 1, 0, {}}, {33, 1, 0, {}}, {95, 1, 0, {}}, {700, 1, 0, {}}, {0, 1, 0, {}}};
+    run_case({16, 1, 512, 0, mqa_seqs, splits}, 3);
+    run_case({32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}},
+              splits},
+             4);
     // The decode kernel's other groups and dims: GQA 4 at d 128 and 256, 2 at d 512, MHA; groups that span tiles
     // (8 at d 256: 2 tiles of 4; 6 at d 128: 3 of 2; 3 at d 512: 3 of 1); long and empty caches (key counts that
     // are not multiples of a warp's step), a ring smaller than the window.
@@ -614,7 +627,7 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                 "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
                 "%lld)\n",
                 (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode),
-                plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3,
+                plan.mqa ? "mqa" : plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3,
                 (long long)std::max(plan.splits, plan.decode_splits));
           }
         }

@@ -37,6 +37,8 @@ constexpr int kMinBlockWarps = 4;  // warps that stage K/V even when fewer compu
 constexpr int64_t kSpanningDecodeMaxSeqs = 4;
 constexpr int64_t kDecodeTargetBlocks = 264;  // decode kernel: two blocks per SM (measured: fewer splits beat waves)
 constexpr int64_t kWgmmaTargetBlocks = 132;   // wgmma kernel: one block per SM of an H100 / H200
+constexpr int64_t kMqaTargetBlocks = 132;     // MQA decode kernel: one ~150 KB block per SM
+constexpr int64_t kMqaMinSplitSteps = 2;      // its splits keep at least this many steps of keys
 constexpr int kMergeThreads = 128;
 constexpr int64_t kMergeMaxSplits = 1024;  // splits one merge block holds (plan_attention stays far below)
 
@@ -491,6 +493,26 @@ AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_heads, in
   return plan;
 }
 
+// A pure decode step of 16-head groups on the MQA decode kernel: one flash tile per (sequence, kv head), keys split
+// until the chip holds `target` blocks.
+AttentionPlan plan_mqa_decode(size_t n_seqs, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
+  static const int64_t target = env_knob("UG_ATTN_MQA_TARGET", kMqaTargetBlocks);
+  AttentionPlan plan;
+  plan.mqa = true;
+  plan.n_kv_heads = n_kv_heads;
+  plan.block_warps = 8;
+  for (size_t i = 0; i < n_seqs; ++i)
+    for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
+  if (tiles < target) {
+    // Rounded down: one block per SM, so a block past the target is a second wave.
+    const int64_t split_keys = kMqaMinSplitSteps * mqa_decode_step_keys();
+    plan.splits = std::min({target / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
+                            std::max<int64_t>(1, (max_keys + split_keys - 1) / split_keys)});
+  }
+  return plan;
+}
+
 }  // namespace
 
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
@@ -507,6 +529,12 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   // kernel is latency-bound, i.e. for a few sequences.
   static const int64_t spanning_max_seqs = env_knob("UG_ATTN_SPANNING_MAX_SEQS", kSpanningDecodeMaxSeqs);
   const int64_t one_row = std::count(seq_rows.begin(), seq_rows.end(), int64_t(1));
+  static const bool mqa_enabled = !env_knob_off("UG_ATTN_MQA");
+  // Up to spanning_max_seqs sequences the decode kernel's spanning tiles are faster (b1: 21 vs 23 us at context
+  // 1k, 54 vs 64 at 16k with the fp8 cache; merging many splits of 16 rows dominates there).
+  if (allow_decode_kernel && mqa_enabled && one_row == int64_t(seq_rows.size()) && one_row > spanning_max_seqs &&
+      mqa_decode_supports(head_dim, group, mode))
+    return plan_mqa_decode(seq_rows.size(), n_kv_heads, max_keys, max_splits);
   const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
                              (decode_tile_heads(head_dim, group) == group || one_row <= spanning_max_seqs);
   // The decode kernel takes the one-row sequences; the flash kernel the rest.
@@ -611,6 +639,14 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     UG_CUDA_REQUIRE(p.partial, op, "partial scratch must be set for the wgmma kernel (its bf16 copy of k / v)");
     auto* fresh = reinterpret_cast<uint16_t*>(p.partial + split_partial_floats(splits, p.rows, p.n_heads, p.head_dim));
     launch_wgmma_attention(p, fresh, stream);
+  } else if (p.mqa) {
+    UG_CUDA_REQUIRE(p.n_tiles > 0 && p.n_decode_tiles == 0 && p.queries_per_tile == 1 &&
+                        mqa_decode_supports(p.head_dim, G, p.mode),
+                    op,
+                    "the MQA decode kernel takes one-row tiles of a 16-head group at head_dim 256 / 512 without the "
+                    "f32 cache; got head_dim " +
+                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+    launch_mqa_decode_attention(p, stream);
   } else if (p.n_tiles > 0) {
     launch_flash(p, stream);
   }

@@ -76,6 +76,9 @@ struct AttentionPlan {
   // = its 128 / 64 rows) instead of the mma.sync one; it needs a bf16 copy of the step's fresh k / v (in the
   // scratch attention_partial_floats counts, after the split partials).
   bool wgmma = false;
+  // The flash tiles are one-row sequences of a 16-head group (head dim 256 / 512, not the f32 cache) and run on
+  // the tensor-core MQA decode kernel (attention_mqa.cu) instead: a pure decode step of the 12B's full layers.
+  bool mqa = false;
   int64_t n_kv_heads = 0;  // of the planned call (sizes that copy)
   // [n_flash_tiles + n_decode_tiles, 3]: sequence, first query (row within the sequence), kv head; the flash
   // kernel's tiles first, then the decode kernel's (one per one-row sequence and group of query heads: for those
@@ -92,9 +95,11 @@ struct AttentionPlan {
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_DECODE_FLASH_TARGET (the same when every flash tile is one
 // row: 264), UG_ATTN_SPANNING_MAX_SEQS (most one-row sequences whose GQA group may span several decode tiles, 4),
+// UG_ATTN_MQA (0: never the MQA decode kernel), UG_ATTN_MQA_TARGET (blocks below which it splits keys, 132),
 // UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1: no double buffering), UG_ATTN_DECODE (0:
 // never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the decode kernel splits keys, 264).
-// allow_decode_kernel false: the flash kernel for every row (tests compare both).
+// allow_decode_kernel false: the flash kernel for every row (tests compare both); it also rules out the MQA decode
+// kernel.
 AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                              AttentionMode mode, int64_t max_keys, int64_t max_splits = 128,
                              bool allow_decode_kernel = true, bool allow_wgmma = true);
@@ -121,6 +126,7 @@ struct AttentionParams {
   int64_t splits = 1;
   int stages = 1;
   bool wgmma = false;
+  bool mqa = false;
   int64_t rows = 0;     // >= 1
   int64_t n_seqs = 0;   // >= 1
   int64_t n_heads = 0;  // multiple of n_kv_heads, at most 64 per kv head
@@ -148,6 +154,7 @@ inline void apply_plan(AttentionParams& p, const AttentionPlan& plan, const int3
   p.splits = plan.splits;
   p.stages = plan.stages;
   p.wgmma = plan.wgmma;
+  p.mqa = plan.mqa;
 }
 
 // Appends the step's fresh k / v rows to each sequence's cache, as bf16, f32 or fp8 (same slots as KvCache::store:
