@@ -13,10 +13,11 @@ namespace ug::cuda {
 namespace {
 
 constexpr int kMaxWarps = 8;
-// Warps per block. Knob UG_GEMV_WARPS (1-8), for the experiment: when the whole grid is resident at once, the SMs
-// that get one block more than the others set the time (n 3,840 in blocks of 8 rows: 480 blocks, 3 or 4 per SM, 91%
-// of an even spread; in blocks of 2 rows, 14 or 15 per SM: 97%).
-constexpr int kDefaultWarps = 8;
+// Warps per block (knob UG_GEMV_WARPS, 1-8). When the whole grid is resident at once, the SMs that get one block
+// more than the others set the time: n 3,840 in blocks of 8 rows is 480 blocks, 3 or 4 per SM (91% of an even
+// spread); in blocks of 2 rows 14 or 15 per SM (97%). Measured on the H200, batch-1 decode of the 12B, same run:
+// 8 warps 130.9 / 131.7 t/s, 4 warps 132.5 / 131.9, 2 warps 132.8 / 132.6.
+constexpr int kDefaultWarps = 2;
 constexpr int kUnroll = 4;
 
 __device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
