@@ -264,14 +264,6 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({16, 8, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {49, 1, 50, {}}}, splits}, 1);
     // Full layer shape (MQA, d 512), linear caches of different lengths.
     run_case({16, 1, 512, 0, {{300, 1, 0, {}}, {1, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 2);
-    // The MQA decode kernel (16-head groups, more than 4 sequences): key counts around its 32-key steps; d 256
-    // with two kv heads over rings.
-    const std::vector<SeqSpec> mqa_seqs = {
-        {31, 1, 0, {}}, {32, 1, 0, {}}, {33, 1, 0, {}}, {95, 1, 0, {}}, {700, 1, 0, {}}, {0, 1, 0, {}}};
-    run_case({16, 1, 512, 0, mqa_seqs, splits}, 3);
-    run_case({32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}},
-              splits},
-             4);
     // The decode kernel's other groups and dims: GQA 4 at d 128 and 256, 2 at d 512, MHA; groups that span tiles
     // (8 at d 256: 2 tiles of 4; 6 at d 128: 3 of 2; 3 at d 512: 3 of 1); long and empty caches (key counts that
     // are not multiples of a warp's step), a ring smaller than the window.
@@ -283,6 +275,20 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
     run_case({16, 2, 256, 0, {{200, 1, 0, {}}, {3, 1, 0, {}}}, splits}, 16);
     run_case({12, 2, 128, 50, {{120, 1, 60, {}}}, splits}, 17);
     run_case({6, 2, 512, 0, {{77, 1, 0, {}}, {0, 1, 0, {}}}, splits}, 18);
+  }
+}
+
+// The MQA decode kernel (a pure decode step of more than 4 sequences with 16-head groups): key counts around its
+// 32-key steps and split boundaries, an empty cache; d 256 with two kv heads over rings that wrapped. Its own test so
+// that compute-sanitizer can run it alone (and once more with UG_ATTN_MQA_WARPS=16).
+TEST_F(CudaAttention, MqaDecodeKernel) {
+  for (int64_t splits : {int64_t(1), int64_t(3), int64_t(64)}) {
+    const std::vector<SeqSpec> mqa_seqs = {
+        {31, 1, 0, {}}, {32, 1, 0, {}}, {33, 1, 0, {}}, {95, 1, 0, {}}, {700, 1, 0, {}}, {0, 1, 0, {}}};
+    run_case({16, 1, 512, 0, mqa_seqs, splits}, 3);
+    run_case({32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}},
+              splits},
+             4);
   }
 }
 
@@ -498,6 +504,25 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
       FAIL() << "a wgmma call at head_dim " << d << ", mode " << int(mode) << ", " << queries << " queries accepted";
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find("wgmma"), std::string::npos) << e.what();
+    }
+  }
+  // Hand-made MQA decode plans outside the kernel's limits: a group of 2, head dim 128, the f32 cache.
+  for (auto [heads, d, mode] : {std::tuple<int64_t, int64_t, AttentionMode>{2, 512, AttentionMode::Exact},
+                                {16, 128, AttentionMode::Exact},
+                                {16, 512, AttentionMode::ExactF32Kv}}) {
+    try {
+      call([&](AttentionParams& p) {
+        p.n_heads = heads;
+        p.head_dim = d;
+        p.mode = mode;
+        p.mqa = true;
+      });
+      FAIL() << "an MQA decode call with " << heads << " heads at head_dim " << d << ", mode " << int(mode)
+             << " accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("the MQA decode kernel takes one-row tiles of a 16-head group"),
+                std::string::npos)
+          << e.what();
     }
   }
   try {

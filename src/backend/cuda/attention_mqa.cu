@@ -25,21 +25,25 @@
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/env_knob.h"
 #include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 
 namespace ug::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kThreads = 32 * kWarps;
 constexpr int kRows = 16;  // query heads of a tile: the rows of an mma
 constexpr int kKeys = 32;  // keys per step
-constexpr int kParts = 4;  // S = Q Kᵀ: warp w takes keys 16 (w % 2) .. + 15 over the dimensions' quarter w / 2
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int64_t kDefaultWarps = 8;
 
-template <int D, AttentionMode MODE>
+// WARPS per block: 8 or 16 (UG_ATTN_MQA_WARPS; 16 only at head dim 512). S = Q Kᵀ: warp w takes keys 16 (w % 2) ..
+// + 15 over the dimensions' part w / 2 (WARPS / 2 parts).
+template <int D, AttentionMode MODE, int WARPS>
 struct MqaShape {
+  static constexpr int kWarps = WARPS, kThreads = 32 * WARPS, kParts = WARPS / 2;
+  static constexpr int kScoresPerThread = kRows * kKeys / kThreads;  // the softmax's: 2 or 1
+  static constexpr int kHeadLanes = kKeys / kScoresPerThread;        // threads per head: 16 or 32
   static constexpr bool kFp8 = MODE == AttentionMode::ExactFp8Kv;
   static constexpr bool kTwoTerm = MODE != AttentionMode::Fast;
   static constexpr int kElemBytes = kFp8 ? 1 : 2;
@@ -52,7 +56,7 @@ struct MqaShape {
   static constexpr int kStages = kFp8 ? 4 : 2;  // steps in shared memory (~140 KB either way: one block per SM)
   static constexpr int kLoadValues = 16 / kElemBytes;
   static constexpr int kStepsPerLoad = kLoadValues / 4;  // k16 steps one 16-byte K load feeds (4 values each)
-  static constexpr int kPartSteps = D / 16 / kParts;     // k16 steps of a warp's quarter
+  static constexpr int kPartSteps = D / 16 / kParts;     // k16 steps of a warp's part
   static constexpr int kWarpCols = D / kWarps;           // P V: output columns per warp
   static constexpr int kNTiles = kWarpCols / 8;          // their n8 tiles; a thread's V load: kNTiles values
   static constexpr int kPStride = kKeys + 8;             // P rows (16-bit), ldmatrix conflict-free
@@ -110,11 +114,12 @@ __device__ __forceinline__ uint32_t pair8(const uint32_t* a, const uint32_t* b, 
   return e4m3x2_to_f16x2(uint16_t(__byte_perm(a[i / 4], b[i / 4], unsigned(byte | ((4 + byte) << 4)))));
 }
 
-template <int D, AttentionMode MODE>
-__global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams p) {
+template <int D, AttentionMode MODE, int WARPS>
+__global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionParams p) {
   pdl_launch_dependents();
   pdl_wait();
-  using Shape = MqaShape<D, MODE>;
+  using Shape = MqaShape<D, MODE, WARPS>;
+  constexpr int kThreads = Shape::kThreads, kParts = Shape::kParts, SPT = Shape::kScoresPerThread;
   constexpr bool F16 = Shape::kFp8, TWO = Shape::kTwoTerm;
   constexpr int NS = Shape::kStages, NT = Shape::kNTiles;
   const float k_inv = F16 ? 1.0f / p.k_scale : 1.0f;
@@ -137,7 +142,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
   flash_keys(p, f, kKeys, klo, khi);
   const int n_steps = khi >= klo ? int((khi - klo) / kKeys) + 1 : 0;
 
-  // This warp's quarter of the query fragments (rows g, g + 8), in the contraction order of the K loads.
+  // This warp's part of the query fragments (rows g, g + 8), in the contraction order of the K loads.
   const int part = warp / 2, key_half = warp % 2;
   uint32_t qa[Shape::kPartSteps][4], ql[Shape::kPartSteps][4];
 #pragma unroll
@@ -215,8 +220,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
   float o[NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-  // Softmax state of head `sm_head` (thread i: head i / 16, keys 2 (i % 16), + 1 of each step).
-  const int sm_head = int(threadIdx.x) / 16, sm_key = 2 * (int(threadIdx.x) % 16);
+  // Softmax state of head `sm_head` (thread i: head i / kHeadLanes, keys SPT (i % kHeadLanes) .. of each step).
+  const int sm_head = int(threadIdx.x) / Shape::kHeadLanes, sm_key = SPT * (int(threadIdx.x) % Shape::kHeadLanes);
   float m_run = -INFINITY, l_run = 0.0f;
 
 #pragma unroll
@@ -236,7 +241,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
     const unsigned char* k_s = smem + (it % NS) * Shape::kStageBytes;
     const unsigned char* v_s = k_s + kKeys * Shape::kKStride;
 
-    // S partial: keys 16 key_half + 8 nt + g, this warp's quarter of the dimensions. The rows' bytes are loaded
+    // S partial: keys 16 key_half + 8 nt + g, this warp's part of the dimensions. The rows' bytes are loaded
     // first, and each k-step's four products go to four accumulators (n tile x query term): a warp issues in order,
     // so consecutive products must not wait on each other.
     constexpr int kLoads = Shape::kPartSteps / Shape::kStepsPerLoad;
@@ -282,12 +287,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
     }
     __syncthreads();
 
-    // Online softmax: the quarters summed in a fixed order, masked past khi; a head's 16 threads are a half-warp.
+    // Online softmax: the parts summed in a fixed order, masked past khi; a head's threads are a half-warp or a warp.
     {
       const int64_t kb = klo + int64_t(it) * kKeys;
-      float x[2];
+      float x[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
+      for (int e = 0; e < SPT; ++e) {
         float sum = 0.0f;
 #pragma unroll
         for (int q = 0; q < kParts; ++q) sum += s_part[(q * kRows + sm_head) * kKeys + sm_key + e];
@@ -295,19 +300,26 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
       }
       float mx = fmaxf(x[0], x[1]);
 #pragma unroll
-      for (int off = 8; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      for (int off = Shape::kHeadLanes / 2; off >= 1; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
       const float m_new = fmaxf(m_run, mx);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;
       const float corr = exp2f(m_run - m_use);
       const float p0 = exp2f(x[0] - m_use), p1 = exp2f(x[1] - m_use);
       float sum = p0 + p1;
 #pragma unroll
-      for (int off = 8; off >= 1; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      for (int off = Shape::kHeadLanes / 2; off >= 1; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
       l_run = l_run * corr + sum;
       m_run = m_new;
       if (sm_key == 0) corr_s[sm_head] = corr;
-      *reinterpret_cast<uint32_t*>(p_hi + sm_head * Shape::kPStride + sm_key) = term_hi<F16>(p0, p1);
-      if constexpr (TWO) *reinterpret_cast<uint32_t*>(p_lo + sm_head * Shape::kPStride + sm_key) = term_lo<F16>(p0, p1);
+      uint16_t* ph = p_hi + sm_head * Shape::kPStride + sm_key;
+      uint16_t* pl = p_lo + sm_head * Shape::kPStride + sm_key;
+      if constexpr (SPT == 2) {
+        *reinterpret_cast<uint32_t*>(ph) = term_hi<F16>(p0, p1);
+        if constexpr (TWO) *reinterpret_cast<uint32_t*>(pl) = term_lo<F16>(p0, p1);
+      } else {  // p1 is 0 (x[1] = -inf): the low halves are p0's terms
+        *ph = uint16_t(term_hi<F16>(p0, p1));
+        if constexpr (TWO) *pl = uint16_t(term_lo<F16>(p0, p1));
+      }
     }
     __syncthreads();
 
@@ -395,13 +407,24 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_decode_kernel(AttentionParams
   }
 }
 
+template <int D, AttentionMode MODE, int WARPS>
+void launch_warps(const AttentionParams& p, cudaStream_t stream) {
+  constexpr int bytes = MqaShape<D, MODE, WARPS>::kSmemBytes;
+  static_assert(bytes <= 227 * 1024, "shared memory of one block");
+  UG_CUDA_CHECK(
+      cudaFuncSetAttribute(mqa_decode_kernel<D, MODE, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  launch_kernel("mqa_decode_kernel", mqa_decode_kernel<D, MODE, WARPS>, unsigned(p.n_tiles * p.splits), 32 * WARPS,
+                size_t(bytes), stream, p);
+}
+
+// Knob UG_ATTN_MQA_WARPS: 16 at head dim 512 (twice the warps per SM to hide latency, half the work each).
 template <int D, AttentionMode MODE>
 void launch(const AttentionParams& p, cudaStream_t stream) {
-  constexpr int bytes = MqaShape<D, MODE>::kSmemBytes;
-  static_assert(bytes <= 227 * 1024, "shared memory of one block");
-  UG_CUDA_CHECK(cudaFuncSetAttribute(mqa_decode_kernel<D, MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  launch_kernel("mqa_decode_kernel", mqa_decode_kernel<D, MODE>, unsigned(p.n_tiles * p.splits), kThreads,
-                size_t(bytes), stream, p);
+  static const int64_t warps = env_knob("UG_ATTN_MQA_WARPS", kDefaultWarps);
+  if constexpr (D == 512) {
+    if (warps == 16) return launch_warps<D, MODE, 16>(p, stream);
+  }
+  launch_warps<D, MODE, 8>(p, stream);
 }
 
 template <int D>
