@@ -67,8 +67,7 @@ void add_device_options(CLI::App& sub, DeviceArgs& args) {
                  "f32-faithful matmuls: matches the f32 reference), fast (bf16 activations like HF's bf16 model)");
   sub.add_option("--kv-cache-dtype", args.kv_cache,
                  "KV cache element type: auto (default: bf16, f32 with --precision faithful) or fp8 (e4m3, CUDA: half "
-                 "the memory of bf16 and faster batched decode at short contexts; 3 mantissa bits per key and "
-                 "value)");
+                 "the memory of bf16 and faster batched decode; 3 mantissa bits per key and value)");
 }
 
 }  // namespace ug::cli

@@ -11,8 +11,10 @@
 // keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them). Sequences
 // with one row (decode) take a CUDA-core kernel instead at head dims 128 / 256 / 512 (attention_decode.cu says why):
 // in a pure decode step all of them, in a step that mixes decode rows with prefill chunks the one-row sequences
-// (unsplit) while the chunks take the flash kernel. On Hopper, prefill chunks at head dims 256 / 512 with a bf16
-// cache take the same flash algorithm on warpgroup MMA instead (attention_wgmma.cu: 1.5-2x the mma.sync kernel).
+// (unsplit) while the chunks take the flash kernel; a pure decode step of more than 4 sequences whose GQA group is
+// 16 heads (the 12B's full layers) takes a tensor-core decode kernel instead (attention_mqa.cu). On Hopper, prefill
+// chunks at head dims 256 / 512 with a bf16 cache take the same flash algorithm on warpgroup MMA instead
+// (attention_wgmma.cu: 1.5-2x the mma.sync kernel).
 // AttentionMode says how operands become bf16 tensor-core inputs (a value split into two bf16 terms hi + lo
 // carries 16 mantissa bits: products of two-term operands are f32-faithful).
 #pragma once
@@ -95,7 +97,8 @@ struct AttentionPlan {
 // Environment knobs for kernel experiments (defaults measured on the H200, docs/perf.md): UG_ATTN_TARGET_BLOCKS
 // (blocks below which keys are split, 1056), UG_ATTN_DECODE_FLASH_TARGET (the same when every flash tile is one
 // row: 264), UG_ATTN_SPANNING_MAX_SEQS (most one-row sequences whose GQA group may span several decode tiles, 4),
-// UG_ATTN_MQA (0: never the MQA decode kernel), UG_ATTN_MQA_TARGET (blocks below which it splits keys, 132),
+// UG_ATTN_MQA (0: never the MQA decode kernel), UG_ATTN_MQA_TARGET (blocks below which it splits keys, 132;
+// UG_ATTN_MQA_WARPS=16 runs its 16-warp variant at head dim 512),
 // UG_ATTN_MIN_WARPS (warps per block at least, 4), UG_ATTN_STAGES (1: no double buffering), UG_ATTN_DECODE (0:
 // never the decode kernel), UG_ATTN_DECODE_TARGET (blocks below which the decode kernel splits keys, 264).
 // allow_decode_kernel false: the flash kernel for every row (tests compare both); it also rules out the MQA decode
