@@ -31,21 +31,18 @@ __device__ __forceinline__ uint32_t pack_residual(float first, float second) {
                    second - __bfloat162float(__float2bfloat16_rn(second)));
 }
 
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The same with f16 operands (the fp8 cache's values widen to f16 exactly in one instruction per pair).
-__device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// c += a · b with operands of type T ("bf16" or "f16"): mma (bf16) and mma_f16 (the fp8 cache's values widen to f16
+// exactly, one instruction per pair).
+#define UG_DEFINE_MMA_M16N8K16(name, T)                                                                 \
+  __device__ __forceinline__ void name(float(&c)[4], const uint32_t(&a)[4], uint32_t b0, uint32_t b1) { \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." T "." T                                       \
+                 ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "                                         \
+                 "{%0,%1,%2,%3};\n"                                                                     \
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                                       \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));                       \
+  }
+UG_DEFINE_MMA_M16N8K16(mma, "bf16")
+UG_DEFINE_MMA_M16N8K16(mma_f16, "f16")
+#undef UG_DEFINE_MMA_M16N8K16
 
 }  // namespace ug::cuda
