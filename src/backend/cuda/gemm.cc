@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
@@ -27,11 +28,14 @@ constexpr int64_t kTileEdge = 128;                    // cuBLASLt's usual tile e
 constexpr int64_t kMinSliceK = 512;                   // shorter k ranges cost more in partial outputs than they gain
 constexpr int64_t kPartialShare = 8;  // partial outputs (written and read back) stay under 1/8 of the weight bytes
 constexpr int64_t kMaxSlices = 16;
+constexpr int kMaxCandidates = 16;  // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
+constexpr int kAutotuneRuns = 5;
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  std::vector<cublasLtMatmulAlgo_t> untimed;  // UG_GEMM_AUTOTUNE: the heuristic's candidates, timed on first use
   ~Plan() {
     if (c) cublasLtMatrixLayoutDestroy(c);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -69,7 +73,7 @@ struct Gemm::Impl {
 
   // slices > 1: a strided batch of `slices` products over consecutive k ranges of k / slices (A and B advance by
   // k / slices elements along their rows, C by a whole [n, m] output).
-  const Plan& plan(int64_t m, int64_t n, int64_t k, int64_t slices) {
+  Plan& plan(int64_t m, int64_t n, int64_t k, int64_t slices) {
     auto key = std::make_tuple(m, n, k, slices);
     if (auto it = plans.find(key); it != plans.end()) return *it->second;
     auto p = std::make_unique<Plan>();
@@ -105,15 +109,54 @@ struct Gemm::Impl {
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       UG_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &kAlignment, sizeof kAlignment));
 
-    cublasLtMatmulHeuristicResult_t result{};
+    // Knob UG_GEMM_AUTOTUNE=N (an experiment; default 1: the heuristic's first choice): its first N algorithms
+    // are timed on the plan's first call and the fastest is kept.
+    static const int candidates = int(std::min<int64_t>(kMaxCandidates, env_knob("UG_GEMM_AUTOTUNE", 1)));
+    cublasLtMatmulHeuristicResult_t results[kMaxCandidates]{};
     int returned = 0;
-    UG_CUBLAS_CHECK(
-        cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &returned));
-    UG_CUDA_REQUIRE(returned > 0 && result.state == CUBLAS_STATUS_SUCCESS, "gemm",
+    UG_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, candidates, results,
+                                                   &returned));
+    UG_CUDA_REQUIRE(returned > 0 && results[0].state == CUBLAS_STATUS_SUCCESS, "gemm",
                     "cuBLASLt has no bf16 algorithm for " + shape_name(m, n, k) +
                         (slices > 1 ? " in " + std::to_string(slices) + " k slices" : ""));
-    p->algo = result.algo;
+    p->algo = results[0].algo;
+    for (int i = 1; i < returned; ++i)
+      if (results[i].state == CUBLAS_STATUS_SUCCESS) p->untimed.push_back(results[i].algo);
+    if (!p->untimed.empty()) p->untimed.insert(p->untimed.begin(), results[0].algo);
     return *plans.emplace(key, std::move(p)).first->second;
+  }
+
+  // Times the plan's candidate algorithms on this call's operands (a few runs each, on the stream; not while it is
+  // being captured into a graph) and keeps the fastest. A candidate that fails to run is skipped.
+  void autotune(Plan& pl, const uint16_t* w, const uint16_t* x, float* y, cudaStream_t stream) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    UG_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+    if (capture != cudaStreamCaptureStatusNone) return;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    UG_CUDA_CHECK(cudaEventCreate(&start));
+    UG_CUDA_CHECK(cudaEventCreate(&stop));
+    const float alpha = 1.0f, beta = 0.0f;
+    float best = -1.0f;
+    for (const cublasLtMatmulAlgo_t& algo : pl.untimed) {
+      const auto launch = [&] {
+        return cublasLtMatmul(handle, pl.desc, &alpha, w, pl.a, x, pl.b, &beta, y, pl.c, y, pl.c, &algo,
+                              workspace.data(), workspace.bytes(), stream);
+      };
+      if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // the warm-up run
+      UG_CUDA_CHECK(cudaEventRecord(start, stream));
+      for (int i = 0; i < kAutotuneRuns; ++i) UG_CUBLAS_CHECK(launch());
+      UG_CUDA_CHECK(cudaEventRecord(stop, stream));
+      UG_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0.0f;
+      UG_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (best < 0.0f || ms < best) {
+        best = ms;
+        pl.algo = algo;
+      }
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    pl.untimed.clear();
   }
 
   std::pair<int64_t, int64_t> shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
@@ -143,7 +186,8 @@ struct Gemm::Impl {
   // y (slices x [m, n]) = x · wᵀ over the k slices; the caller checked the arguments.
   void matmul(const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k, int64_t slices,
               cudaStream_t stream) {
-    const Plan& pl = plan(m, n, k, slices);
+    Plan& pl = plan(m, n, k, slices);
+    if (!pl.untimed.empty()) autotune(pl, w, x, y, stream);
     const float alpha = 1.0f, beta = 0.0f;
     UG_CUBLAS_CHECK(cublasLtMatmul(handle, pl.desc, &alpha, w, pl.a, x, pl.b, &beta, y, pl.c, y, pl.c, &pl.algo,
                                    workspace.data(), workspace.bytes(), stream));
