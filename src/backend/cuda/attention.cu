@@ -640,12 +640,12 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     auto* fresh = reinterpret_cast<uint16_t*>(p.partial + split_partial_floats(splits, p.rows, p.n_heads, p.head_dim));
     launch_wgmma_attention(p, fresh, stream);
   } else if (p.mqa) {
-    UG_CUDA_REQUIRE(p.n_tiles > 0 && p.n_decode_tiles == 0 && p.queries_per_tile == 1 &&
-                        mqa_decode_supports(p.head_dim, G, p.mode),
-                    op,
-                    "the MQA decode kernel takes one-row tiles of a 16-head group at head_dim 256 / 512 without the "
-                    "f32 cache; got head_dim " +
-                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+    UG_CUDA_REQUIRE(
+        p.n_tiles > 0 && p.n_decode_tiles == 0 && p.queries_per_tile == 1 && mqa_decode_supports(p.head_dim, G, p.mode),
+        op,
+        "the MQA decode kernel takes one-row tiles of a 16-head group at head_dim 256 / 512 without the "
+        "f32 cache; got head_dim " +
+            std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
     launch_mqa_decode_attention(p, stream);
   } else if (p.n_tiles > 0) {
     launch_flash(p, stream);
