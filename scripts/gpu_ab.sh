@@ -2,10 +2,10 @@
 # On the GPU machine: an A/B of a knob or a temporary switch (an environment variable a variant reads) in one run,
 # the way docs/perf.md's same-run tables are made: the values alternate ROUNDS times over the same binary and
 # model, so machine-to-machine spread (~2%) does not enter the comparison.
-#   AB_VAR=UG_GEMV_WARPS AB_A=8 AB_B=2 BENCH="-p 0 -n 32 -b 1 --ctx 1024 -r 3" KERNELS='^GEMV' scripts/gpu_ab.sh
-#   AB_VAR=UG_GEMM_PARTIAL_SHARE AB_VALUES="8 4 2" BENCH="-p 0 -n 32 -b 32,64 --ctx 1024" scripts/gpu_ab.sh
-#   AB_VAR=UG_ATTN_SPANNING_MAX_SEQS AB_A=4 AB_B=64 KERNELS='ATTN decode.*d=512 mode=3' \
+#   AB_VAR=UG_GEMM_AUTOTUNE AB_A=1 AB_B=8 BENCH="-p 2048 -n 32 -b 1,32,64 --ctx 1024" scripts/gpu_ab.sh
+#   AB_VAR=UG_ATTN_MQA_WARPS AB_A=8 AB_B=16 KERNELS='ATTN decode.*d=512 mode=[13] mqa' \
 #     BENCH="-p 0 -n 32 -b 8,32,64 --ctx 1024,16384 --kv-cache-dtype fp8" scripts/gpu_ab.sh
+#   AB_VAR=UG_ATTN_MQA AB_A=1 AB_B=0 BENCH="-p 0 -n 32 -b 8,32,64 --ctx 1024,16384" scripts/gpu_ab.sh
 # AB_VALUES: more than two values (space-separated; replaces AB_A / AB_B). Several knobs: one call each, chained in
 # one device command (the second build is a no-op, the model is made once).
 # BENCH: `unigemma bench` arguments (default: decode at batch 1 / 8 / 32 / 64, context 1k); BENCH=none skips it.
