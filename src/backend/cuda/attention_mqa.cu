@@ -4,13 +4,14 @@
 // busy and the stream of keys waits on their latency (b64: ~0.1 of the copy bandwidth with the fp8 cache). Why not
 // the CUDA-core decode kernel: 16 heads make each key worth 16 dot products of 512 (compute-bound on CUDA cores).
 //
-// Here a block is one (sequence, kv head, key split) with 8 warps, and a step of 32 keys goes:
+// Here a block is one (sequence, kv head, key split) with 8 warps (16 at head dim 512 with UG_ATTN_MQA_WARPS=16:
+// eighths for quarters below), and a step of 32 keys goes:
 // - K and V rows into shared memory as the cache stores them (cp.async, `kStages` steps ahead; fp8 stays fp8);
 // - S = Q Kᵀ split over the warps as (16 keys) x (a quarter of the dimensions), the quarters summed in shared
 //   memory. A warp's quarter of the query fragments stays in its registers for the whole block;
-// - the online softmax by all 256 threads (16 per head, two keys each); probabilities to shared memory as bf16 (f16
-//   for fp8) terms;
-// - O += P V with each warp owning D / 8 output columns.
+// - the online softmax by all threads (16 per head, two keys each; 32 and one with 16 warps); probabilities to
+//   shared memory as bf16 (f16 for fp8) terms;
+// - O += P V with each warp owning D / warps output columns.
 // The contraction order of S is free, so the query fragments take the order in which a thread's 16-byte load of a
 // key row holds its values (no shuffles, one load per 2 or 4 k-steps); the same for V's columns (a thread's 8
 // values of a row feed 8 output tiles). fp8 values widen to f16 exactly (one instruction per pair) and the products
