@@ -257,6 +257,40 @@ void run_case(const AttnCase& c, uint32_t seed, std::span<const AttentionMode> m
     for (bool decode_kernel : {false, true}) run_case(c, seed, mode, decode_kernel);
 }
 
+// The planner alone (host code: runs without a GPU): which kernel a decode step's full layers (16 heads over one kv
+// head, d 512) take, and the MQA kernel's key splits (rounded down to one wave of 132 blocks, at least two 32-key
+// steps per split).
+TEST(AttentionPlan, MqaDecodeKernelTakesMoreThanFourOneRowSequencesOfSixteenHeads) {
+  const auto plan = [](int64_t seqs, AttentionMode mode, int64_t max_keys, bool allow = true, int64_t rows = 1) {
+    std::vector<int64_t> seq_rows(size_t(seqs), 1);
+    seq_rows.back() = rows;
+    return plan_attention(seq_rows, 16, 1, 512, mode, max_keys, 128, allow);
+  };
+  for (AttentionMode mode : {AttentionMode::Fast, AttentionMode::Exact, AttentionMode::ExactFp8Kv}) {
+    SCOPED_TRACE("mode " + std::to_string(int(mode)));
+    const AttentionPlan b64 = plan(64, mode, 1025);
+    EXPECT_TRUE(b64.mqa);
+    EXPECT_EQ(b64.n_tiles(), 64);
+    EXPECT_EQ(b64.n_decode_tiles, 0);
+    EXPECT_EQ(b64.splits, 2);
+    EXPECT_EQ(plan(32, mode, 1025).splits, 4);
+    EXPECT_EQ(plan(5, mode, 16385).splits, 26);
+    EXPECT_EQ(plan(8, mode, 40).splits, 1);  // 40 keys: one split of two steps
+    EXPECT_EQ(plan(200, mode, 1025).splits, 1);
+    // Up to 4 sequences: the CUDA-core kernel's spanning tiles (8 of 2 heads per sequence).
+    const AttentionPlan b4 = plan(4, mode, 1025);
+    EXPECT_FALSE(b4.mqa);
+    EXPECT_EQ(b4.n_decode_tiles, 32);
+    // Not asked for, or a step with a prefill chunk: the flash kernel.
+    EXPECT_FALSE(plan(64, mode, 1025, false).mqa);
+    EXPECT_FALSE(plan(64, mode, 1025, true, 7).mqa);
+  }
+  EXPECT_FALSE(plan(64, AttentionMode::ExactF32Kv, 1025).mqa);  // the f32 cache: the flash kernel
+  // Other groups never take it: the 12B's sliding layers (16 heads over 8, d 256).
+  const std::vector<int64_t> rows(64, 1);
+  EXPECT_FALSE(plan_attention(rows, 16, 8, 256, AttentionMode::Exact, 1025).mqa);
+}
+
 TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
   for (int64_t splits : {int64_t(1), int64_t(64)}) {
     // Sliding layer shape of the 12B (16 heads over 8 kv heads, d 256), window 40, rings that
