@@ -504,74 +504,71 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
     set(p);
     attention(p);
   };
-  for (int64_t d : {int64_t(640), int64_t(48)}) {
+  // `run` must throw an error whose message contains `needle`; `what` names the call when it does not throw.
+  const auto expect_rejected = [](const std::function<void()>& run, const std::string& needle,
+                                  const std::string& what) {
     try {
-      call([&](AttentionParams& p) { p.head_dim = d; });
-      FAIL() << "head_dim " << d << " accepted";
+      run();
+      ADD_FAILURE() << what << " accepted";
     } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find("head_dim " + std::to_string(d)), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
-  }
-  try {  // a decode-kernel call outside its limits (a hand-made plan)
-    call([](AttentionParams& p) {
-      p.n_heads = 8;
-      p.head_dim = 64;
-      p.n_decode_tiles = 1;
-    });
-    FAIL() << "a decode-kernel call at head_dim 64 accepted";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("the decode kernel takes head_dim 128 / 256 / 512; got head_dim 64, group 8"),
-              std::string::npos)
-        << e.what();
-  }
+  };
+  for (int64_t d : {int64_t(640), int64_t(48)})
+    expect_rejected([&] { call([&](AttentionParams& p) { p.head_dim = d; }); }, "head_dim " + std::to_string(d),
+                    "head_dim " + std::to_string(d));
+  expect_rejected(  // a decode-kernel call outside its limits (a hand-made plan)
+      [&] {
+        call([](AttentionParams& p) {
+          p.n_heads = 8;
+          p.head_dim = 64;
+          p.n_decode_tiles = 1;
+        });
+      },
+      "the decode kernel takes head_dim 128 / 256 / 512; got head_dim 64, group 8",
+      "a decode-kernel call at head_dim 64");
   // Hand-made wgmma plans outside the kernel's limits: a head dim it lacks, an f32 cache, tiles of the wrong size.
   for (auto [d, mode, queries] : {std::tuple<int64_t, AttentionMode, int64_t>{128, AttentionMode::Exact, 64},
                                   {256, AttentionMode::ExactF32Kv, 64},
                                   {256, AttentionMode::Fast, 1}}) {
-    try {
-      call([&](AttentionParams& p) {
-        p.head_dim = d;
-        p.mode = mode;
-        p.queries_per_tile = queries;
-        p.wgmma = true;
-      });
-      FAIL() << "a wgmma call at head_dim " << d << ", mode " << int(mode) << ", " << queries << " queries accepted";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find("wgmma"), std::string::npos) << e.what();
-    }
+    expect_rejected(
+        [&] {
+          call([&](AttentionParams& p) {
+            p.head_dim = d;
+            p.mode = mode;
+            p.queries_per_tile = queries;
+            p.wgmma = true;
+          });
+        },
+        "wgmma",
+        "a wgmma call at head_dim " + std::to_string(d) + ", mode " + std::to_string(int(mode)) + ", " +
+            std::to_string(queries) + " queries");
   }
   // Hand-made MQA decode plans outside the kernel's limits: a group of 2, head dim 128, the f32 cache.
   for (auto [heads, d, mode] : {std::tuple<int64_t, int64_t, AttentionMode>{2, 512, AttentionMode::Exact},
                                 {16, 128, AttentionMode::Exact},
                                 {16, 512, AttentionMode::ExactF32Kv}}) {
-    try {
-      call([&](AttentionParams& p) {
-        p.n_heads = heads;
-        p.head_dim = d;
-        p.mode = mode;
-        p.mqa = true;
-      });
-      FAIL() << "an MQA decode call with " << heads << " heads at head_dim " << d << ", mode " << int(mode)
-             << " accepted";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find("the MQA decode kernel takes one-row tiles of a 16-head group"),
-                std::string::npos)
-          << e.what();
-    }
+    expect_rejected(
+        [&] {
+          call([&](AttentionParams& p) {
+            p.n_heads = heads;
+            p.head_dim = d;
+            p.mode = mode;
+            p.mqa = true;
+          });
+        },
+        "the MQA decode kernel takes one-row tiles of a 16-head group",
+        "an MQA decode call with " + std::to_string(heads) + " heads at head_dim " + std::to_string(d) + ", mode " +
+            std::to_string(int(mode)));
   }
-  try {
-    const std::vector<int64_t> rows{1};
-    plan_attention(rows, 128, 1, 64, AttentionMode::Exact, 1);
-    FAIL() << "a GQA group of 128 accepted";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("GQA group 128"), std::string::npos) << e.what();
-  }
-  try {
-    gemv({.w = reinterpret_cast<const uint16_t*>(b.data()), .x = b.data(), .y = b.data(), .m = 9, .n = 1, .k = 8});
-    FAIL() << "m 9 accepted";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("m 9"), std::string::npos) << e.what();
-  }
+  const std::vector<int64_t> rows{1};
+  expect_rejected([&] { plan_attention(rows, 128, 1, 64, AttentionMode::Exact, 1); }, "GQA group 128",
+                  "a GQA group of 128");
+  expect_rejected(
+      [&] {
+        gemv({.w = reinterpret_cast<const uint16_t*>(b.data()), .x = b.data(), .y = b.data(), .m = 9, .n = 1, .k = 8});
+      },
+      "m 9", "m 9");
 }
 
 }  // namespace

@@ -91,9 +91,7 @@ struct Fp8Held {
   __device__ __forceinline__ void load(const void* src) { load_words(w, src); }
   __device__ __forceinline__ void load_fresh(const float* src, float inv) {
 #pragma unroll
-    for (int i = 0; i < kWords; ++i)
-      w[i] = uint32_t(e4m3x2_of(src[4 * i], src[4 * i + 1], inv)) |
-             (uint32_t(e4m3x2_of(src[4 * i + 2], src[4 * i + 3], inv)) << 16);
+    for (int i = 0; i < kWords; ++i) w[i] = e4m3x4_of(src + 4 * i, inv);
   }
   __device__ __forceinline__ void zero() {
 #pragma unroll

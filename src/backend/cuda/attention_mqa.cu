@@ -163,6 +163,10 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
     }
   }
 
+  // The kv head's row in cache slot `slot` (as stored: kElemBytes per value).
+  auto cache_row = [&](const void* cache, int64_t slot) {
+    return static_cast<const unsigned char*>(cache) + (slot * Hkv + f.kvh) * Shape::kRowBytes;
+  };
   // Loads step `step`'s keys into its stage: cache rows by cp.async, the step's fresh row rounded as the cache
   // stores it, zeros past khi (masked; finite so that 0 x V stays 0). One commit group per call.
   auto stage = [&](int step) {
@@ -174,10 +178,7 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
     if (kb + kKeys - 1 <= khi && kb + kKeys - 1 < s.chunk_start &&
         (s.ring_capacity == 0 || slot0 + kKeys <= s.ring_capacity)) {
       // Every key cached, in consecutive slots (all steps but a split's last, and a ring's wrap): no per-row checks.
-      const unsigned char* k_src =
-          static_cast<const unsigned char*>(s.cache_k) + (slot0 * Hkv + f.kvh) * Shape::kRowBytes;
-      const unsigned char* v_src =
-          static_cast<const unsigned char*>(s.cache_v) + (slot0 * Hkv + f.kvh) * Shape::kRowBytes;
+      const unsigned char *k_src = cache_row(s.cache_k, slot0), *v_src = cache_row(s.cache_v, slot0);
 #pragma unroll
       for (int i = int(threadIdx.x); i < kKeys * kChunks; i += kThreads) {
         const int j = i / kChunks, c = i % kChunks;
@@ -202,17 +203,14 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
         if constexpr (F16) {
           const float inv = is_v ? 1.0f : k_inv;
 #pragma unroll
-          for (int e = 0; e < 4; ++e)
-            w[e] = uint32_t(e4m3x2_of(src[4 * e], src[4 * e + 1], inv)) |
-                   (uint32_t(e4m3x2_of(src[4 * e + 2], src[4 * e + 3], inv)) << 16);
+          for (int e = 0; e < 4; ++e) w[e] = e4m3x4_of(src + 4 * e, inv);
         } else {
 #pragma unroll
           for (int e = 0; e < 4; ++e) w[e] = pack_bf16(src[2 * e], src[2 * e + 1]);
         }
         *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
       } else {
-        cp_async16(dst, static_cast<const unsigned char*>(cache) +
-                            ((cache_slot(s, pos) * Hkv + f.kvh) * D) * Shape::kElemBytes + 16 * c);
+        cp_async16(dst, cache_row(cache, cache_slot(s, pos)) + 16 * c);
       }
     }
     cp_async_commit();

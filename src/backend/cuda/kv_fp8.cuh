@@ -40,6 +40,11 @@ __device__ __forceinline__ uint16_t e4m3x2_of(float x, float y, float inv) {
   return uint16_t(uint16_t(to_e4m3(x * inv)) | uint16_t(uint16_t(to_e4m3(y * inv)) << 8));
 }
 
+// Four f32 values from src scaled by inv, as a 32-bit word of e4m3 bytes (the first in the low byte).
+__device__ __forceinline__ uint32_t e4m3x4_of(const float* src, float inv) {
+  return uint32_t(e4m3x2_of(src[0], src[1], inv)) | (uint32_t(e4m3x2_of(src[2], src[3], inv)) << 16);
+}
+
 // One element into a KV cache as the cache's type stores it (kv_store's rule): f32 as is, bf16 rounded to nearest
 // even, e4m3 after dividing by `divisor` (keys: k_scale; values: 1).
 __device__ __forceinline__ void store_cache_element(void* cache, int64_t at, float x, KvType type, float divisor) {
