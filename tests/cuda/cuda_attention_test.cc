@@ -184,15 +184,15 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
       << "H " << H << " Hkv " << Hkv << " d " << d << " rows " << most_rows << " mode " << int(mode);
   // The decode kernel takes every one-row sequence at head dims 128 / 256 / 512: a tile per 4 (d <= 256), 2 or 1
   // query heads, the most that divide the GQA group; a group that spans tiles only for up to 4 such sequences.
-  // A pure decode step of more than 4 sequences with 16-head groups at d 256 / 512 (not the f32 cache) takes the
-  // MQA decode kernel instead.
+  // More than 4 one-row sequences with 16-head groups at d 256 / 512 (not the f32 cache) take the MQA decode kernel
+  // instead, one tile per kv head (in a pure decode step and beside prefill chunks).
   const int64_t G = H / Hkv, tile_heads = G % 4 == 0 && d <= 256 ? 4 : G % 2 == 0 ? 2 : 1;
   const int64_t one_row = std::count_if(c.seqs.begin(), c.seqs.end(), [](const SeqSpec& s) { return s.n == 1; });
-  const bool mqa = decode_kernel && one_row == int64_t(c.seqs.size()) && one_row > 4 && G == 16 &&
-                   (d == 256 || d == 512) && mode != AttentionMode::ExactF32Kv;
+  const bool mqa =
+      decode_kernel && one_row > 4 && G == 16 && (d == 256 || d == 512) && mode != AttentionMode::ExactF32Kv;
   EXPECT_EQ(plan.mqa, mqa) << "H " << H << " Hkv " << Hkv << " d " << d << " mode " << int(mode);
-  const bool supported = !mqa && (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
-  EXPECT_EQ(plan.n_decode_tiles, decode_kernel && supported ? one_row * H / tile_heads : 0)
+  const bool supported = (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
+  EXPECT_EQ(plan.n_decode_tiles, mqa ? one_row * Hkv : decode_kernel && supported ? one_row * H / tile_heads : 0)
       << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
@@ -257,9 +257,9 @@ void run_case(const AttnCase& c, uint32_t seed, std::span<const AttentionMode> m
     for (bool decode_kernel : {false, true}) run_case(c, seed, mode, decode_kernel);
 }
 
-// The planner alone (host code: runs without a GPU): which kernel a decode step's full layers (16 heads over one kv
-// head, d 512) take, and the MQA kernel's key splits (rounded down to one wave of 132 blocks, at least two 32-key
-// steps per split).
+// The planner alone (host code: runs without a GPU): which kernel a step's decode rows of the full layers (16 heads
+// over one kv head, d 512) take, and the MQA kernel's key splits (rounded down to one wave of 132 blocks, at least
+// two 32-key steps per split).
 TEST(AttentionPlan, MqaDecodeKernelTakesMoreThanFourOneRowSequencesOfSixteenHeads) {
   const auto plan = [](int64_t seqs, AttentionMode mode, int64_t max_keys, bool allow = true, int64_t rows = 1) {
     std::vector<int64_t> seq_rows(size_t(seqs), 1);
@@ -271,19 +271,23 @@ TEST(AttentionPlan, MqaDecodeKernelTakesMoreThanFourOneRowSequencesOfSixteenHead
     const AttentionPlan b64 = plan(64, mode, 1025);
     EXPECT_TRUE(b64.mqa);
     EXPECT_EQ(b64.n_tiles(), 64);
-    EXPECT_EQ(b64.n_decode_tiles, 0);
-    EXPECT_EQ(b64.splits, 2);
-    EXPECT_EQ(plan(32, mode, 1025).splits, 4);
-    EXPECT_EQ(plan(5, mode, 16385).splits, 26);
-    EXPECT_EQ(plan(8, mode, 40).splits, 1);  // 40 keys: one split of two steps
-    EXPECT_EQ(plan(200, mode, 1025).splits, 1);
+    EXPECT_EQ(b64.n_decode_tiles, 64);
+    EXPECT_EQ(b64.decode_splits, 2);
+    EXPECT_EQ(plan(32, mode, 1025).decode_splits, 4);
+    EXPECT_EQ(plan(5, mode, 16385).decode_splits, 26);
+    EXPECT_EQ(plan(8, mode, 40).decode_splits, 1);  // 40 keys: one split of two steps
+    EXPECT_EQ(plan(200, mode, 1025).decode_splits, 1);
+    // Beside a prefill chunk: the one-row sequences on the MQA kernel, unsplit, after the chunk's flash tiles.
+    const AttentionPlan mixed = plan(64, mode, 1025, true, 7);
+    EXPECT_TRUE(mixed.mqa);
+    EXPECT_EQ(mixed.n_decode_tiles, 63);
+    EXPECT_EQ(mixed.decode_splits, 1);
     // Up to 4 sequences: the CUDA-core kernel's spanning tiles (8 of 2 heads per sequence).
     const AttentionPlan b4 = plan(4, mode, 1025);
     EXPECT_FALSE(b4.mqa);
     EXPECT_EQ(b4.n_decode_tiles, 32);
-    // Not asked for, or a step with a prefill chunk: the flash kernel.
+    // Not asked for: the flash kernel.
     EXPECT_FALSE(plan(64, mode, 1025, false).mqa);
-    EXPECT_FALSE(plan(64, mode, 1025, true, 7).mqa);
   }
   EXPECT_FALSE(plan(64, AttentionMode::ExactF32Kv, 1025).mqa);  // the f32 cache: the flash kernel
   // Other groups never take it: the 12B's sliding layers (16 heads over 8, d 256).
@@ -312,8 +316,8 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
   }
 }
 
-// The MQA decode kernel (a pure decode step of more than 4 sequences with 16-head groups): key counts around its
-// 32-key steps and split boundaries, an empty cache; d 256 with two kv heads over rings that wrapped. Its own test so
+// The MQA decode kernel (more than 4 one-row sequences with 16-head groups): key counts around its 32-key steps and
+// split boundaries, an empty cache; d 256 with two kv heads over rings that wrapped; a step with prefill chunks. Its own test so
 // that compute-sanitizer can run it alone (and once more with UG_ATTN_MQA_WARPS=16).
 TEST_F(CudaAttention, MqaDecodeKernel) {
   for (int64_t splits : {int64_t(1), int64_t(3), int64_t(64)}) {
@@ -323,6 +327,11 @@ TEST_F(CudaAttention, MqaDecodeKernel) {
     run_case({32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}},
               splits},
              4);
+    // Beside prefill chunks (a server step while requests arrive): the chunks on the flash kernel (split or not),
+    // the one-row sequences on the MQA kernel, unsplit.
+    std::vector<SeqSpec> mixed = mqa_seqs;
+    mixed.insert(mixed.begin() + 2, {{0, 20, 0, {}}, {40, 7, 0, {}}});
+    run_case({16, 1, 512, 0, mixed, splits}, 5);
   }
 }
 
@@ -555,6 +564,8 @@ TEST_F(CudaAttention, RejectsUnsupportedShapesByName) {
             p.head_dim = d;
             p.mode = mode;
             p.mqa = true;
+            p.n_tiles = 0;
+            p.n_decode_tiles = 1;
           });
         },
         "the MQA decode kernel takes one-row tiles of a 16-head group",

@@ -470,45 +470,34 @@ int64_t split_partial_floats(int64_t splits, int64_t rows, int64_t n_heads, int6
   return splits > 1 ? (rows * n_heads * splits * (head_dim + 2) + 3) / 4 * 4 : 0;
 }
 
-// The decode kernel's tiles of one-row sequence i: one per group of decode_tile_heads query heads.
+// Query heads of one decode tile: the whole group on the MQA decode kernel, else the CUDA-core kernel's share.
+int64_t heads_per_decode_tile(bool mqa, int64_t head_dim, int64_t group) {
+  return mqa ? group : decode_tile_heads(head_dim, group);
+}
+
+// The decode tiles of one-row sequence i: one per group of heads_per_decode_tile query heads.
 void add_decode_tiles(AttentionPlan& plan, size_t i, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) {
-  const int64_t tiles = n_heads / decode_tile_heads(head_dim, n_heads / n_kv_heads);
+  const int64_t tiles = n_heads / heads_per_decode_tile(plan.mqa, head_dim, n_heads / n_kv_heads);
   for (int64_t t = 0; t < tiles; ++t) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(t)});
   plan.n_decode_tiles += tiles;
 }
 
-// A decode step (one row per sequence) on the CUDA-core kernel: one tile per (sequence, group of query heads),
-// keys split until the chip holds `target` blocks (each split keeps at least 8 keys per warp).
+// A decode step (one row per sequence): one tile per (sequence, group of query heads), keys split until the chip
+// holds the kernel's target blocks. The CUDA-core kernel: two blocks per SM, at least 8 keys per warp in a split;
+// the MQA kernel: one ~150 KB block per SM, so the splits round down (a block past the target is a second wave),
+// and at least kMqaMinSplitSteps steps of keys per split.
 AttentionPlan plan_decode(std::span<const int64_t> seq_rows, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                          int64_t max_keys, int64_t max_splits) {
+                          int64_t max_keys, int64_t max_splits, bool mqa) {
   static const int64_t target = env_knob("UG_ATTN_DECODE_TARGET", kDecodeTargetBlocks);
+  static const int64_t mqa_target = env_knob("UG_ATTN_MQA_TARGET", kMqaTargetBlocks);
   AttentionPlan plan;
+  plan.mqa = mqa;
   for (size_t i = 0; i < seq_rows.size(); ++i) add_decode_tiles(plan, i, n_heads, n_kv_heads, head_dim);
-  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
-  if (tiles < target) {
-    const int64_t keys_per_block = kDecodeWarps * 8;  // a split below this leaves warps idle
-    plan.decode_splits = std::min({(target + tiles - 1) / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
-                                   std::max<int64_t>(1, (max_keys + keys_per_block - 1) / keys_per_block)});
-  }
-  return plan;
-}
-
-// A pure decode step of 16-head groups on the MQA decode kernel: one flash tile per (sequence, kv head), keys split
-// until the chip holds `target` blocks.
-AttentionPlan plan_mqa_decode(size_t n_seqs, int64_t n_kv_heads, int64_t max_keys, int64_t max_splits) {
-  static const int64_t target = env_knob("UG_ATTN_MQA_TARGET", kMqaTargetBlocks);
-  AttentionPlan plan;
-  plan.mqa = true;
-  plan.n_kv_heads = n_kv_heads;
-  plan.block_warps = 8;
-  for (size_t i = 0; i < n_seqs; ++i)
-    for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) plan.tiles.insert(plan.tiles.end(), {int32_t(i), 0, int32_t(kvh)});
-  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles());
-  if (tiles < target) {
-    // Rounded down: one block per SM, so a block past the target is a second wave.
-    const int64_t split_keys = kMqaMinSplitSteps * mqa_decode_step_keys();
-    plan.splits = std::min({target / tiles, std::max<int64_t>(1, max_splits), kMergeMaxSplits,
-                            std::max<int64_t>(1, (max_keys + split_keys - 1) / split_keys)});
+  const int64_t tiles = std::max<int64_t>(1, plan.n_tiles()), want = mqa ? mqa_target : target;
+  if (tiles < want) {
+    const int64_t split_keys = mqa ? kMqaMinSplitSteps * mqa_decode_step_keys() : kDecodeWarps * 8;
+    plan.decode_splits = std::min({mqa ? want / tiles : (want + tiles - 1) / tiles, std::max<int64_t>(1, max_splits),
+                                   kMergeMaxSplits, std::max<int64_t>(1, (max_keys + split_keys - 1) / split_keys)});
   }
   return plan;
 }
@@ -530,13 +519,13 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
   static const int64_t spanning_max_seqs = env_knob("UG_ATTN_SPANNING_MAX_SEQS", kSpanningDecodeMaxSeqs);
   const int64_t one_row = std::count(seq_rows.begin(), seq_rows.end(), int64_t(1));
   static const bool mqa_enabled = !env_knob_off("UG_ATTN_MQA");
-  // Up to spanning_max_seqs sequences the decode kernel's spanning tiles are faster (b1: 21 vs 23 us at context
-  // 1k, 54 vs 64 at 16k with the fp8 cache; merging many splits of 16 rows dominates there).
-  if (allow_decode_kernel && mqa_enabled && one_row == int64_t(seq_rows.size()) && one_row > spanning_max_seqs &&
-      mqa_decode_supports(head_dim, group, mode))
-    return plan_mqa_decode(seq_rows.size(), n_kv_heads, max_keys, max_splits);
-  const bool decode_kernel = allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
-                             (decode_tile_heads(head_dim, group) == group || one_row <= spanning_max_seqs);
+  // 16-head groups: the one-row sequences take the MQA decode kernel beyond spanning_max_seqs of them (up to that
+  // the CUDA-core kernel's spanning tiles are faster: b1 21 vs 23 us at context 1k, 54 vs 64 at 16k with the fp8
+  // cache; merging many splits of 16 rows dominates there).
+  const bool mqa =
+      allow_decode_kernel && mqa_enabled && one_row > spanning_max_seqs && mqa_decode_supports(head_dim, group, mode);
+  const bool decode_kernel = mqa || (allow_decode_kernel && decode_enabled && decode_kernel_supports(head_dim, group) &&
+                                     (decode_tile_heads(head_dim, group) == group || one_row <= spanning_max_seqs));
   // The decode kernel takes the one-row sequences; the flash kernel the rest.
   const auto by_decode = [&](int64_t rows) { return decode_kernel && rows == 1; };
   int64_t most_rows = 1;
@@ -547,8 +536,9 @@ AttentionPlan plan_attention(std::span<const int64_t> seq_rows, int64_t n_heads,
     most_rows = std::max(most_rows, n);
   }
   if (!any_flash && !seq_rows.empty())
-    return plan_decode(seq_rows, n_heads, n_kv_heads, head_dim, max_keys, max_splits);
+    return plan_decode(seq_rows, n_heads, n_kv_heads, head_dim, max_keys, max_splits, mqa);
   AttentionPlan plan;
+  plan.mqa = mqa;
   static const bool wgmma_enabled = !env_knob_off("UG_ATTN_WGMMA");
   plan.wgmma = allow_wgmma && wgmma_enabled && wgmma_attention_supports(head_dim, group, mode) &&
                most_rows * group >= wgmma_tile_rows(head_dim);
@@ -624,7 +614,12 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                   "splits " + std::to_string(splits) + " exceeds " + std::to_string(kMergeMaxSplits));
   UG_CUDA_REQUIRE(p.rows * p.n_heads < 0x7fffffff, op, "rows x heads out of range");
   const int64_t G = p.n_heads / p.n_kv_heads;
-  if (p.n_decode_tiles > 0)
+  if (p.n_decode_tiles > 0 && p.mqa)
+    UG_CUDA_REQUIRE(mqa_decode_supports(p.head_dim, G, p.mode), op,
+                    "the MQA decode kernel takes one-row tiles of a 16-head group at head_dim 256 / 512 without the "
+                    "f32 cache; got head_dim " +
+                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+  if (p.n_decode_tiles > 0 && !p.mqa)
     UG_CUDA_REQUIRE(decode_kernel_supports(p.head_dim, G), op,
                     "the decode kernel takes head_dim 128 / 256 / 512; got head_dim " + std::to_string(p.head_dim) +
                         ", group " + std::to_string(G) + " (use plan_attention)");
@@ -639,18 +634,15 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     UG_CUDA_REQUIRE(p.partial, op, "partial scratch must be set for the wgmma kernel (its bf16 copy of k / v)");
     auto* fresh = reinterpret_cast<uint16_t*>(p.partial + split_partial_floats(splits, p.rows, p.n_heads, p.head_dim));
     launch_wgmma_attention(p, fresh, stream);
-  } else if (p.mqa) {
-    UG_CUDA_REQUIRE(
-        p.n_tiles > 0 && p.n_decode_tiles == 0 && p.queries_per_tile == 1 && mqa_decode_supports(p.head_dim, G, p.mode),
-        op,
-        "the MQA decode kernel takes one-row tiles of a 16-head group at head_dim 256 / 512 without the "
-        "f32 cache; got head_dim " +
-            std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
-    launch_mqa_decode_attention(p, stream);
   } else if (p.n_tiles > 0) {
     launch_flash(p, stream);
   }
-  if (p.n_decode_tiles > 0) launch_decode_attention(p, stream);
+  if (p.n_decode_tiles > 0) {
+    if (p.mqa)
+      launch_mqa_decode_attention(p, stream);
+    else
+      launch_decode_attention(p, stream);
+  }
   // Merge the split kernel's partials: every row when it ran alone, else the rows of its tiles.
   const bool mixed = p.n_tiles > 0 && p.n_decode_tiles > 0;
   if (splits > 1 && !mixed) {
@@ -662,7 +654,7 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
         p,
         MergeParams{.tiles = p.tiles, .queries_per_tile = p.queries_per_tile, .heads_per_tile = G, .splits = p.splits});
   } else if (p.decode_splits > 1) {
-    const int64_t heads = decode_tile_heads(p.head_dim, G);
+    const int64_t heads = heads_per_decode_tile(p.mqa, p.head_dim, G);
     launch_kernel("attention merge_kernel", merge_kernel, unsigned(p.n_decode_tiles * heads), kMergeThreads, 0, stream,
                   p,
                   MergeParams{.tiles = p.tiles + 3 * p.n_tiles,

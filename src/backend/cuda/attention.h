@@ -11,8 +11,8 @@
 // keys (flash-decoding splits when tiles alone leave the chip idle; a second kernel merges them). Sequences
 // with one row (decode) take a CUDA-core kernel instead at head dims 128 / 256 / 512 (attention_decode.cu says why):
 // in a pure decode step all of them, in a step that mixes decode rows with prefill chunks the one-row sequences
-// (unsplit) while the chunks take the flash kernel; a pure decode step of more than 4 sequences whose GQA group is
-// 16 heads (the 12B's full layers) takes a tensor-core decode kernel instead (attention_mqa.cu). On Hopper, prefill
+// (unsplit) while the chunks take the flash kernel; more than 4 one-row sequences whose GQA group is 16 heads (the
+// 12B's full layers) take a tensor-core decode kernel instead (attention_mqa.cu). On Hopper, prefill
 // chunks at head dims 256 / 512 with a bf16 cache take the same flash algorithm on warpgroup MMA instead
 // (attention_wgmma.cu: 1.5-2x the mma.sync kernel).
 // AttentionMode says how operands become bf16 tensor-core inputs (a value split into two bf16 terms hi + lo
@@ -78,13 +78,15 @@ struct AttentionPlan {
   // = its 128 / 64 rows) instead of the mma.sync one; it needs a bf16 copy of the step's fresh k / v (in the
   // scratch attention_partial_floats counts, after the split partials).
   bool wgmma = false;
-  // The flash tiles are one-row sequences of a 16-head group (head dim 256 / 512, not the f32 cache) and run on
-  // the tensor-core MQA decode kernel (attention_mqa.cu) instead: a pure decode step of the 12B's full layers.
+  // The decode tiles run on the tensor-core MQA decode kernel (attention_mqa.cu) instead of the CUDA-core one: one
+  // per (one-row sequence, kv head) of a 16-head group at head dim 256 / 512, not the f32 cache (the 12B's full
+  // layers beyond 4 decode rows, in pure decode steps and beside prefill chunks).
   bool mqa = false;
   int64_t n_kv_heads = 0;  // of the planned call (sizes that copy)
   // [n_flash_tiles + n_decode_tiles, 3]: sequence, first query (row within the sequence), kv head; the flash
   // kernel's tiles first, then the decode kernel's (one per one-row sequence and group of query heads: for those
-  // the third field t means heads t x n .. t x n + n - 1, n = the query heads one decode tile takes).
+  // the third field t means heads t x n .. t x n + n - 1, n = the query heads one decode tile takes: the group on
+  // the MQA kernel).
   std::vector<int32_t> tiles;
   int64_t n_decode_tiles = 0;
   int64_t n_tiles() const { return int64_t(tiles.size() / 3); }

@@ -146,8 +146,8 @@ int64_t decode_tile_heads(int64_t head_dim, int64_t group);
 bool decode_kernel_supports(int64_t head_dim, int64_t group);
 
 // The MQA decode kernel (attention_mqa.cu): one-row tiles of a 16-head group at head dims 256 / 512, modes Fast,
-// Exact and ExactFp8Kv; keys per step (splits are whole steps). Runs over p's flash tiles (p.mqa); the caller merges
-// splits.
+// Exact and ExactFp8Kv; keys per step (splits are whole steps). Runs over p's decode tiles when p.mqa (p.decode_splits
+// key splits); the caller merges splits.
 bool mqa_decode_supports(int64_t head_dim, int64_t group, AttentionMode mode);
 int64_t mqa_decode_step_keys();
 void launch_mqa_decode_attention(const AttentionParams& p, cudaStream_t stream);

@@ -16,7 +16,9 @@
 // key row holds its values (no shuffles, one load per 2 or 4 k-steps); the same for V's columns (a thread's 8
 // values of a row feed 8 output tiles). fp8 values widen to f16 exactly (one instruction per pair) and the products
 // run on f16 mma: queries and probabilities are two-term f16 there (22 bits), at least as exact as two-term bf16.
-// Writes the flash kernel's outputs: normalised rows, or with key splits its [m, l, acc] partials for merge_kernel.
+// It runs over the plan's decode tiles (AttentionPlan::mqa), in a pure decode step and beside the flash kernel's
+// tiles in a step that mixes decode rows with prefill chunks, and writes normalised rows or, with key splits, the
+// [m, l, acc] partials merge_kernel reads.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -136,11 +138,16 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
   float* l_s = m_s + kRows;                                                  // [kRows]
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
-  const FlashTile f = flash_tile(p);
-  const AttentionSeq& s = f.s;
-  const int64_t Hkv = p.n_kv_heads, row = s.row0, head0 = f.kvh * kRows;
-  int64_t klo = 0, khi = -1;
-  flash_keys(p, f, kKeys, klo, khi);
+  // The decode tile (after the flash kernel's tiles): sequence, kv head; this block's split of its visible keys, in
+  // whole steps.
+  const int32_t* tile = p.tiles + 3 * (p.n_tiles + blockIdx.x / p.decode_splits);
+  const int64_t splits = p.decode_splits, split = blockIdx.x % p.decode_splits, kvh = tile[2];
+  const AttentionSeq s = p.seqs[tile[0]];
+  const int64_t Hkv = p.n_kv_heads, row = s.row0, head0 = kvh * kRows;
+  int64_t lo = 0, hi = 0;
+  key_range(p, s, row, lo, hi);
+  const int64_t per = ((hi - lo + 1 + splits - 1) / splits + kKeys - 1) / kKeys * kKeys;
+  const int64_t klo = lo + split * per, khi = min(hi, klo + per - 1);
   const int n_steps = khi >= klo ? int((khi - klo) / kKeys) + 1 : 0;
 
   // This warp's part of the query fragments (rows g, g + 8), in the contraction order of the K loads.
@@ -165,7 +172,7 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
 
   // The kv head's row in cache slot `slot` (as stored: kElemBytes per value).
   auto cache_row = [&](const void* cache, int64_t slot) {
-    return static_cast<const unsigned char*>(cache) + (slot * Hkv + f.kvh) * Shape::kRowBytes;
+    return static_cast<const unsigned char*>(cache) + (slot * Hkv + kvh) * Shape::kRowBytes;
   };
   // Loads step `step`'s keys into its stage: cache rows by cp.async, the step's fresh row rounded as the cache
   // stores it, zeros past khi (masked; finite so that 0 x V stays 0). One commit group per call.
@@ -197,8 +204,7 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
       if (pos > khi) {
         *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
       } else if (pos >= s.chunk_start) {
-        const float* src =
-            (is_v ? p.v : p.k) + ((row + pos - s.chunk_start) * Hkv + f.kvh) * D + c * Shape::kLoadValues;
+        const float* src = (is_v ? p.v : p.k) + ((row + pos - s.chunk_start) * Hkv + kvh) * D + c * Shape::kLoadValues;
         uint32_t w[4];
         if constexpr (F16) {
           const float inv = is_v ? 1.0f : k_inv;
@@ -390,15 +396,15 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
       run[0][j] = o[j][2 * h];
       run[1][j] = o[j][2 * h + 1];
     }
-    float* dst = p.splits == 1 ? p.out + rh * D : p.partial + (rh * p.splits + f.split) * (D + 2) + 2;
-    const float inv = p.splits == 1 ? 1.0f / l : 1.0f;
+    float* dst = splits == 1 ? p.out + rh * D : p.partial + (rh * splits + split) * (D + 2) + 2;
+    const float inv = splits == 1 ? 1.0f / l : 1.0f;
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       float* out = dst + warp * Shape::kWarpCols + NT * (2 * t + e);
 #pragma unroll
       for (int j = 0; j < NT; ++j) out[j] = run[e][j] * inv;
     }
-    if (p.splits > 1 && warp == 0 && t == 0) {
+    if (splits > 1 && warp == 0 && t == 0) {
       float* part = dst - 2;
       part[0] = m_s[r] == -INFINITY ? -INFINITY : m_s[r] / kLog2e;
       part[1] = l;
@@ -412,8 +418,8 @@ void launch_warps(const AttentionParams& p, cudaStream_t stream) {
   static_assert(bytes <= 227 * 1024, "shared memory of one block");
   UG_CUDA_CHECK(
       cudaFuncSetAttribute(mqa_decode_kernel<D, MODE, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  launch_kernel("mqa_decode_kernel", mqa_decode_kernel<D, MODE, WARPS>, unsigned(p.n_tiles * p.splits), 32 * WARPS,
-                size_t(bytes), stream, p);
+  launch_kernel("mqa_decode_kernel", mqa_decode_kernel<D, MODE, WARPS>, unsigned(p.n_decode_tiles * p.decode_splits),
+                32 * WARPS, size_t(bytes), stream, p);
 }
 
 // Knob UG_ATTN_MQA_WARPS: 16 at head dim 512 (twice the warps per SM to hide latency, half the work each).
