@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/matmul.h"
@@ -17,6 +18,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/gemm_decode.h"
 #include "backend/cuda/ops.h"
 #include "core/bf16.h"
 #include "core/error.h"
@@ -286,6 +288,7 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
   uint32_t seed = 950;
   for (auto [m, n, k, split, slices] : {std::tuple<int64_t, int64_t, int64_t, bool, int64_t>{9, 33, 1000, true, 5},
                                         {64, 3840, 3840, true, 0},
+                                        {8, 3840, 3840, true, 0},  // decode_gemm (sm_90a): terms summed in it
                                         {64, 3840, 15360, true, 0},
                                         {7, 200, 64, false, 1},
                                         {130, 3840, 15360, false, 0}}) {
@@ -301,8 +304,7 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
     DeviceBuffer<float> ref(size_t(m * n)), from_f32(size_t(m * n)), from_terms(size_t(m * n));
     gemm.run_f32(
         {.w = dw.data(), .x = dx.data(), .y = ref.data(), .m = m, .n = n, .k = k, .split = split, .k_slices = slices});
-    const int64_t expect_chunks =
-        (slices > 0 ? slices : Gemm::auto_k_slices(split ? 2 * m : m, n, k)) * (split ? 2 : 1);
+    const int64_t expect_chunks = Gemm::chunks_of(m, n, k, split, slices);
     using Input = std::tuple<const float*, const uint16_t*, DeviceBuffer<float>*>;  // x or x_bf16, and the sum
     for (auto [x, x_bf16, dst] : {Input{dx.data(), nullptr, &from_f32}, Input{nullptr, terms.data(), &from_terms}}) {
       const F32Chunks c = gemm.run_chunks(
@@ -326,10 +328,12 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
 TEST_F(CudaOps, GemmMatchesCpuReference) {
   Gemm gemm;
   uint32_t seed = 600;
+  size_t cublas_shapes = 0;  // the rest run on decode_gemm (up to 16 rows, sm_90a), which plans nothing
   for (int64_t m : {1, 7, 64}) {
     for (int64_t n : {33, 3840}) {
       for (int64_t k : {64, 1000, 3840}) {
         SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+        cublas_shapes += Gemm::takes_decode_gemm(m, n, k, 0) ? 0 : 1;
         auto x = random_floats(size_t(m * k), seed++);
         auto w = random_floats(size_t(n * k), seed++, -0.1f, 0.1f);
         auto wb = to_bf16_host(w);
@@ -364,14 +368,83 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
       }
     }
   }
-  EXPECT_EQ(gemm.cached_plans(), 18u);
+  EXPECT_EQ(gemm.cached_plans(), cublas_shapes);
   // A second call of a planned shape reuses its plan.
   DeviceBuffer<uint16_t> w(33 * 64), x(64);
   DeviceBuffer<float> y(33);
   UG_CUDA_CHECK(cudaMemset(w.data(), 0, w.bytes()));
   UG_CUDA_CHECK(cudaMemset(x.data(), 0, x.bytes()));
   gemm.run({.w = w.data(), .x = x.data(), .y = y.data(), .m = 1, .n = 33, .k = 64});
-  EXPECT_EQ(gemm.cached_plans(), 18u);
+  EXPECT_EQ(gemm.cached_plans(), cublas_shapes);
+}
+
+// decode_gemm's k slices (host code: runs without a GPU): one wave of 132 blocks of 256 weight rows, partial outputs
+// within half the weight's bytes, k in whole 64-column blocks per slice.
+TEST(DecodeGemmSlices, FillOneWaveWithinThePartialBudget) {
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 4096), 8);    // o: 15 tiles x 8
+  EXPECT_EQ(decode_gemm_slices(64, 8192, 3840), 4);    // q/k/v: 32 x 4
+  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);   // gate/up: 120 tiles
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 15360), 8);   // down
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 2048), 4);    // the partial budget binds first
+  EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);       // one 64-column block cannot be sliced
+  EXPECT_EQ(decode_gemm_slices(16, 256, 3840 * 4), 16);
+}
+
+// decode_gemm (wgmma, sm_90a) against the same oracle: every k slice's chunk, two-term activations summed, token
+// counts around its N sizes (16 / 32 / 64) and past them (rows zero-filled), several k blocks per slice.
+TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
+  if (!wgmma_available()) GTEST_SKIP() << "no sm_90a device";
+  uint32_t seed = 900;
+  for (int64_t m : {1, 5, 16, 33, 64}) {
+    for (auto [n, k, slices] : {std::tuple<int64_t, int64_t, int64_t>{256, 64, 1}, {768, 320, 1}, {512, 3840, 4}}) {
+      for (int terms : {1, 2}) {
+        SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                     " slices=" + std::to_string(slices) + " terms=" + std::to_string(terms));
+        ASSERT_TRUE(decode_gemm_supports(m, n, k, slices));
+        const auto xb = to_bf16_host(random_floats(size_t(terms * m * k), seed++));
+        const auto wb = to_bf16_host(random_floats(size_t(n * k), seed++, -0.1f, 0.1f));
+        std::vector<float> xf(xb.size());
+        for (size_t i = 0; i < xb.size(); ++i) xf[i] = bf16_to_f32(xb[i]);
+        auto dx = upload(xb);
+        auto dw = upload(wb);
+        DeviceBuffer<float> dy(size_t(slices * m * n));
+        poison(dy);
+        decode_gemm({.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .slices = slices,
+                     .terms = terms});
+        const auto y = dy.to_host();
+        const int64_t ks = k / slices;
+        int bad = 0;
+        for (int64_t s = 0; s < slices; ++s) {
+          // The slice's oracle: x[:, s ks .. + ks] · w[:, s ks .. + ks]ᵀ, terms added.
+          std::vector<float> xs(size_t(m * ks));
+          std::vector<uint16_t> wsb(size_t(n * ks));
+          for (int64_t o = 0; o < n; ++o)
+            for (int64_t i = 0; i < ks; ++i) wsb[size_t(o * ks + i)] = wb[size_t(o * k + s * ks + i)];
+          std::vector<double> want(size_t(m * n), 0.0), mag(size_t(m * n), 0.0);
+          for (int term = 0; term < terms; ++term) {
+            for (int64_t r = 0; r < m; ++r)
+              for (int64_t i = 0; i < ks; ++i) xs[size_t(r * ks + i)] = xf[size_t((term * m + r) * k + s * ks + i)];
+            std::vector<float> ref(size_t(m * n));
+            cpu::matmul_reference(xs.data(), m, MatrixRef{wsb.data(), DType::BF16, n, ks}, ref.data());
+            for (int64_t r = 0; r < m; ++r)
+              for (int64_t o = 0; o < n; ++o) {
+                want[size_t(r * n + o)] += ref[size_t(r * n + o)];
+                for (int64_t i = 0; i < ks; ++i) {
+                  const double xw = double(xs[size_t(r * ks + i)]) * bf16_to_f32(wsb[size_t(o * ks + i)]);
+                  mag[size_t(r * n + o)] += std::fabs(xw);
+                }
+              }
+          }
+          for (int64_t e = 0; e < m * n; ++e) {
+            const double got = y[size_t(s * m * n + e)], d = got - want[size_t(e)];
+            if (!(std::fabs(d) <= double(terms * ks) * std::ldexp(1.0, -23) * mag[size_t(e)] + 1e-30) && bad++ < 5)
+              ADD_FAILURE() << "slice " << s << " y[" << e / n << ", " << e % n << "]: cuda " << got << " cpu "
+                            << want[size_t(e)];
+          }
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------- errors

@@ -16,6 +16,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/env_knob.h"
+#include "backend/cuda/gemm_decode.h"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -28,6 +29,7 @@ constexpr int64_t kTileEdge = 128;                    // cuBLASLt's usual tile e
 constexpr int64_t kMinSliceK = 512;                   // shorter k ranges cost more in partial outputs than they gain
 constexpr int64_t kPartialShare = 8;  // partial outputs (written and read back) stay under 1/8 of the weight bytes
 constexpr int64_t kMaxSlices = 16;
+constexpr int64_t kDecodeGemmRows = 16;  // products of at most this many token rows run on decode_gemm
 constexpr int kMaxCandidates = 16;  // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
 constexpr int kAutotuneRuns = 5;
 
@@ -114,8 +116,8 @@ struct Gemm::Impl {
     static const int candidates = int(std::min<int64_t>(kMaxCandidates, env_knob("UG_GEMM_AUTOTUNE", 1)));
     cublasLtMatmulHeuristicResult_t results[kMaxCandidates]{};
     int returned = 0;
-    UG_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, candidates, results,
-                                                   &returned));
+    UG_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->c, p->c, pref, candidates, results, &returned));
     UG_CUDA_REQUIRE(returned > 0 && results[0].state == CUBLAS_STATUS_SUCCESS, "gemm",
                     "cuBLASLt has no bf16 algorithm for " + shape_name(m, n, k) +
                         (slices > 1 ? " in " + std::to_string(slices) + " k slices" : ""));
@@ -159,7 +161,13 @@ struct Gemm::Impl {
     pl.untimed.clear();
   }
 
-  std::pair<int64_t, int64_t> shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
+  // How a product runs: the rows cuBLASLt sees (2m when split), the k slices, and whether decode_gemm takes it
+  // instead (then split terms are summed in its accumulators: one output chunk per slice).
+  struct Shape {
+    int64_t rows = 0, slices = 1;
+    bool decode = false;
+  };
+  Shape shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
 
   // Grows the activation scratch to `in` bf16 values and the partial outputs to `out` floats.
   void reserve(int64_t in, int64_t out, cudaStream_t stream) {
@@ -232,22 +240,44 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
 }
 
 // The rows cuBLASLt sees (2m when split) and the k slices of a product, checked.
-std::pair<int64_t, int64_t> Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
+Gemm::Impl::Shape Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
   const int64_t rows = split ? 2 * m : m;
+  if (takes_decode_gemm(m, n, k, k_slices))
+    return {.rows = rows, .slices = decode_gemm_slices(m, n, k), .decode = true};
   const int64_t slices = k_slices > 0 ? k_slices : auto_k_slices(rows, n, k);
   UG_CUDA_REQUIRE(k_slices >= 0 && k % (8 * slices) == 0, "gemm",
                   "k_slices " + std::to_string(k_slices) + " must be >= 0 and divide k " + std::to_string(k) +
                       " into multiples of 8");
-  return {rows, slices};
+  return {.rows = rows, .slices = slices};
+}
+
+int64_t Gemm::decode_rows() {
+  // Measured on the H200 (docs/perf.md): faster than cuBLASLt at 8 rows, slower at 32 and 64.
+  static const int64_t rows = std::clamp<int64_t>(env_knob("UG_GEMM_DECODE_ROWS", kDecodeGemmRows), 0, 64);
+  return rows;
+}
+
+bool Gemm::takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices) {
+  return k_slices == 0 && m <= decode_rows() && decode_gemm_supports(m, n, k, 1);
+}
+
+int64_t Gemm::chunks_of(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
+  if (takes_decode_gemm(m, n, k, k_slices)) return decode_gemm_slices(m, n, k);
+  const int64_t rows = split ? 2 * m : m;
+  return (k_slices > 0 ? k_slices : auto_k_slices(rows, n, k)) * (split ? 2 : 1);
 }
 
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x, "gemm", "x must be set");
   require_product(p.w, p.m, p.n, p.k);
   require_output(p.y);
-  const auto [rows, slices] = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
-  if (!p.split && slices == 1) {  // one chunk: cuBLASLt writes y itself
-    impl_->matmul(p.w, impl_->round_input(p.x, p.m, p.k, false, 0, stream), p.y, rows, p.n, p.k, 1, stream);
+  const Impl::Shape sh = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
+  if (sh.slices == 1 && (!p.split || sh.decode)) {  // one chunk: the product writes y itself
+    const uint16_t* x = impl_->round_input(p.x, p.m, p.k, p.split, 0, stream);
+    if (sh.decode)
+      decode_gemm({.w = p.w, .x = x, .y = p.y, .m = p.m, .n = p.n, .k = p.k, .terms = p.split ? 2 : 1}, stream);
+    else
+      impl_->matmul(p.w, x, p.y, sh.rows, p.n, p.k, 1, stream);
     return;
   }
   const F32Chunks c =
@@ -259,15 +289,26 @@ F32Chunks Gemm::run_chunks(const GemmChunksParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE((p.x != nullptr) != (p.x_bf16 != nullptr), "gemm", "exactly one of x and x_bf16 must be set");
   UG_CUDA_REQUIRE(!p.x_bf16 || aligned(p.x_bf16), "gemm", "x_bf16 must be 16-byte aligned");
   require_product(p.w, p.m, p.n, p.k);
-  const auto [rows, slices] = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
-  const int64_t out_floats = slices * rows * p.n;
+  const Impl::Shape sh = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
+  const int64_t chunks = sh.decode ? sh.slices : sh.slices * (sh.rows / p.m), out_floats = chunks * p.m * p.n;
   const uint16_t* x = p.x_bf16;
   if (p.x)
     x = impl_->round_input(p.x, p.m, p.k, p.split, out_floats, stream);
   else
     impl_->reserve(0, out_floats, stream);
-  impl_->matmul(p.w, x, impl_->split_out.data(), rows, p.n, p.k, slices, stream);
-  return {.data = impl_->split_out.data(), .chunks = slices * (rows / p.m), .stride = p.m * p.n};
+  if (sh.decode)
+    decode_gemm({.w = p.w,
+                 .x = x,
+                 .y = impl_->split_out.data(),
+                 .m = p.m,
+                 .n = p.n,
+                 .k = p.k,
+                 .slices = sh.slices,
+                 .terms = p.split ? 2 : 1},
+                stream);
+  else
+    impl_->matmul(p.w, x, impl_->split_out.data(), sh.rows, p.n, p.k, sh.slices, stream);
+  return {.data = impl_->split_out.data(), .chunks = chunks, .stride = p.m * p.n};
 }
 
 }  // namespace ug::cuda

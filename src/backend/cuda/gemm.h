@@ -65,6 +65,11 @@ struct GemmChunksParams {
   int64_t k_slices = 0;
 };
 
+// Products of at most decode_rows() token rows (16 by default) whose shape decode_gemm takes (gemm_decode.h: n a
+// multiple of 256, k of 64 x its slices, an sm_90a device), when the caller leaves k_slices to the Gemm, run on
+// that wgmma kernel with its own k slices, split terms summed in its accumulators (run_chunks then returns one chunk
+// per slice): measured faster than cuBLASLt at 8 rows, slower at 32 and 64 (docs/perf.md).
+//
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
 // first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
 // thread.
@@ -82,6 +87,13 @@ class Gemm {
   F32Chunks run_chunks(const GemmChunksParams& p, cudaStream_t stream = nullptr);
   // The k slices run_f32 takes for an m x n x k product (m: the rows cuBLASLt sees, 2x for a split) when not told.
   static int64_t auto_k_slices(int64_t m, int64_t n, int64_t k);
+  // The most token rows a product may have to run on decode_gemm: knob UG_GEMM_DECODE_ROWS (0: never, at most 64),
+  // default 16.
+  static int64_t decode_rows();
+  // Whether an m x n x k product with k_slices (0: chosen here) runs on decode_gemm, and the chunks run_chunks
+  // then returns for it (split or not).
+  static bool takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices);
+  static int64_t chunks_of(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
   size_t cached_plans() const;  // shapes planned so far (for tests)
   // Reallocations of the internal activation buffers so far (a captured CUDA graph holds their addresses).
   uint64_t allocations() const;
