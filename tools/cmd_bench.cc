@@ -107,6 +107,9 @@ struct Bench {
     std::vector<double> v;
     for (int64_t r = 0; r < a.reps + 1; ++r) {
       std::vector<KvCache> caches(size_t(batch), base);
+      // Room for the generated tokens up front, as the server reserves prompt + max_tokens: else every layer of
+      // every clone reallocates (and copies) at the first step, inside the timed steps.
+      for (KvCache& c : caches) c.reserve(std::max<int64_t>(ctx, 1) + a.gen);
       std::vector<int32_t> next(size_t(batch),
                                 int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
       std::vector<BatchItem> items(static_cast<size_t>(batch));
