@@ -3,6 +3,7 @@
 # the way docs/perf.md's same-run tables are made: the values alternate ROUNDS times over the same binary and
 # model, so machine-to-machine spread (~2%) does not enter the comparison.
 #   AB_VAR=UG_GEMM_AUTOTUNE AB_A=1 AB_B=8 BENCH="-p 2048 -n 32 -b 1,32,64 --ctx 1024" scripts/gpu_ab.sh
+#   AB_VAR=UG_GEMM_DECODE_ROWS AB_A=0 AB_B=16 BENCH="-p 0 -n 32 -b 4,8,16 --ctx 1024 --kv-cache-dtype fp8" scripts/gpu_ab.sh
 #   AB_VAR=UG_ATTN_MQA_WARPS AB_A=8 AB_B=16 KERNELS='ATTN decode.*d=512 mode=[13] mqa' \
 #     BENCH="-p 0 -n 32 -b 8,32,64 --ctx 1024,16384 --kv-cache-dtype fp8" scripts/gpu_ab.sh
 #   AB_VAR=UG_ATTN_MQA AB_A=1 AB_B=0 BENCH="-p 0 -n 32 -b 8,32,64 --ctx 1024,16384" scripts/gpu_ab.sh
