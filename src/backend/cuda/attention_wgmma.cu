@@ -69,16 +69,6 @@ __host__ __device__ constexpr int smem_bytes() {
          2 * exchange_bytes<D, Q2>() + 1024;
 }
 
-template <int NK>
-__device__ __forceinline__ void scores_mma(float (&sc)[NK / 2], uint64_t a, uint64_t b) {
-  if constexpr (NK == 16)
-    wgmma_ss_n16(sc, a, b, 1);
-  else if constexpr (NK == 32)
-    wgmma_ss_n32(sc, a, b, 1);
-  else
-    wgmma_ss_n64(sc, a, b, 1);
-}
-
 // Registers: the producer warpgroup needs few, the consumers' accumulators many (128 x 24 + 256 x 240 <= 64 K).
 [[maybe_unused]] constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // device code only
 
@@ -241,8 +231,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int kk = kk0; kk < kk0 + kSteps; ++kk) {
       const uint64_t kd = k_desc + stage_off + k_step(kk);
-      scores_mma<NK>(sc, q_desc + q_step(kk), kd);
-      if constexpr (Q2) scores_mma<NK>(sc, q_desc + kQTerm + q_step(kk), kd);
+      wgmma_ss_acc<NK>(sc, q_desc + q_step(kk), kd);
+      if constexpr (Q2) wgmma_ss_acc<NK>(sc, q_desc + kQTerm + q_step(kk), kd);
     }
     wgmma_commit();
   };

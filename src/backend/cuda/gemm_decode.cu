@@ -44,16 +44,6 @@ __host__ __device__ constexpr int smem_bytes() {
   return stages<NR, TERMS>() * stage_bytes<NR, TERMS>() + 1024;  // + alignment of the swizzle atoms
 }
 
-template <int NR>
-__device__ __forceinline__ void mma_block(float (&d)[NR / 2], uint64_t a, uint64_t b) {
-  if constexpr (NR == 16)
-    wgmma_ss_n16(d, a, b, 1);
-  else if constexpr (NR == 32)
-    wgmma_ss_n32(d, a, b, 1);
-  else
-    wgmma_ss_n64(d, a, b, 1);
-}
-
 template <int NR, int TERMS>
 __global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
   constexpr int kStageBytes = stage_bytes<NR, TERMS>(), kStages = stages<NR, TERMS>();
@@ -142,8 +132,8 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
       const uint64_t at = st * kStageUnits + kk * 2;  // 32 bytes per k-step inside the atom
 #pragma unroll
       for (int term = 0; term < TERMS; ++term) {
-        mma_block<NR>(acc[0], w_desc + at, x_desc + at + term * kTermUnits);
-        mma_block<NR>(acc[1], w_desc + at + kTileUnits, x_desc + at + term * kTermUnits);
+        wgmma_ss_acc<NR>(acc[0], w_desc + at, x_desc + at + term * kTermUnits);
+        wgmma_ss_acc<NR>(acc[1], w_desc + at + kTileUnits, x_desc + at + term * kTermUnits);
       }
     }
     wgmma_commit();

@@ -146,6 +146,18 @@ __device__ __forceinline__ void wgmma_ss_n64(float (&d)[32], uint64_t a, uint64_
 #endif
 }
 
+// d[64 x N] += a[64 x 16] b[16 x N] for N 16 / 32 / 64 (the wrappers above, picked at compile time).
+template <int N>
+__device__ __forceinline__ void wgmma_ss_acc(float (&d)[N / 2], uint64_t a, uint64_t b) {
+  static_assert(N == 16 || N == 32 || N == 64, "wgmma_ss_acc: N is 16, 32 or 64");
+  if constexpr (N == 16)
+    wgmma_ss_n16(d, a, b, 1);
+  else if constexpr (N == 32)
+    wgmma_ss_n32(d, a, b, 1);
+  else
+    wgmma_ss_n64(d, a, b, 1);
+}
+
 // d[64 x 256] (+)= a[64 x 16] b[16 x 256]; a in registers (per warp, mma.sync's A fragment of its 16 rows), b
 // N-major (transposed) in shared memory.
 __device__ __forceinline__ void wgmma_rs_n256_tb(float (&d)[128], const uint32_t (&a)[4], uint64_t b, int accumulate) {
