@@ -30,7 +30,7 @@ constexpr int64_t kMinSliceK = 512;                   // shorter k ranges cost m
 constexpr int64_t kPartialShare = 8;  // partial outputs (written and read back) stay under 1/8 of the weight bytes
 constexpr int64_t kMaxSlices = 16;
 constexpr int64_t kDecodeGemmRows = 16;  // products of at most this many token rows run on decode_gemm
-constexpr int kMaxCandidates = 16;  // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
+constexpr int kMaxCandidates = 16;       // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
 constexpr int kAutotuneRuns = 5;
 
 struct Plan {
