@@ -2,13 +2,16 @@
 // batch mix (prefill chunks, decode tokens, multimodal blocks, positions across the sliding window).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <string>
 
 #include "backend/cpu/matmul.h"
 #include "core/bf16.h"
@@ -288,6 +291,55 @@ TEST(ArgmaxLowest, MatchesGreedySamplingRules) {
   EXPECT_EQ(argmax_lowest(x.data(), 5), -1);
   std::vector<float> neg(4, -INFINITY);
   EXPECT_EQ(argmax_lowest(neg.data(), 4), 0);
+}
+
+// argmax_lowest and select_top_logits walk the excluded ids as a sorted set; the lists they get may be in any
+// order, repeat ids or name ids past the row. Against the direct rule (search the list for every id) on random
+// rows with ties, NaN, +-inf.
+TEST(ArgmaxLowest, ExclusionsInAnyOrderMatchTheDirectRule) {
+  std::mt19937 rng(77);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t n = 1 + int64_t(rng() % (trial % 10 == 0 ? 3000 : 200));  // some past several 64-value blocks
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = float(int(rng() % 9) - 4);  // many ties
+    if (trial % 3 == 0) x[rng() % size_t(n)] = std::nanf("");
+    if (trial % 5 == 0) x[rng() % size_t(n)] = INFINITY;
+    if (trial % 2 == 0) x[rng() % size_t(n)] = -INFINITY;
+    std::vector<int32_t> excluded(rng() % 12);
+    for (int32_t& id : excluded) id = int32_t(rng() % uint32_t(n + 3));  // unsorted, repeats, past the row
+    const auto is_excluded = [&](int64_t i) {
+      return std::find(excluded.begin(), excluded.end(), int32_t(i)) != excluded.end();
+    };
+    int64_t want = -1;
+    bool bad = false;
+    for (int64_t i = 0; i < n; ++i) {
+      if (is_excluded(i)) continue;
+      if (std::isnan(x[size_t(i)]) || x[size_t(i)] == INFINITY) bad = true;
+      if (want < 0 || x[size_t(i)] > x[size_t(want)]) want = i;
+    }
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    EXPECT_EQ(argmax_lowest(x.data(), n, excluded), bad ? -1 : int32_t(std::max<int64_t>(want, 0)));
+
+    TopLogits top{.k = 1 + int(rng() % 5)};
+    select_top_logits(x.data(), n, excluded, top);
+    std::vector<float> kept;
+    bool top_bad = false;
+    for (int64_t i = 0; i < n; ++i) {
+      if (is_excluded(i)) continue;
+      if (std::isfinite(x[size_t(i)]))
+        kept.push_back(x[size_t(i)]);
+      else if (x[size_t(i)] != -INFINITY)
+        top_bad = true;
+    }
+    EXPECT_EQ(top.bad, top_bad);
+    if (top_bad) continue;
+    std::sort(kept.begin(), kept.end(), std::greater<float>());
+    const float threshold = int64_t(kept.size()) >= top.k ? kept[size_t(top.k - 1)] : -INFINITY;
+    std::vector<int32_t> want_ids;
+    for (int64_t i = 0; i < n; ++i)
+      if (!is_excluded(i) && std::isfinite(x[size_t(i)]) && x[size_t(i)] >= threshold) want_ids.push_back(int32_t(i));
+    EXPECT_EQ(top.ids, want_ids);
+  }
 }
 
 }  // namespace

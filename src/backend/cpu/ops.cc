@@ -63,19 +63,6 @@ void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, std::sp
   }
 }
 
-void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
-  constexpr float kAlpha = 0.7978845608028654f;  // sqrt(2/pi)
-  for (int64_t i = 0; i < n; ++i) {
-    float z = gate[i];
-    float g = 0.5f * z * (1.0f + std::tanh(kAlpha * (z + 0.044715f * z * z * z)));
-    out[i] = g * up[i];
-  }
-}
-
-void softcap(float* logits, int64_t n, float cap) {
-  for (int64_t i = 0; i < n; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
-}
-
 void embedding_row(const MatrixRef& table, int64_t id, float scale, float* out) {
   if (table.dtype == DType::BF16) {
     const auto* row = static_cast<const uint16_t*>(table.data) + id * table.cols;
