@@ -381,12 +381,12 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
 // decode_gemm's k slices (host code: runs without a GPU): one wave of 132 blocks of 256 weight rows, partial outputs
 // within half the weight's bytes, k in whole 64-column blocks per slice.
 TEST(DecodeGemmSlices, FillOneWaveWithinThePartialBudget) {
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 4096), 8);    // o: 15 tiles x 8
-  EXPECT_EQ(decode_gemm_slices(64, 8192, 3840), 4);    // q/k/v: 32 x 4
-  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);   // gate/up: 120 tiles
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 15360), 8);   // down
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 2048), 4);    // the partial budget binds first
-  EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);       // one 64-column block cannot be sliced
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 4096), 8);   // o: 15 tiles x 8
+  EXPECT_EQ(decode_gemm_slices(64, 8192, 3840), 4);   // q/k/v: 32 x 4
+  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);  // gate/up: 120 tiles
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 15360), 8);  // down
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 2048), 4);   // the partial budget binds first
+  EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);      // one 64-column block cannot be sliced
   EXPECT_EQ(decode_gemm_slices(16, 256, 3840 * 4), 16);
 }
 
@@ -409,8 +409,8 @@ TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
         auto dw = upload(wb);
         DeviceBuffer<float> dy(size_t(slices * m * n));
         poison(dy);
-        decode_gemm({.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .slices = slices,
-                     .terms = terms});
+        decode_gemm(
+            {.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .slices = slices, .terms = terms});
         const auto y = dy.to_host();
         const int64_t ks = k / slices;
         int bad = 0;
