@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "core/thread_pool.h"
 #include "runtime/engine.h"
 #include "runtime/scheduler_sequence.h"
@@ -187,6 +188,7 @@ uint64_t Scheduler::Impl::submit(SequenceParams params, SequenceCallbacks callba
 // ---- the loop ---------------------------------------------------------------------------------------
 
 void Scheduler::Impl::loop() {
+  name_current_thread("ug-scheduler");
   for (;;) {
     std::vector<uint64_t> cancels;
     bool stop = false, finish = false;
