@@ -5,7 +5,7 @@
 // The weight is the wgmma's A (64 rows per instruction, 256 per block), the activations its B (N = m rounded up to
 // 16 / 32 / 64): the token rows never fill a 64-row A. A producer warp streams 64-column blocks of both into shared
 // memory by cp.async (4 stages, 128-byte swizzle), two consumer warpgroups issue the MMAs. Two-term activations
-// (hi, lo) are summed in the accumulators. Measured on the H200 (docs/perf.md): faster than cuBLASLt at 8 rows
+// (hi, lo) are summed in the accumulators. Measured on the H200 (docs/perf.md): faster than cuBLASLt at 4-16 rows
 // (+2% per decode step), slower at 32 (-2.5%) and 64 (-23%: each block re-reads the activations, half the weight's
 // bytes at 64 rows of two terms), so Gemm routes at most 16 rows here.
 #pragma once
