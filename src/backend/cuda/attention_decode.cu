@@ -185,10 +185,9 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   // The tile's G query heads from head0 (a GQA group larger than G spans several tiles: decode_tile_heads).
   const int64_t head0 = tiles[3 * tile + 2] * G, kvh = head0 / (p.n_heads / p.n_kv_heads), row = s.row0,
                 Hkv = p.n_kv_heads;
-  int64_t lo = 0, hi = 0;
+  int64_t lo = 0, hi = 0, klo = 0, khi = 0;
   key_range(p, s, row, lo, hi);
-  const int64_t per = (hi - lo + 1 + splits - 1) / splits;
-  const int64_t klo = lo + split * per, khi = min(hi, klo + per - 1);
+  split_keys(lo, hi, splits, split, 1, klo, khi);
 
   float q[G][C], o[G][C], m_run[G], l_run[G];
 #pragma unroll

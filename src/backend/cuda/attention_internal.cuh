@@ -19,6 +19,15 @@ __device__ __forceinline__ void key_range(const AttentionParams& p, const Attent
   if (p.window > 0 && p.block_last && p.block_last[row] >= 0) hi = s.chunk_start + (p.block_last[row] - s.row0);
 }
 
+// Split `split` of `splits` of the keys [lo, hi]: ranges of whole blocks of `block_keys` (the last one shorter),
+// [klo, khi] empty (khi < klo) when the split starts past hi.
+__device__ __forceinline__ void split_keys(int64_t lo, int64_t hi, int64_t splits, int64_t split, int64_t block_keys,
+                                           int64_t& klo, int64_t& khi) {
+  const int64_t per = ((hi - lo + 1 + splits - 1) / splits + block_keys - 1) / block_keys * block_keys;
+  klo = lo + split * per;
+  khi = min(hi, klo + per - 1);
+}
+
 // A block of the flash kernels (mma.sync and wgmma): its tile (p.tiles: sequence, first query, kv head) and key
 // split.
 struct FlashTile {
@@ -57,10 +66,7 @@ __device__ __forceinline__ void flash_keys(const AttentionParams& p, const Flash
     tile_keys[1] = hi0;
   }
   __syncthreads();
-  const int64_t all_lo = tile_keys[0], all_hi = tile_keys[1];
-  const int64_t per = ((all_hi - all_lo + 1 + p.splits - 1) / p.splits + block_keys - 1) / block_keys * block_keys;
-  klo = all_lo + f.split * per;
-  khi = min(all_hi, klo + per - 1);
+  split_keys(tile_keys[0], tile_keys[1], p.splits, f.split, block_keys, klo, khi);
 }
 
 // Tile row m's query row (in q and out) and head.

@@ -144,10 +144,9 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
   const int64_t splits = p.decode_splits, split = blockIdx.x % p.decode_splits, kvh = tile[2];
   const AttentionSeq s = p.seqs[tile[0]];
   const int64_t Hkv = p.n_kv_heads, row = s.row0, head0 = kvh * kRows;
-  int64_t lo = 0, hi = 0;
+  int64_t lo = 0, hi = 0, klo = 0, khi = 0;
   key_range(p, s, row, lo, hi);
-  const int64_t per = ((hi - lo + 1 + splits - 1) / splits + kKeys - 1) / kKeys * kKeys;
-  const int64_t klo = lo + split * per, khi = min(hi, klo + per - 1);
+  split_keys(lo, hi, splits, split, kKeys, klo, khi);
   const int n_steps = khi >= klo ? int((khi - klo) / kKeys) + 1 : 0;
 
   // This warp's part of the query fragments (rows g, g + 8), in the contraction order of the K loads.
