@@ -161,13 +161,24 @@ struct Gemm::Impl {
     pl.untimed.clear();
   }
 
-  // How a product runs: the rows cuBLASLt sees (2m when split), the k slices, and whether decode_gemm takes it
-  // instead (then split terms are summed in its accumulators: one output chunk per slice).
+  // How a product runs: the rows cuBLASLt sees (2m when split), the k slices, whether decode_gemm takes it instead
+  // (then split terms are summed in its accumulators), and the output chunks that leaves (slices, x 2 for a split
+  // on cuBLASLt).
   struct Shape {
-    int64_t rows = 0, slices = 1;
+    int64_t rows = 0, slices = 1, chunks = 1;
     bool decode = false;
   };
-  Shape shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
+  static Shape shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
+
+  // y (sh.chunks x [m, n], or [m, n] when there is one) = x · wᵀ on the kernel sh names; x as round_input leaves it.
+  void product(const Shape& sh, const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k,
+               bool split, cudaStream_t stream) {
+    if (sh.decode)
+      decode_gemm({.w = w, .x = x, .y = y, .m = m, .n = n, .k = k, .slices = sh.slices, .terms = split ? 2 : 1},
+                  stream);
+    else
+      matmul(w, x, y, sh.rows, n, k, sh.slices, stream);
+  }
 
   // Grows the activation scratch to `in` bf16 values and the partial outputs to `out` floats.
   void reserve(int64_t in, int64_t out, cudaStream_t stream) {
@@ -239,20 +250,22 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
   impl_->matmul(p.w, p.x, p.y, p.m, p.n, p.k, 1, stream);
 }
 
-// The rows cuBLASLt sees (2m when split) and the k slices of a product, checked.
+// How a product of m rows runs (Impl::Shape), checked.
 Gemm::Impl::Shape Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
   const int64_t rows = split ? 2 * m : m;
-  if (takes_decode_gemm(m, n, k, k_slices))
-    return {.rows = rows, .slices = decode_gemm_slices(m, n, k), .decode = true};
+  if (takes_decode_gemm(m, n, k, k_slices)) {
+    const int64_t slices = decode_gemm_slices(m, n, k);
+    return {.rows = rows, .slices = slices, .chunks = slices, .decode = true};
+  }
   const int64_t slices = k_slices > 0 ? k_slices : auto_k_slices(rows, n, k);
   UG_CUDA_REQUIRE(k_slices >= 0 && k % (8 * slices) == 0, "gemm",
                   "k_slices " + std::to_string(k_slices) + " must be >= 0 and divide k " + std::to_string(k) +
                       " into multiples of 8");
-  return {.rows = rows, .slices = slices};
+  return {.rows = rows, .slices = slices, .chunks = slices * (split ? 2 : 1)};
 }
 
 int64_t Gemm::decode_rows() {
-  // Measured on the H200 (docs/perf.md): faster than cuBLASLt at 8 rows, slower at 32 and 64.
+  // Measured on the H200 (docs/perf.md): faster than cuBLASLt at 4-16 rows, slower at 32 and 64.
   static const int64_t rows = std::clamp<int64_t>(env_knob("UG_GEMM_DECODE_ROWS", kDecodeGemmRows), 0, 64);
   return rows;
 }
@@ -262,22 +275,16 @@ bool Gemm::takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices) 
 }
 
 int64_t Gemm::chunks_of(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
-  if (takes_decode_gemm(m, n, k, k_slices)) return decode_gemm_slices(m, n, k);
-  const int64_t rows = split ? 2 * m : m;
-  return (k_slices > 0 ? k_slices : auto_k_slices(rows, n, k)) * (split ? 2 : 1);
+  return Impl::shape(m, n, k, split, k_slices).chunks;
 }
 
 void Gemm::run_f32(const GemmF32Params& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x, "gemm", "x must be set");
   require_product(p.w, p.m, p.n, p.k);
   require_output(p.y);
-  const Impl::Shape sh = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
-  if (sh.slices == 1 && (!p.split || sh.decode)) {  // one chunk: the product writes y itself
-    const uint16_t* x = impl_->round_input(p.x, p.m, p.k, p.split, 0, stream);
-    if (sh.decode)
-      decode_gemm({.w = p.w, .x = x, .y = p.y, .m = p.m, .n = p.n, .k = p.k, .terms = p.split ? 2 : 1}, stream);
-    else
-      impl_->matmul(p.w, x, p.y, sh.rows, p.n, p.k, 1, stream);
+  const Impl::Shape sh = Impl::shape(p.m, p.n, p.k, p.split, p.k_slices);
+  if (sh.chunks == 1) {  // the product writes y itself
+    impl_->product(sh, p.w, impl_->round_input(p.x, p.m, p.k, p.split, 0, stream), p.y, p.m, p.n, p.k, p.split, stream);
     return;
   }
   const F32Chunks c =
@@ -289,26 +296,15 @@ F32Chunks Gemm::run_chunks(const GemmChunksParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE((p.x != nullptr) != (p.x_bf16 != nullptr), "gemm", "exactly one of x and x_bf16 must be set");
   UG_CUDA_REQUIRE(!p.x_bf16 || aligned(p.x_bf16), "gemm", "x_bf16 must be 16-byte aligned");
   require_product(p.w, p.m, p.n, p.k);
-  const Impl::Shape sh = impl_->shape(p.m, p.n, p.k, p.split, p.k_slices);
-  const int64_t chunks = sh.decode ? sh.slices : sh.slices * (sh.rows / p.m), out_floats = chunks * p.m * p.n;
+  const Impl::Shape sh = Impl::shape(p.m, p.n, p.k, p.split, p.k_slices);
+  const int64_t out_floats = sh.chunks * p.m * p.n;
   const uint16_t* x = p.x_bf16;
   if (p.x)
     x = impl_->round_input(p.x, p.m, p.k, p.split, out_floats, stream);
   else
     impl_->reserve(0, out_floats, stream);
-  if (sh.decode)
-    decode_gemm({.w = p.w,
-                 .x = x,
-                 .y = impl_->split_out.data(),
-                 .m = p.m,
-                 .n = p.n,
-                 .k = p.k,
-                 .slices = sh.slices,
-                 .terms = p.split ? 2 : 1},
-                stream);
-  else
-    impl_->matmul(p.w, x, impl_->split_out.data(), sh.rows, p.n, p.k, sh.slices, stream);
-  return {.data = impl_->split_out.data(), .chunks = chunks, .stride = p.m * p.n};
+  impl_->product(sh, p.w, x, impl_->split_out.data(), p.m, p.n, p.k, p.split, stream);
+  return {.data = impl_->split_out.data(), .chunks = sh.chunks, .stride = p.m * p.n};
 }
 
 }  // namespace ug::cuda
