@@ -127,16 +127,13 @@ class ExcludedCursor {
   explicit ExcludedCursor(std::span<const int32_t> excluded) : ids_(excluded.begin(), excluded.end()) {
     std::sort(ids_.begin(), ids_.end());
   }
-  // Whether i is excluded; i must not decrease between calls.
-  bool skip(int64_t i) {
-    while (at_ < ids_.size() && ids_[at_] < i) ++at_;
-    return at_ < ids_.size() && ids_[at_] == i;
-  }
-  // The first excluded id at or after i (n if none), so that a run of ids up to it needs no question.
+  // The first excluded id at or after i (n if none), so that a run of ids up to it needs no question; i must not
+  // decrease between calls.
   int64_t next(int64_t i, int64_t n) {
     while (at_ < ids_.size() && ids_[at_] < i) ++at_;
     return at_ < ids_.size() ? std::min<int64_t>(ids_[at_], n) : n;
   }
+  bool skip(int64_t i) { return next(i, i + 1) == i; }  // whether i is excluded
 
  private:
   std::vector<int32_t> ids_;
@@ -204,33 +201,37 @@ void select_top_logits(const float* x, int64_t n, std::span<const int32_t> exclu
 void CpuDecoderBackend::logits(const float* h, std::span<const LogitsRequest> requests) {
   const int64_t D = config_.text.hidden_size, V = config_.text.vocab_size;
   if (requests.empty()) return;
+  // What a request asks of its rows of logits besides the rows themselves.
+  const auto choose = [V](const LogitsRequest& r, const float* rows_of) {
+    if (r.argmax) *r.argmax = argmax_lowest(rows_of, V, r.excluded);
+    if (r.top) select_top_logits(rows_of, V, r.excluded, *r.top);
+  };
   // Fast path: one request with a buffer writes straight into it.
   if (requests.size() == 1 && requests[0].out) {
     const LogitsRequest& r = requests[0];
     compute_logits(h + r.row * D, r.count, r.out);
-    if (r.argmax) *r.argmax = argmax_lowest(r.out, V, r.excluded);
-    if (r.top) select_top_logits(r.out, V, r.excluded, *r.top);
+    choose(r, r.out);
     return;
   }
+  std::vector<int64_t> first_row(requests.size());  // of each request in the gathered rows
   int64_t rows = 0;
-  for (const auto& r : requests) rows += r.count;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    first_row[i] = rows;
+    rows += requests[i].count;
+  }
   gathered_.resize(size_t(rows * D));
   gathered_logits_.resize(size_t(rows * V));
-  int64_t at = 0;
-  for (const auto& r : requests) {
-    std::copy(h + r.row * D, h + (r.row + r.count) * D, gathered_.begin() + at * D);
-    at += r.count;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const LogitsRequest& r = requests[i];
+    std::copy(h + r.row * D, h + (r.row + r.count) * D, gathered_.begin() + first_row[i] * D);
   }
   compute_logits(gathered_.data(), rows, gathered_logits_.data());
-  std::vector<int64_t> first_row(requests.size());
-  for (size_t i = 1; i < requests.size(); ++i) first_row[i] = first_row[i - 1] + requests[i - 1].count;
   // Each request's copy / argmax / top-k reads its own rows and writes its own outputs: one pool task each.
   pool_.run(int64_t(requests.size()), [&](int64_t i) {
     const LogitsRequest& r = requests[size_t(i)];
     const float* rows_of = gathered_logits_.data() + first_row[size_t(i)] * V;
     if (r.out) std::copy(rows_of, rows_of + r.count * V, r.out);
-    if (r.argmax) *r.argmax = argmax_lowest(rows_of, V, r.excluded);
-    if (r.top) select_top_logits(rows_of, V, r.excluded, *r.top);
+    choose(r, rows_of);
   });
 }
 
