@@ -288,7 +288,8 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
   uint32_t seed = 950;
   for (auto [m, n, k, split, slices] : {std::tuple<int64_t, int64_t, int64_t, bool, int64_t>{9, 33, 1000, true, 5},
                                         {64, 3840, 3840, true, 0},
-                                        {8, 3840, 3840, true, 0},  // decode_gemm (sm_90a): terms summed in it
+                                        {8, 3840, 3840, true, 0},       // decode_gemm (sm_90a): terms summed in it
+                                        {48, 68 * 256, 1024, true, 0},  // decode_gemm: a weight that fills the SMs
                                         {64, 3840, 15360, true, 0},
                                         {7, 200, 64, false, 1},
                                         {130, 3840, 15360, false, 0}}) {
@@ -378,25 +379,42 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
   EXPECT_EQ(gemm.cached_plans(), cublas_shapes);
 }
 
-// decode_gemm's k slices (host code: runs without a GPU): one wave of 132 blocks of 256 weight rows, partial outputs
-// within half the weight's bytes, k in whole 64-column blocks per slice.
-TEST(DecodeGemmSlices, FillOneWaveWithinThePartialBudget) {
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 4096), 8);   // o: 15 tiles x 8
-  EXPECT_EQ(decode_gemm_slices(64, 8192, 3840), 4);   // q/k/v: 32 x 4
-  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);  // gate/up: 120 tiles
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 15360), 8);  // down
-  EXPECT_EQ(decode_gemm_slices(64, 3840, 2048), 4);   // the partial budget binds first
-  EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);      // one 64-column block cannot be sliced
-  EXPECT_EQ(decode_gemm_slices(16, 256, 3840 * 4), 16);
+// decode_gemm's k slices (host code: runs without a GPU): as many as keep the blocks of 256 weight rows within one
+// wave of 132, each slice at least 4 blocks of 64 columns and k in whole blocks per slice.
+TEST(DecodeGemmSlices, FillOneWaveInWholeBlocks) {
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 4096), 8);      // o: 15 tiles x 8
+  EXPECT_EQ(decode_gemm_slices(64, 8192, 3840), 4);      // sliding q/k/v: 32 x 4
+  EXPECT_EQ(decode_gemm_slices(64, 9216, 3840), 3);      // 36 tiles: 3 slices of 20 blocks (4 would be 144 blocks)
+  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);     // gate/up: 120 tiles
+  EXPECT_EQ(decode_gemm_slices(64, 3840, 15360), 8);     // down
+  EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);         // one 64-column block cannot be sliced
+  EXPECT_EQ(decode_gemm_slices(16, 256, 64 * 40), 10);   // at least 4 blocks per slice
+  EXPECT_EQ(decode_gemm_slices(16, 256, 3840 * 4), 60);  // 240 blocks: 120 slices would be 2 blocks each
+  EXPECT_EQ(decode_gemm_partial_floats(33, 3840, 8), 8 * 3840 * 64);
+  EXPECT_EQ(decode_gemm_partial_floats(16, 3840, 1), 0);
+  EXPECT_EQ(decode_gemm_counters(3840), 15);
+  EXPECT_TRUE(decode_gemm_fills_sms_unsliced(30720));  // gate/up: 120 blocks
+  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);
+  EXPECT_FALSE(decode_gemm_fills_sms_unsliced(66 * 256));
+  EXPECT_EQ(decode_gemm_slices(64, 66 * 256, 3840), 2);
 }
 
-// decode_gemm (wgmma, sm_90a) against the same oracle: every k slice's chunk, two-term activations summed, token
-// counts around its N sizes (16 / 32 / 64) and past them (rows zero-filled), several k blocks per slice.
+// decode_gemm (wgmma, sm_90a) against the same oracle: the whole product (k slices summed in the kernel, two-term
+// activations summed), token counts around its N sizes (16 / 32 / 64) and past them (rows zero-filled), several k
+// blocks per slice, and slices that do not fill a wave. The same call again gives the same bits (the slices are
+// added in slice order whichever block finishes last), and leaves the counters zero.
 TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
   if (!wgmma_available()) GTEST_SKIP() << "no sm_90a device";
   uint32_t seed = 900;
+  DeviceBuffer<float> partial(size_t(decode_gemm_partial_floats(64, 768, 16)));
+  DeviceBuffer<int32_t> counters(size_t(decode_gemm_counters(768)));
+  UG_CUDA_CHECK(cudaMemset(counters.data(), 0, counters.bytes()));
   for (int64_t m : {1, 5, 16, 33, 64}) {
-    for (auto [n, k, slices] : {std::tuple<int64_t, int64_t, int64_t>{256, 64, 1}, {768, 320, 1}, {512, 3840, 4}}) {
+    for (auto [n, k, slices] : {std::tuple<int64_t, int64_t, int64_t>{256, 64, 1},
+                                {768, 320, 1},
+                                {512, 3840, 4},
+                                {768, 64 * 48, 16},
+                                {256, 64 * 12, 3}}) {
       for (int terms : {1, 2}) {
         SCOPED_TRACE("m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
                      " slices=" + std::to_string(slices) + " terms=" + std::to_string(terms));
@@ -407,44 +425,56 @@ TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
         for (size_t i = 0; i < xb.size(); ++i) xf[i] = bf16_to_f32(xb[i]);
         auto dx = upload(xb);
         auto dw = upload(wb);
-        DeviceBuffer<float> dy(size_t(slices * m * n));
+        DeviceBuffer<float> dy(size_t(m * n)), again(size_t(m * n));
         poison(dy);
-        decode_gemm(
-            {.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = m, .n = n, .k = k, .slices = slices, .terms = terms});
+        for (DeviceBuffer<float>* out : {&dy, &again})
+          decode_gemm({.w = dw.data(),
+                       .x = dx.data(),
+                       .y = out->data(),
+                       .m = m,
+                       .n = n,
+                       .k = k,
+                       .slices = slices,
+                       .terms = terms,
+                       .partial = partial.data(),
+                       .counters = counters.data()});
         const auto y = dy.to_host();
-        const int64_t ks = k / slices;
+        EXPECT_EQ(again.to_host(), y);
+        EXPECT_EQ(counters.to_host(), std::vector<int32_t>(counters.size(), 0));
+        // The oracle: x · wᵀ over all of k, terms added.
+        std::vector<double> want(size_t(m * n), 0.0), mag(size_t(m * n), 0.0);
+        std::vector<float> xs(size_t(m * k));
+        for (int term = 0; term < terms; ++term) {
+          std::copy(xf.begin() + term * m * k, xf.begin() + (term + 1) * m * k, xs.begin());
+          std::vector<float> ref(size_t(m * n));
+          cpu::matmul_reference(xs.data(), m, MatrixRef{wb.data(), DType::BF16, n, k}, ref.data());
+          for (int64_t r = 0; r < m; ++r)
+            for (int64_t o = 0; o < n; ++o) {
+              want[size_t(r * n + o)] += ref[size_t(r * n + o)];
+              for (int64_t i = 0; i < k; ++i)
+                mag[size_t(r * n + o)] += std::fabs(double(xs[size_t(r * k + i)]) * bf16_to_f32(wb[size_t(o * k + i)]));
+            }
+        }
         int bad = 0;
-        for (int64_t s = 0; s < slices; ++s) {
-          // The slice's oracle: x[:, s ks .. + ks] · w[:, s ks .. + ks]ᵀ, terms added.
-          std::vector<float> xs(size_t(m * ks));
-          std::vector<uint16_t> wsb(size_t(n * ks));
-          for (int64_t o = 0; o < n; ++o)
-            for (int64_t i = 0; i < ks; ++i) wsb[size_t(o * ks + i)] = wb[size_t(o * k + s * ks + i)];
-          std::vector<double> want(size_t(m * n), 0.0), mag(size_t(m * n), 0.0);
-          for (int term = 0; term < terms; ++term) {
-            for (int64_t r = 0; r < m; ++r)
-              for (int64_t i = 0; i < ks; ++i) xs[size_t(r * ks + i)] = xf[size_t((term * m + r) * k + s * ks + i)];
-            std::vector<float> ref(size_t(m * n));
-            cpu::matmul_reference(xs.data(), m, MatrixRef{wsb.data(), DType::BF16, n, ks}, ref.data());
-            for (int64_t r = 0; r < m; ++r)
-              for (int64_t o = 0; o < n; ++o) {
-                want[size_t(r * n + o)] += ref[size_t(r * n + o)];
-                for (int64_t i = 0; i < ks; ++i) {
-                  const double xw = double(xs[size_t(r * ks + i)]) * bf16_to_f32(wsb[size_t(o * ks + i)]);
-                  mag[size_t(r * n + o)] += std::fabs(xw);
-                }
-              }
-          }
-          for (int64_t e = 0; e < m * n; ++e) {
-            const double got = y[size_t(s * m * n + e)], d = got - want[size_t(e)];
-            if (!(std::fabs(d) <= double(terms * ks) * std::ldexp(1.0, -23) * mag[size_t(e)] + 1e-30) && bad++ < 5)
-              ADD_FAILURE() << "slice " << s << " y[" << e / n << ", " << e % n << "]: cuda " << got << " cpu "
-                            << want[size_t(e)];
-          }
+        for (int64_t e = 0; e < m * n; ++e) {
+          const double got = y[size_t(e)], d = got - want[size_t(e)];
+          if (!(std::fabs(d) <= double(terms * k) * std::ldexp(1.0, -23) * mag[size_t(e)] + 1e-30) && bad++ < 5)
+            ADD_FAILURE() << "y[" << e / n << ", " << e % n << "]: cuda " << got << " cpu " << want[size_t(e)];
         }
       }
     }
   }
+  const std::string msg = error_of([&] {
+    decode_gemm({.w = reinterpret_cast<const uint16_t*>(partial.data()),
+                 .x = reinterpret_cast<const uint16_t*>(partial.data()),
+                 .y = partial.data(),
+                 .m = 8,
+                 .n = 256,
+                 .k = 512,
+                 .slices = 2});
+  });
+  EXPECT_NE(msg.find("decode_gemm: 2 k slices need the partial-sum scratch and the tile counters"), std::string::npos)
+      << msg;
 }
 
 // ---------------------------------------------------------------- errors

@@ -65,10 +65,11 @@ struct GemmChunksParams {
   int64_t k_slices = 0;
 };
 
-// Products of at most decode_rows() token rows (16 by default) whose shape decode_gemm takes (gemm_decode.h: n a
-// multiple of 256, k of 64 x its slices, an sm_90a device), when the caller leaves k_slices to the Gemm, run on
-// that wgmma kernel with its own k slices, split terms summed in its accumulators (run_chunks then returns one chunk
-// per slice): measured faster than cuBLASLt at 8 rows, slower at 32 and 64 (docs/perf.md).
+// Products whose shape decode_gemm takes (gemm_decode.h: n a multiple of 256, k of 64 x its slices, an sm_90a
+// device), when the caller leaves k_slices to the Gemm and they have at most decode_rows() token rows (16 by
+// default), or at most decode_wide_rows() (64) and a weight wide enough to fill the SMs without k slices, run on
+// that wgmma kernel, split terms and slices summed in it (run_chunks then returns one chunk). docs/perf.md has
+// the measurements behind the defaults.
 //
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
 // first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
@@ -90,6 +91,9 @@ class Gemm {
   // The most token rows a product may have to run on decode_gemm: knob UG_GEMM_DECODE_ROWS (0: never, at most 64),
   // default 16.
   static int64_t decode_rows();
+  // The most token rows a product may have to run on decode_gemm when its weight alone fills the SMs there (more than
+  // 66 blocks of 256 rows: no k slices): knob UG_GEMM_DECODE_WIDE_ROWS (0: never, at most 64), default 64.
+  static int64_t decode_wide_rows();
   // Whether an m x n x k product with k_slices (0: chosen here) runs on decode_gemm, and the chunks run_chunks
   // then returns for it (split or not).
   static bool takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices);

@@ -1,29 +1,35 @@
-// See gemm_decode.h. Layout of a block (288 threads): warpgroups 0 and 1 consume, warp 8 produces; the block owns
-// weight rows [256 b, 256 b + 256) over one k slice. Nine warps put three on one of the SM's four register-file
-// quarters (16 K registers each), hence at most 168 registers per thread (__maxnreg__): 64 token rows' two m64
-// tiles of accumulators fit, 128 rows' did not (a launch asking for more fails with "too many resources").
+// See gemm_decode.h. Layout of a block (288 threads): warpgroups 0 and 1 consume, warp 8 produces (its lane 0 issues
+// every TMA load); the block owns weight rows [256 t, 256 t + 256) over one k slice. Nine warps put three on one of
+// the SM's four register-file quarters (16 K registers each), hence at most 168 registers per thread
+// (__maxnreg__): 64 token rows' two m64 tiles of accumulators fit, 128 rows' did not (a launch asking for more
+// fails with "too many resources").
 // Stage st holds the weight block (256 rows x 64 columns, one 128-byte-swizzle operand of 256 rows: consumer c's
-// m64 tiles are its rows 128 c .. + 127) and the activation block (per term, NR rows x 64 columns). "full"
-// mbarriers: the producer's cp.async copies landed (32 arrivals); "empty": the consumers' MMAs on the stage
-// finished (256 arrivals).
+// m64 tiles are its rows 128 c .. + 127) and the activation block (per term, NR rows x 64 columns; rows past m
+// arrive as zeros). "full" mbarriers: the stage's bytes landed (one arrival announcing them); "empty": the
+// consumers' MMAs on the stage finished (256 arrivals).
+#include <cuda.h>
+
 #include <string>
 
-#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm_decode.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mbarrier.cuh"
+#include "backend/cuda/tensor_map.h"
+#include "backend/cuda/tma.cuh"
 #include "backend/cuda/wgmma.cuh"
 
 namespace ug::cuda {
 namespace {
 
-constexpr int kConsumerWarps = 8;                   // two warpgroups
-constexpr int kThreads = 32 * kConsumerWarps + 32;  // + one producer warp
-constexpr int kBlockRows = 256;                     // weight rows per block
-constexpr int kBK = 64;                             // k columns per stage: one 128-byte swizzle atom row
+constexpr int kConsumerThreads = 256;            // two warpgroups
+constexpr int kThreads = kConsumerThreads + 32;  // + one producer warp
+constexpr int kBlockRows = 256;                  // weight rows per block
+constexpr int kBK = 64;                          // k columns per stage: one 128-byte swizzle atom row
 constexpr int kMaxStages = 4;
+constexpr int kMinSliceBlocks = kMaxStages;    // a k slice fills the pipeline at least once
 constexpr int kWBytes = kBlockRows * kBK * 2;  // 32 KB
+constexpr int64_t kSms = 132;                  // H100 / H200: one wave of blocks
 
 template <int NR, int TERMS>
 __host__ __device__ constexpr int x_bytes() {
@@ -44,69 +50,66 @@ __host__ __device__ constexpr int smem_bytes() {
   return stages<NR, TERMS>() * stage_bytes<NR, TERMS>() + 1024;  // + alignment of the swizzle atoms
 }
 
+// The N of the activation tile for m token rows.
+int tile_rows(int64_t m) { return m <= 16 ? 16 : m <= 32 ? 32 : 64; }
+
 template <int NR, int TERMS>
-__global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
+__global__ void __maxnreg__(168) decode_gemm_kernel(const __grid_constant__ CUtensorMap w_map,
+                                                    const __grid_constant__ CUtensorMap x_map, DecodeGemmParams p) {
   constexpr int kStageBytes = stage_bytes<NR, TERMS>(), kStages = stages<NR, TERMS>();
   pdl_launch_dependents();
-  pdl_wait();
 #if UG_WGMMA_ARCH
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* const smem = smem_raw + ((1024 - (__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
   __shared__ uint64_t full[kMaxStages], empty[kMaxStages];
+  __shared__ int last_slice;  // whether this block is the last of its tile to finish (sliced products)
 
   const int tiles = int(p.n / kBlockRows);
   const int tile = int(blockIdx.x) % tiles, slice = int(blockIdx.x) / tiles;
-  const int64_t k_slice = p.k / p.slices, k0 = slice * k_slice;
-  const int n_blocks = int(k_slice / kBK);
+  const int n_blocks = int(p.k / p.slices / kBK), col0 = slice * n_blocks * kBK;
   const int warp_id = int(threadIdx.x) / 32;
   if (threadIdx.x == 0) {
     for (int st = 0; st < kStages; ++st) {
-      mbar_init(&full[st], 32);
-      mbar_init(&empty[st], 256);
+      mbar_init(&full[st], 1);
+      mbar_init(&empty[st], kConsumerThreads);
     }
     mbar_init_fence();
   }
   __syncthreads();
 
-  if (warp_id == kConsumerWarps) {
-    // ---- Producer (one warp): lane copies column chunk c = lane % 8 of weight rows r0 + 4 h + 8 j (r0 = lane / 8,
-    // h < 2, j < 32) and of each term's activation rows alike (j < NR / 8; rows past m are zero-filled). Row
-    // r0 + 4 h + 8 j sits 1024 j bytes after row r0 + 4 h in the swizzle layout.
-    const int lane = int(threadIdx.x) % 32, c = lane % 8, r0 = lane / 8, m = int(p.m);
-    const uint16_t* w_src[2];
-    const uint16_t* x_src[2];
-    uint32_t w_dst[2], x_dst[2];
+  if (warp_id == kConsumerThreads / 32) {
+    // ---- Producer (lane 0). The weight does not depend on the previous kernel: the first stages' weight blocks
+    // are asked for before pdl_wait, so they stream while that kernel finishes; the activations after it.
+    if (threadIdx.x % 32 == 0) {
+      const uint64_t stream_once = l2_evict_first(), keep = l2_evict_last();
+      const uint32_t base = smem_addr(smem);
+      const auto load_w = [&](int b) {
+        tma_load_2d(base + uint32_t((b % kStages) * kStageBytes), &w_map, col0 + b * kBK, tile * kBlockRows,
+                    &full[b % kStages], stream_once);
+      };
+      const auto load_x = [&](int b) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      w_src[h] = p.w + (int64_t(tile) * kBlockRows + r0 + 4 * h) * p.k + k0 + c * 8;
-      x_src[h] = p.x + int64_t(r0 + 4 * h) * p.k + k0 + c * 8;
-      w_dst[h] = smem_addr(smem) + uint32_t(sw128_offset<kBlockRows>(r0 + 4 * h, c));
-      x_dst[h] = smem_addr(smem) + uint32_t(kWBytes + sw128_offset<NR>(r0 + 4 * h, c));
+        for (int term = 0; term < TERMS; ++term)
+          tma_load_3d(base + uint32_t((b % kStages) * kStageBytes + kWBytes + term * NR * kBK * 2), &x_map,
+                      col0 + b * kBK, 0, term, &full[b % kStages], keep);
+      };
+      const int ahead = n_blocks < kStages ? n_blocks : kStages;
+      for (int b = 0; b < ahead; ++b) {
+        mbar_arrive_expect_tx(&full[b], kStageBytes);
+        load_w(b);
+      }
+      pdl_wait();
+      for (int b = 0; b < ahead; ++b) load_x(b);
+      for (int b = ahead; b < n_blocks; ++b) {
+        const int st = b % kStages;
+        mbar_wait(&empty[st], uint32_t((b / kStages - 1) & 1));
+        mbar_arrive_expect_tx(&full[st], kStageBytes);
+        load_w(b);
+        load_x(b);
+      }
+    } else {
+      pdl_wait();
     }
-    const int64_t row8 = 8 * p.k, term_rows = p.m * p.k;
-    for (int b = 0; b < n_blocks; ++b) {
-      const int st = b % kStages, round = b / kStages;
-      if (round > 0) mbar_wait(&empty[st], uint32_t((round - 1) & 1));
-      const uint32_t stage = uint32_t(st * kStageBytes);
-      const int64_t col = int64_t(b) * kBK;
-#pragma unroll 8
-      for (int j = 0; j < kBlockRows / 8; ++j)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          cp_async16_zfill_at(w_dst[h] + stage + uint32_t(j * 1024), w_src[h] + j * row8 + col, true);
-#pragma unroll
-      for (int term = 0; term < TERMS; ++term)
-#pragma unroll
-        for (int j = 0; j < NR / 8; ++j)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const bool valid = r0 + 4 * h + 8 * j < m;
-            cp_async16_zfill_at(x_dst[h] + stage + uint32_t(term * NR * kBK * 2 + j * 1024),
-                                valid ? x_src[h] + term * term_rows + j * row8 + col : p.x, valid);
-          }
-      cp_async_mbar_arrive(&full[st]);
-    }
-    cp_async_wait_all();
     return;
   }
 
@@ -123,7 +126,6 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
   for (int b = 0; b < n_blocks; ++b) {
     const int st = b % kStages;
     mbar_wait(&full[st], uint32_t((b / kStages) & 1));
-    fence_proxy_async_shared();
     wgmma_hold(acc[0]);
     wgmma_hold(acc[1]);
     wgmma_fence();
@@ -143,10 +145,62 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
   wgmma_wait<0>();
   wgmma_hold(acc[0]);
   wgmma_hold(acc[1]);
+  pdl_wait();  // y and the scratch may still be read by the previous kernel
+
+  if (p.slices > 1) {
+    // This slice's sums to the scratch, as float4 column f of thread th at [(slice, tile)][f][th] (each store of a
+    // warp is 512 contiguous bytes); the tile's last block to arrive adds all slices in slice order.
+    const int th = ci * 128 + ct;
+    constexpr int kVecs = NR / 8;  // float4 per m64 tile
+    float4* const tile_part = reinterpret_cast<float4*>(p.partial) + int64_t(tile) * 2 * kVecs * kConsumerThreads;
+    const int64_t slice_stride = int64_t(tiles) * 2 * kVecs * kConsumerThreads;
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int v = 0; v < kVecs; ++v)
+        tile_part[slice * slice_stride + (mt * kVecs + v) * kConsumerThreads + th] =
+            make_float4(acc[mt][4 * v], acc[mt][4 * v + 1], acc[mt][4 * v + 2], acc[mt][4 * v + 3]);
+    __threadfence();
+    named_barrier(1, kConsumerThreads);
+    if (th == 0) last_slice = atomicAdd(&p.counters[tile], 1) == int(p.slices) - 1;
+    named_barrier(1, kConsumerThreads);
+    if (!last_slice) return;
+    __threadfence();
+    // Slice by slice (in slice order: the same sums whichever block is last), each slice's loads all in flight
+    // together: the tail of the product is a few L2 round trips, not one per value.
+    const float4* src = tile_part + th;
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int v = 0; v < kVecs; ++v) {
+        const float4 x = __ldcg(src + (mt * kVecs + v) * kConsumerThreads);
+        acc[mt][4 * v] = x.x;
+        acc[mt][4 * v + 1] = x.y;
+        acc[mt][4 * v + 2] = x.z;
+        acc[mt][4 * v + 3] = x.w;
+      }
+    for (int s = 1; s < int(p.slices); ++s) {
+      float4 x[2][kVecs];
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int v = 0; v < kVecs; ++v) x[mt][v] = __ldcg(src + s * slice_stride + (mt * kVecs + v) * kConsumerThreads);
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int v = 0; v < kVecs; ++v) {
+          acc[mt][4 * v] += x[mt][v].x;
+          acc[mt][4 * v + 1] += x[mt][v].y;
+          acc[mt][4 * v + 2] += x[mt][v].z;
+          acc[mt][4 * v + 3] += x[mt][v].w;
+        }
+    }
+    if (th == 0) p.counters[tile] = 0;  // for the next call (it reads the counters only after this grid is done)
+  }
 
   // Accumulator (m64nNR): warp w's rows 16 w + g (+ 8), columns 8 j + 2 t (+ 1) = weight rows, token rows.
   const int warp = ct / 32, lane = ct % 32, g = lane / 4, t = lane % 4;
-  float* y = p.y + int64_t(slice) * p.m * p.n + int64_t(tile) * kBlockRows + ci * 128;
+  float* y = p.y + int64_t(tile) * kBlockRows + ci * 128;
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -156,6 +210,8 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(DecodeGemmParams p) {
         const int row = mt * 64 + warp * 16 + g + (e >> 1) * 8, token = 8 * j + 2 * t + (e & 1);
         if (token < p.m) y[int64_t(token) * p.n + row] = acc[mt][4 * j + e];
       }
+#else
+  pdl_wait();
 #endif
 }
 
@@ -163,10 +219,17 @@ template <int NR, int TERMS>
 void launch_terms(const DecodeGemmParams& p, cudaStream_t stream) {
   constexpr int bytes = smem_bytes<NR, TERMS>();
   static_assert(bytes <= 227 * 1024, "shared memory of one block");
+  const uint64_t w_dims[] = {uint64_t(p.k), uint64_t(p.n)}, w_strides[] = {uint64_t(p.k) * 2};
+  const uint32_t w_box[] = {kBK, kBlockRows};
+  const uint64_t x_dims[] = {uint64_t(p.k), uint64_t(p.m), uint64_t(TERMS)},
+                 x_strides[] = {uint64_t(p.k) * 2, uint64_t(p.m * p.k) * 2};
+  const uint32_t x_box[] = {kBK, NR, 1};
+  const CUtensorMap w_map = bf16_tensor_map_sw128(p.w, w_dims, w_strides, w_box, "decode_gemm weight");
+  const CUtensorMap x_map = bf16_tensor_map_sw128(p.x, x_dims, x_strides, x_box, "decode_gemm activations");
   UG_CUDA_CHECK(
       cudaFuncSetAttribute(decode_gemm_kernel<NR, TERMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   launch_kernel("decode_gemm_kernel", decode_gemm_kernel<NR, TERMS>, unsigned(p.n / kBlockRows * p.slices), kThreads,
-                size_t(bytes), stream, p);
+                size_t(bytes), stream, w_map, x_map, p);
 }
 
 template <int NR>
@@ -180,14 +243,21 @@ void launch(const DecodeGemmParams& p, cudaStream_t stream) {
 }  // namespace
 
 int64_t decode_gemm_slices(int64_t m, int64_t n, int64_t k) {
-  constexpr int64_t kSms = 132, kMaxSlices = 16;
-  const int64_t tiles = n / kBlockRows;
-  int64_t slices = 1;
-  while (2 * slices <= kMaxSlices && tiles * 2 * slices <= kSms && k % (kBK * 2 * slices) == 0 &&
-         8 * 2 * slices * m * n <= n * k)
-    slices *= 2;
-  return slices;
+  (void)m;
+  const int64_t tiles = n / kBlockRows, k_blocks = k / kBK;
+  int64_t best = 1;
+  for (int64_t s = 2; tiles * s <= kSms && k_blocks / s >= kMinSliceBlocks; ++s)
+    if (k % (kBK * s) == 0) best = s;
+  return best;
 }
+
+bool decode_gemm_fills_sms_unsliced(int64_t n) { return 2 * (n / kBlockRows) > kSms; }
+
+int64_t decode_gemm_partial_floats(int64_t m, int64_t n, int64_t slices) {
+  return slices > 1 ? slices * n * tile_rows(m) : 0;
+}
+
+int64_t decode_gemm_counters(int64_t n) { return n / kBlockRows; }
 
 bool decode_gemm_supports(int64_t m, int64_t n, int64_t k, int64_t slices) {
   return m >= 1 && m <= 64 && n >= kBlockRows && n % kBlockRows == 0 && slices >= 1 && k % (kBK * slices) == 0 &&
@@ -201,9 +271,16 @@ void decode_gemm(const DecodeGemmParams& p, cudaStream_t stream) {
                   "m " + std::to_string(p.m) + ", n " + std::to_string(p.n) + ", k " + std::to_string(p.k) +
                       ", slices " + std::to_string(p.slices) +
                       ": needs m 1..64, n a multiple of 256, k a multiple of 64 x slices, and an sm_90a device");
-  if (p.m <= 16) return launch<16>(p, stream);
-  if (p.m <= 32) return launch<32>(p, stream);
-  launch<64>(p, stream);
+  UG_CUDA_REQUIRE(p.slices == 1 || (p.partial && p.counters), "decode_gemm",
+                  std::to_string(p.slices) + " k slices need the partial-sum scratch and the tile counters");
+  switch (tile_rows(p.m)) {
+    case 16:
+      return launch<16>(p, stream);
+    case 32:
+      return launch<32>(p, stream);
+    default:
+      return launch<64>(p, stream);
+  }
 }
 
 }  // namespace ug::cuda

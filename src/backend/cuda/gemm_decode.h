@@ -1,13 +1,14 @@
-// A decode-shaped matmul on Hopper's warpgroup MMA: y[s][m, n] = x[m, k_s] · w[n, k_s]ᵀ over k slices s, for few
-// token rows (m <= 64) against a large bf16 weight: the decode steps' products, which stream the weight once and
-// do m multiply-adds per weight element. Same operands and output chunks as Gemm's cuBLASLt path (gemm.h).
+// A decode-shaped matmul on Hopper's warpgroup MMA: y[m, n] = x[m, k] · w[n, k]ᵀ for few token rows (m <= 64)
+// against a large bf16 weight: the decode steps' products, which stream the weight once and do m multiply-adds per
+// weight element. Same operands as Gemm's cuBLASLt path (gemm.h); one output, whatever the k slices.
 //
 // The weight is the wgmma's A (64 rows per instruction, 256 per block), the activations its B (N = m rounded up to
-// 16 / 32 / 64): the token rows never fill a 64-row A. A producer warp streams 64-column blocks of both into shared
-// memory by cp.async (4 stages, 128-byte swizzle), two consumer warpgroups issue the MMAs. Two-term activations
-// (hi, lo) are summed in the accumulators. Measured on the H200 (docs/perf.md): faster than cuBLASLt at 4-16 rows
-// (+2% per decode step), slower at 32 (-2.5%) and 64 (-23%: each block re-reads the activations, half the weight's
-// bytes at 64 rows of two terms), so Gemm routes at most 16 rows here.
+// 16 / 32 / 64): the token rows never fill a 64-row A. One thread streams 64-column blocks of both into shared
+// memory by TMA (4 stages, 128-byte swizzle; the weight's first stages are asked for before the previous kernel has
+// finished, programmatic dependent launch), two consumer warpgroups issue the MMAs. Two-term activations (hi, lo)
+// are summed in the accumulators. A product with few weight tiles runs as k slices (blocks over k ranges, to fill
+// the SMs); the last block of a tile to finish adds the slices' partial sums in slice order (deterministic) and
+// writes y, so the output is one [m, n] whatever the slicing.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -19,22 +20,33 @@ namespace ug::cuda {
 struct DecodeGemmParams {
   const uint16_t* w = nullptr;  // [n, k] bf16, row-major, 16-byte aligned
   const uint16_t* x = nullptr;  // [terms x m, k] bf16, row-major, 16-byte aligned: term t's rows from t x m
-  float* y = nullptr;           // [slices][m][n] f32: slice s holds the product over k range s, terms summed
+  float* y = nullptr;           // [m, n] f32, overwritten: the product over all of k, terms summed
   int64_t m = 0;                // token rows, 1 .. 64
   int64_t n = 0;                // a multiple of 256
   int64_t k = 0;                // a multiple of 64 x slices
   int64_t slices = 1;
   int terms = 1;  // 2: x holds two-term activations (hi rows, then lo rows: GemmChunksParams::split), summed in the
-                  // accumulators (one output chunk per slice instead of two)
+                  // accumulators
+  // slices > 1: scratch for the partial sums (decode_gemm_partial_floats) and per-tile arrival counters
+  // (decode_gemm_counters ints, zero before the first call; every call leaves them zero). One pair per stream.
+  float* partial = nullptr;
+  int32_t* counters = nullptr;
 };
 
 // Whether decode_gemm takes the shape (and the device runs sm_90a code).
 bool decode_gemm_supports(int64_t m, int64_t n, int64_t k, int64_t slices);
 
-// The k slices decode_gemm is run with for an m x n x k product: the most (a power of two, <= 16) that keep the
-// blocks within one wave of 132 SMs and the partial outputs' traffic (8 bytes per output per slice) within half the
-// weight's bytes.
+// The k slices decode_gemm is run with for an m x n x k product: the most that keep the blocks (n / 256 x slices)
+// within one wave of 132 SMs, each slice at least 4 blocks of 64 columns (the stages of its pipeline).
 int64_t decode_gemm_slices(int64_t m, int64_t n, int64_t k);
+
+// Whether n weight rows make more blocks than half a wave (then decode_gemm_slices is 1: the product needs no
+// slice sums).
+bool decode_gemm_fills_sms_unsliced(int64_t n);
+
+// Scratch sizes of a sliced product (DecodeGemmParams::partial, ::counters).
+int64_t decode_gemm_partial_floats(int64_t m, int64_t n, int64_t slices);
+int64_t decode_gemm_counters(int64_t n);
 
 void decode_gemm(const DecodeGemmParams& p, cudaStream_t stream = nullptr);
 
