@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/thread_name.h"
+
 namespace ug {
 namespace {
 thread_local const ThreadPool* t_running_in = nullptr;  // the pool whose task this thread is running
@@ -46,6 +48,7 @@ void ThreadPool::work_on_current() {
 }
 
 void ThreadPool::worker_loop() {
+  name_current_thread("ug-pool");
   uint64_t seen = 0;
   std::unique_lock lock(mu_);
   for (;;) {
