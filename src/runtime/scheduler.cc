@@ -104,6 +104,7 @@ struct Scheduler::Impl {
   SchedulerStats published;
   std::mutex join_mu;
   std::thread thread;
+  bool called_back = false;  // a callback ran in this loop iteration (scheduler thread only)
   std::thread::id loop_id;  // set once in the constructor
 
   // Scheduler thread only.
@@ -114,6 +115,7 @@ struct Scheduler::Impl {
   uint64_t submit(SequenceParams params, SequenceCallbacks callbacks);
   void validate(const SequenceParams& p) const;
   void loop();
+  void after_callbacks();  // SchedulerOptions::after_callbacks, when this iteration ran callbacks
   void drop_finished_waiting(const std::vector<uint64_t>& cancels, bool stop);
   void drop_finished_running(const std::vector<uint64_t>& cancels, bool stop, bool finish);
   void admit();
@@ -212,8 +214,16 @@ void Scheduler::Impl::loop() {
       totals.step_seconds += seconds(began, SchedClock::now());
     }
     publish_stats();
+    after_callbacks();
   }
   publish_stats();
+  after_callbacks();
+}
+
+void Scheduler::Impl::after_callbacks() {
+  if (!called_back) return;
+  called_back = false;
+  if (opt.after_callbacks) opt.after_callbacks();
 }
 
 void Scheduler::Impl::drop_finished_waiting(const std::vector<uint64_t>& cancels, bool stop) {
@@ -397,7 +407,9 @@ double Scheduler::Impl::step() {
   ++totals.steps;
   // Sampling (softmax / top-k / top-p over 262k logits: ~1 ms a sequence) runs on the pool across sequences; each
   // has its own sampler state, so results do not depend on the threads. Constrained sequences stay on this thread
-  // (their grammars may share mask caches); streaming and finishing stay in order.
+  // (their grammars may share mask caches), and so do those whose choice came from the backend (an argmax, or a
+  // draw from its top-k candidates: microseconds, less than waking the pool); streaming and finishing stay in
+  // order.
   std::vector<Sequence*> ready;
   for (size_t i = 0; i < items.size(); ++i)
     if (items[i].mode == LogitsMode::Last && !owners[i]->done) ready.push_back(owners[i]);
@@ -406,7 +418,8 @@ double Scheduler::Impl::step() {
   for (size_t j = 0; j < ready.size(); ++j) {
     const bool due = int64_t(ready[j]->generated.size()) < ready[j]->params.max_new_tokens;
     if (!due) continue;
-    if (ready[j]->constraint)
+    const Sequence& s = *ready[j];
+    if (s.constraint || s.device_greedy() || (s.device_top_k() && s.top.full.empty()))
       sampled[j] = sample_next(*ready[j]);
     else
       parallel.push_back(int64_t(j));
@@ -415,6 +428,7 @@ double Scheduler::Impl::step() {
     sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
   });
   for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
+  after_callbacks();  // the tokens go out before the bookkeeping below
   std::erase_if(running, [](const auto& s) { return s->done; });
   return forward_seconds;
 }
@@ -463,6 +477,7 @@ void Scheduler::Impl::on_sampled(Sequence& s, Sampled sampled) {
     ev.text = std::move(r.emit);
     stop_string = r.stopped;
   }
+  called_back = true;
   try {
     if (s.callbacks.on_token) s.callbacks.on_token(ev);
   } catch (const std::exception& e) {
@@ -504,6 +519,7 @@ void Scheduler::Impl::finish(Sequence& s, FinishReason reason, std::string error
     s.cache.reset();
   }
   publish_stats();
+  called_back = true;
   try {
     if (s.callbacks.on_done) s.callbacks.on_done(r);
   } catch (...) {  // nothing left to tell the caller

@@ -41,6 +41,9 @@ struct SchedulerOptions {
   // the sliding layers' per-token KV (12B, f32: 640 KiB/token over 40 layers, so 1024 slack = 640 MiB
   // per sequence of more than `window` tokens). 0 disables rollback beyond one token.
   int64_t ring_slack = 1024;
+  // Called on the scheduler thread after every iteration of its loop that ran callbacks (on_token / on_done).
+  // A caller whose callbacks only queue events wakes its consumers here: once per step instead of once per token.
+  std::function<void()> after_callbacks;
 };
 
 // A sequence holds reserved KV for min(prompt + max_new_tokens, max_context) tokens (KvCache::bytes_for)

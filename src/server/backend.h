@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "runtime/multimodal_prompt.h"
 #include "runtime/prompt_input.h"
 #include "runtime/scheduler.h"
+#include "server/event_bus.h"
 #include "server/request.h"
 #include "tokenizer/chat_template.h"
 
@@ -44,6 +46,9 @@ class Backend {
   virtual uint64_t submit(SequenceParams params, SequenceCallbacks callbacks) = 0;
   virtual void cancel(uint64_t id) = 0;
   virtual SchedulerStats stats() const = 0;
+  // Where the scheduler wakes the waiters of request events once per step (event_bus.h); nullptr: callbacks wake
+  // their request's waiter themselves.
+  virtual std::shared_ptr<EventBus> event_bus() { return nullptr; }
 };
 
 }  // namespace ug::server

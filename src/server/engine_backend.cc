@@ -21,6 +21,11 @@ EngineBackend::EngineBackend(Engine& engine, SchedulerOptions scheduler_options)
     if (auto id = tok.token_to_id(piece))
       if (std::find(info_.stop_ids.begin(), info_.stop_ids.end(), *id) == info_.stop_ids.end())
         info_.stop_ids.push_back(*id);
+  // The request threads wait on bus_: woken once per scheduler step (after any hook the caller set).
+  scheduler_options.after_callbacks = [bus = bus_, then = std::move(scheduler_options.after_callbacks)] {
+    bus->wake();
+    if (then) then();
+  };
   scheduler_ = std::make_unique<Scheduler>(engine_, scheduler_options);
 }
 

@@ -26,6 +26,7 @@ class EngineBackend final : public Backend {
   uint64_t submit(SequenceParams params, SequenceCallbacks callbacks) override;
   void cancel(uint64_t id) override;
   SchedulerStats stats() const override;
+  std::shared_ptr<EventBus> event_bus() override { return bus_; }
 
   // Stops the scheduler (finish_running: let running sequences end, otherwise cancel them).
   void shutdown(bool finish_running);
@@ -33,6 +34,7 @@ class EngineBackend final : public Backend {
  private:
   Engine& engine_;
   BackendInfo info_;
+  std::shared_ptr<EventBus> bus_ = std::make_shared<EventBus>();
   std::unique_ptr<Scheduler> scheduler_;
 };
 

@@ -9,17 +9,25 @@ void SequenceGroup::submit_all(std::vector<SequenceParams> params) {
     for (size_t i = 0; i < params.size(); ++i) {
       std::shared_ptr<Queue> q = queue_;
       SequenceCallbacks cb;
-      cb.on_token = [q, i](const TokenEvent& ev) {
-        std::lock_guard lock(q->mutex);
-        q->events.push_back(
-            {.choice = i, .done = false, .token = ev, .at = std::chrono::steady_clock::now()});
-        q->cv.notify_one();
+      // The scheduler thread runs these once per token of every stream: the event is built before the lock, and
+      // with a bus the waiter is woken once per step by the scheduler (event_bus.h), else after the lock (woken
+      // under it, it would block on the mutex right away).
+      const bool wake = bus_ == nullptr;
+      cb.on_token = [q, i, wake](const TokenEvent& ev) {
+        SequenceEvent e{.choice = i, .done = false, .token = ev, .at = std::chrono::steady_clock::now()};
+        {
+          std::lock_guard lock(q->mutex);
+          q->events.push_back(std::move(e));
+        }
+        if (wake) q->cv.notify_one();
       };
-      cb.on_done = [q, i](const SequenceResult& r) {
-        std::lock_guard lock(q->mutex);
-        q->events.push_back(
-            {.choice = i, .done = true, .result = r, .at = std::chrono::steady_clock::now()});
-        q->cv.notify_one();
+      cb.on_done = [q, i, wake](const SequenceResult& r) {
+        SequenceEvent e{.choice = i, .done = true, .result = r, .at = std::chrono::steady_clock::now()};
+        {
+          std::lock_guard lock(q->mutex);
+          q->events.push_back(std::move(e));
+        }
+        if (wake) q->cv.notify_one();
       };
       uint64_t id = backend_.submit(std::move(params[i]), std::move(cb));
       std::lock_guard lock(state_mutex_);
@@ -34,9 +42,16 @@ void SequenceGroup::submit_all(std::vector<SequenceParams> params) {
 
 std::vector<SequenceEvent> SequenceGroup::wait(std::chrono::milliseconds timeout) {
   std::vector<SequenceEvent> out;
+  if (bus_) {  // lock order: the bus's mutex, then the queue's (the callbacks take only the queue's)
+    std::unique_lock bus_lock(bus_->mutex);
+    bus_->cv.wait_for(bus_lock, timeout, [&] {
+      std::lock_guard lock(queue_->mutex);
+      return !queue_->events.empty();
+    });
+  }
   {
     std::unique_lock lock(queue_->mutex);
-    queue_->cv.wait_for(lock, timeout, [&] { return !queue_->events.empty(); });
+    if (!bus_) queue_->cv.wait_for(lock, timeout, [&] { return !queue_->events.empty(); });
     out.assign(std::make_move_iterator(queue_->events.begin()),
                std::make_move_iterator(queue_->events.end()));
     queue_->events.clear();

@@ -27,7 +27,8 @@ struct SequenceEvent {
 
 class SequenceGroup {
  public:
-  explicit SequenceGroup(Backend& backend) : backend_(backend), queue_(std::make_shared<Queue>()) {}
+  explicit SequenceGroup(Backend& backend)
+      : backend_(backend), queue_(std::make_shared<Queue>()), bus_(backend.event_bus()) {}
   ~SequenceGroup();  // cancels unfinished sequences
   SequenceGroup(const SequenceGroup&) = delete;
   SequenceGroup& operator=(const SequenceGroup&) = delete;
@@ -49,6 +50,7 @@ class SequenceGroup {
   };
   Backend& backend_;
   std::shared_ptr<Queue> queue_;    // shared with the callbacks, which may outlive this object
+  std::shared_ptr<EventBus> bus_;   // the backend's (then the scheduler wakes wait()), or nullptr
   mutable std::mutex state_mutex_;  // guards the three below
   std::vector<uint64_t> ids_;
   std::vector<bool> done_;
