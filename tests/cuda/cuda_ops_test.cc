@@ -393,6 +393,13 @@ TEST(DecodeGemmSlices, FillOneWaveInWholeBlocks) {
   EXPECT_EQ(decode_gemm_partial_floats(33, 3840, 8), 8 * 3840 * 64);
   EXPECT_EQ(decode_gemm_partial_floats(16, 3840, 1), 0);
   EXPECT_EQ(decode_gemm_counters(3840), 15);
+  // The bounds Gemm allocates once hold every sliced 12B product at 64 rows.
+  for (auto [n, k] :
+       {std::pair<int64_t, int64_t>{3840, 4096}, {8192, 3840}, {9216, 3840}, {3840, 15360}, {3840, 8192}}) {
+    const int64_t slices = decode_gemm_slices(64, n, k);
+    EXPECT_LE(decode_gemm_partial_floats(64, n, slices), decode_gemm_max_partial_floats());
+    EXPECT_LE(decode_gemm_counters(n), decode_gemm_max_counters());
+  }
   EXPECT_TRUE(decode_gemm_fills_sms_unsliced(30720));  // gate/up: 120 blocks
   EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);
   EXPECT_FALSE(decode_gemm_fills_sms_unsliced(66 * 256));

@@ -177,7 +177,7 @@ struct Gemm::Impl {
   void product(const Shape& sh, const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k,
                bool split, cudaStream_t stream) {
     if (sh.decode) {
-      reserve_decode(decode_gemm_partial_floats(m, n, sh.slices), decode_gemm_counters(n), stream);
+      if (sh.slices > 1) reserve_decode(decode_gemm_partial_floats(m, n, sh.slices), decode_gemm_counters(n), stream);
       decode_gemm({.w = w,
                    .x = x,
                    .y = y,
@@ -202,9 +202,12 @@ struct Gemm::Impl {
     ++allocations;
   }
 
-  // Grows decode_gemm's scratch; new counters start at zero.
+  // Grows decode_gemm's scratch, the first time to what any product sliced by decode_gemm_slices needs (a new
+  // shape then moves no buffer: no captured graph is dropped); new counters start at zero.
   void reserve_decode(int64_t partial_floats, int64_t counters, cudaStream_t stream) {
     if (int64_t(decode_partial.size()) >= partial_floats && int64_t(decode_counters.size()) >= counters) return;
+    partial_floats = std::max(partial_floats, decode_gemm_max_partial_floats());
+    counters = std::max(counters, decode_gemm_max_counters());
     UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // queued products may still use the old ones
     if (int64_t(decode_partial.size()) < partial_floats) decode_partial = DeviceBuffer<float>(size_t(partial_floats));
     if (int64_t(decode_counters.size()) < counters) {

@@ -259,6 +259,10 @@ int64_t decode_gemm_partial_floats(int64_t m, int64_t n, int64_t slices) {
 
 int64_t decode_gemm_counters(int64_t n) { return n / kBlockRows; }
 
+int64_t decode_gemm_max_partial_floats() { return kSms * kBlockRows * 64; }
+
+int64_t decode_gemm_max_counters() { return kSms / 2; }  // slices >= 2 in one wave
+
 bool decode_gemm_supports(int64_t m, int64_t n, int64_t k, int64_t slices) {
   return m >= 1 && m <= 64 && n >= kBlockRows && n % kBlockRows == 0 && slices >= 1 && k % (kBK * slices) == 0 &&
          wgmma_available();

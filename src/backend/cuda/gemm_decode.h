@@ -47,6 +47,9 @@ bool decode_gemm_fills_sms_unsliced(int64_t n);
 // Scratch sizes of a sliced product (DecodeGemmParams::partial, ::counters).
 int64_t decode_gemm_partial_floats(int64_t m, int64_t n, int64_t slices);
 int64_t decode_gemm_counters(int64_t n);
+// The most any product sliced by decode_gemm_slices needs (at most one wave of blocks of 64 token rows).
+int64_t decode_gemm_max_partial_floats();
+int64_t decode_gemm_max_counters();
 
 void decode_gemm(const DecodeGemmParams& p, cudaStream_t stream = nullptr);
 
