@@ -81,7 +81,7 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(const __grid_constant__ CUte
     // ---- Producer (lane 0). The weight does not depend on the previous kernel: the first stages' weight blocks
     // are asked for before pdl_wait, so they stream while that kernel finishes; the activations after it.
     if (threadIdx.x % 32 == 0) {
-      const uint64_t stream_once = l2_evict_first(), keep = l2_evict_last();
+      const uint64_t stream_once = l2_evict_policy<true>(), keep = l2_evict_policy<false>();
       const uint32_t base = smem_addr(smem);
       const auto load_w = [&](int b) {
         tma_load_2d(base + uint32_t((b % kStages) * kStageBytes), &w_map, col0 + b * kBK, tile * kBlockRows,

@@ -18,19 +18,16 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t by
 #endif
 }
 
-// L2 policies for TMA loads: data read once (a weight streamed by a decode step) goes first when L2 needs room;
-// data many blocks read (the step's activations) stays.
-__device__ __forceinline__ uint64_t l2_evict_first() {
+// L2 policies for TMA loads: data read once (a weight streamed by a decode step) goes first when L2 needs room
+// (kFirst); data many blocks read (the step's activations) stays.
+template <bool kFirst>
+__device__ __forceinline__ uint64_t l2_evict_policy() {
   uint64_t policy = 0;
 #if UG_WGMMA_ARCH
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-#endif
-  return policy;
-}
-__device__ __forceinline__ uint64_t l2_evict_last() {
-  uint64_t policy = 0;
-#if UG_WGMMA_ARCH
-  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(policy));
+  if constexpr (kFirst)
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  else
+    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(policy));
 #endif
   return policy;
 }
