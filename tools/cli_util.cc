@@ -51,12 +51,14 @@ DeviceSpec DeviceArgs::spec() const {
   UG_CHECK(precision == "faithful" || precision == "balanced" || precision == "fast",
            "--precision: '{}' is not faithful, balanced or fast", precision);
   d.precision = precision;
-  UG_CHECK(kv_cache == "auto" || kv_cache == "fp8", "--kv-cache-dtype: '{}' is not auto or fp8", kv_cache);
+  // bf16 names what auto means on CUDA with balanced / fast; fp8_e4m3 is fp8's full name (as vLLM spells it).
+  UG_CHECK(kv_cache == "auto" || kv_cache == "bf16" || kv_cache == "fp8" || kv_cache == "fp8_e4m3",
+           "--kv-cache-dtype: '{}' is not auto, bf16 or fp8", kv_cache);
   UG_CHECK(kv_cache == "auto" || d.kind == DeviceSpec::Kind::Cuda,
-           "--kv-cache-dtype {}: the CPU backend keeps an f32 KV cache; fp8 needs --device cuda", kv_cache);
+           "--kv-cache-dtype {}: the CPU backend keeps an f32 KV cache; {} needs --device cuda", kv_cache, kv_cache);
   UG_CHECK(kv_cache == "auto" || precision != "faithful",
            "--kv-cache-dtype {} does not go with --precision faithful (f32 KV); use balanced or fast", kv_cache);
-  d.kv_cache = kv_cache;
+  d.kv_cache = kv_cache == "bf16" ? "auto" : kv_cache == "fp8_e4m3" ? "fp8" : kv_cache;
   return d;
 }
 
@@ -66,8 +68,9 @@ void add_device_options(CLI::App& sub, DeviceArgs& args) {
                  "CUDA numerics: balanced (default: bf16 KV cache, f32-faithful decode matmuls), faithful (f32 KV and "
                  "f32-faithful matmuls: matches the f32 reference), fast (bf16 activations like HF's bf16 model)");
   sub.add_option("--kv-cache-dtype", args.kv_cache,
-                 "KV cache element type: auto (default: bf16, f32 with --precision faithful) or fp8 (e4m3, CUDA: half "
-                 "the memory of bf16 and faster batched decode; 3 mantissa bits per key and value)");
+                 "KV cache element type: auto (default: bf16, f32 with --precision faithful), bf16 (CUDA) or fp8 "
+                 "(also fp8_e4m3; CUDA: half the memory of bf16 and faster batched decode; 3 mantissa bits per key and "
+                 "value)");
 }
 
 }  // namespace ug::cli

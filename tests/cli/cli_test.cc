@@ -85,12 +85,16 @@ TEST(CliLogits, BadInputsAreLocatedErrors) {
   expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1,5000" + out), {"5000", "vocabulary"});
   expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1 --dtype f8" + out), {"f8"});
   expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1 --kv-cache-dtype int4" + out),
-               {"--kv-cache-dtype", "'int4'", "auto or fp8"});
-  expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1 --kv-cache-dtype fp8" + out),
-               {"--kv-cache-dtype fp8", "--device cuda"});
-  expect_error(run_command(bin() + " logits -m " + fixture("model-f32") +
-                           " -t 1 --device cuda --precision faithful --kv-cache-dtype fp8" + out),
-               {"--precision faithful"});
+               {"--kv-cache-dtype", "'int4'", "auto, bf16 or fp8"});
+  for (const char* kv : {"fp8", "fp8_e4m3", "bf16"}) {
+    SCOPED_TRACE(kv);
+    const std::string flag = std::string(" --kv-cache-dtype ") + kv;
+    expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1" + flag + out),
+                 {"--kv-cache-dtype " + std::string(kv), "f32 KV cache", "--device cuda"});
+    expect_error(run_command(bin() + " logits -m " + fixture("model-f32") + " -t 1 --device cuda --precision faithful" +
+                             flag + out),
+                 {"--precision faithful"});
+  }
 
   // A copy of the model with a corrupt config and then a truncated safetensors file.
   fs::path dir = tmp.file("m");
