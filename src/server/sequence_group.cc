@@ -13,21 +13,18 @@ void SequenceGroup::submit_all(std::vector<SequenceParams> params) {
       // with a bus the waiter is woken once per step by the scheduler (event_bus.h), else after the lock (woken
       // under it, it would block on the mutex right away).
       const bool wake = bus_ == nullptr;
-      cb.on_token = [q, i, wake](const TokenEvent& ev) {
-        SequenceEvent e{.choice = i, .done = false, .token = ev, .at = std::chrono::steady_clock::now()};
+      const auto push = [q, wake](SequenceEvent e) {
         {
           std::lock_guard lock(q->mutex);
           q->events.push_back(std::move(e));
         }
         if (wake) q->cv.notify_one();
       };
-      cb.on_done = [q, i, wake](const SequenceResult& r) {
-        SequenceEvent e{.choice = i, .done = true, .result = r, .at = std::chrono::steady_clock::now()};
-        {
-          std::lock_guard lock(q->mutex);
-          q->events.push_back(std::move(e));
-        }
-        if (wake) q->cv.notify_one();
+      cb.on_token = [push, i](const TokenEvent& ev) {
+        push({.choice = i, .done = false, .token = ev, .at = std::chrono::steady_clock::now()});
+      };
+      cb.on_done = [push, i](const SequenceResult& r) {
+        push({.choice = i, .done = true, .result = r, .at = std::chrono::steady_clock::now()});
       };
       uint64_t id = backend_.submit(std::move(params[i]), std::move(cb));
       std::lock_guard lock(state_mutex_);
@@ -52,8 +49,7 @@ std::vector<SequenceEvent> SequenceGroup::wait(std::chrono::milliseconds timeout
   {
     std::unique_lock lock(queue_->mutex);
     if (!bus_) queue_->cv.wait_for(lock, timeout, [&] { return !queue_->events.empty(); });
-    out.assign(std::make_move_iterator(queue_->events.begin()),
-               std::make_move_iterator(queue_->events.end()));
+    out.assign(std::make_move_iterator(queue_->events.begin()), std::make_move_iterator(queue_->events.end()));
     queue_->events.clear();
   }
   std::lock_guard lock(state_mutex_);

@@ -1,6 +1,8 @@
 #include "backend/cuda/tensor_map.h"
 
 #include <cuda_runtime_api.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <string>
 
@@ -26,11 +28,7 @@ EncodeTiled encode_tiled() {
   return fn;
 }
 
-std::string list(std::span<const uint64_t> v) {
-  std::string s;
-  for (uint64_t x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
-  return "[" + s + "]";
-}
+std::string list(std::span<const uint64_t> v) { return fmt::format("[{}]", fmt::join(v, ", ")); }
 
 }  // namespace
 
