@@ -179,8 +179,7 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
   const int64_t wgmma_rows = d == 512 ? 64 : 128;
   const bool wgmma_shape =
       (d == 256 || d == 512) && wgmma_rows % (H / Hkv) == 0 && most_rows > 1 && most_rows * (H / Hkv) >= wgmma_rows;
-  EXPECT_EQ(plan.wgmma, decode_kernel && wgmma_available() && wgmma_shape &&
-                            (mode == AttentionMode::Fast || mode == AttentionMode::Exact))
+  EXPECT_EQ(plan.wgmma, decode_kernel && wgmma_available() && wgmma_shape && mode != AttentionMode::ExactF32Kv)
       << "H " << H << " Hkv " << Hkv << " d " << d << " rows " << most_rows << " mode " << int(mode);
   // The decode kernel takes every one-row sequence at head dims 128 / 256 / 512: a tile per 4 (d <= 256), 2 or 1
   // query heads, the most that divide the GQA group; a group that spans tiles only for up to 4 such sequences.
@@ -192,7 +191,9 @@ void run_case(const AttnCase& c, uint32_t seed, AttentionMode mode, bool decode_
       decode_kernel && one_row > 4 && G == 16 && (d == 256 || d == 512) && mode != AttentionMode::ExactF32Kv;
   EXPECT_EQ(plan.mqa, mqa) << "H " << H << " Hkv " << Hkv << " d " << d << " mode " << int(mode);
   const bool supported = (d == 128 || d == 256 || d == 512) && (tile_heads == G || one_row <= 4);
-  EXPECT_EQ(plan.n_decode_tiles, mqa ? one_row * Hkv : decode_kernel && supported ? one_row * H / tile_heads : 0)
+  EXPECT_EQ(plan.n_decode_tiles, mqa                          ? one_row * Hkv
+                                 : decode_kernel && supported ? one_row * H / tile_heads
+                                                              : 0)
       << "H " << H << " Hkv " << Hkv << " d " << d;
   DeviceBuffer<float> out(size_t(rows * H * d));
   UG_CUDA_CHECK(cudaMemset(out.data(), 0xff, out.bytes()));
@@ -317,16 +318,16 @@ TEST_F(CudaAttention, DecodeRowsAgainstRingAndLinearCaches) {
 }
 
 // The MQA decode kernel (more than 4 one-row sequences with 16-head groups): key counts around its 32-key steps and
-// split boundaries, an empty cache; d 256 with two kv heads over rings that wrapped; a step with prefill chunks. Its own test so
-// that compute-sanitizer can run it alone (and once more with UG_ATTN_MQA_WARPS=16).
+// split boundaries, an empty cache; d 256 with two kv heads over rings that wrapped; a step with prefill chunks. Its
+// own test so that compute-sanitizer can run it alone (and once more with UG_ATTN_MQA_WARPS=16).
 TEST_F(CudaAttention, MqaDecodeKernel) {
   for (int64_t splits : {int64_t(1), int64_t(3), int64_t(64)}) {
-    const std::vector<SeqSpec> mqa_seqs = {
-        {31, 1, 0, {}}, {32, 1, 0, {}}, {33, 1, 0, {}}, {95, 1, 0, {}}, {700, 1, 0, {}}, {0, 1, 0, {}}};
+    const std::vector<SeqSpec> mqa_seqs = {{31, 1, 0, {}}, {32, 1, 0, {}},  {33, 1, 0, {}},
+                                           {95, 1, 0, {}}, {700, 1, 0, {}}, {0, 1, 0, {}}};
     run_case({16, 1, 512, 0, mqa_seqs, splits}, 3);
-    run_case({32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}},
-              splits},
-             4);
+    run_case(
+        {32, 2, 256, 40, {{100, 1, 50, {}}, {7, 1, 50, {}}, {63, 1, 50, {}}, {0, 1, 50, {}}, {49, 1, 50, {}}}, splits},
+        4);
     // Beside prefill chunks (a server step while requests arrive): the chunks on the flash kernel (split or not),
     // the one-row sequences on the MQA kernel, unsplit.
     std::vector<SeqSpec> mixed = mqa_seqs;
@@ -371,11 +372,12 @@ TEST_F(CudaAttention, PrefillChunksWithBlocksWindowAndOddDims) {
 
 // Prefill chunks at the 12B's shapes, long enough for the wgmma kernel (on a Hopper chip; elsewhere both runs take
 // the mma.sync kernel): the sliding layers' GQA 2 at d 256 with rings that wrapped and a bidirectional block,
-// the full layers' MQA at d 512 beside a decode row, GQA 1 at d 256; split and unsplit keys.
+// the full layers' MQA at d 512 beside a decode row, GQA 1 at d 256; split and unsplit keys; the bf16 and fp8 caches
+// (the producer widens the e4m3 bytes to the bf16 operand).
 TEST_F(CudaAttention, WgmmaPrefillAt12BShapes) {
   std::vector<int32_t> blocks(140, -1);
-  std::fill(blocks.begin() + 30, blocks.begin() + 100, 0);                    // a 70-row image block
-  const AttentionMode modes[] = {AttentionMode::Exact, AttentionMode::Fast};  // the wgmma kernel's
+  std::fill(blocks.begin() + 30, blocks.begin() + 100, 0);  // a 70-row image block
+  const AttentionMode modes[] = {AttentionMode::Exact, AttentionMode::Fast, AttentionMode::ExactFp8Kv};
   for (int64_t splits : {int64_t(1), int64_t(8)}) {
     run_case({16, 8, 256, 40, {{0, 150, 50, {}}, {37, 140, 50, blocks}}, splits}, 31, modes);
     run_case({16, 1, 512, 0, {{0, 77, 0, {}}, {300, 21, 0, {}}, {5, 1, 0, {}}}, splits}, 32, modes);
@@ -625,7 +627,6 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
   }
   // Attention at the 12B's shapes: sliding layer (16 heads over 8, d 256, ring 1024) and full layer (MQA, d 512).
   // Decode: `batch` sequences of one row at context ctx; prefill: one sequence of ctx rows from position 0.
-  // The fp8 cache in decode shapes only (its prefill takes the mma.sync kernel, as the f32 cache's).
   for (AttentionMode mode :
        {AttentionMode::ExactF32Kv, AttentionMode::Exact, AttentionMode::Fast, AttentionMode::ExactFp8Kv}) {
     for (auto [batch, ctx, prefill] : {std::tuple<int64_t, int64_t, bool>{1, 1024, false},
@@ -635,7 +636,6 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                                        {1, 2048, true},
                                        {1, 8192, true}}) {
       for (auto [Hkv, d, window] : {std::tuple<int64_t, int64_t, int64_t>{8, 256, 1024}, {1, 512, 0}}) {
-        if (prefill && mode == AttentionMode::ExactFp8Kv) continue;
         const int64_t H = 16, rows = prefill ? ctx : batch, rs = Hkv * d;
         const int64_t slots = window > 0 ? window : ctx + 1;
         DeviceBuffer<float> q(size_t(rows * H * d)), k(size_t(rows * rs)), v(size_t(rows * rs)),
@@ -694,8 +694,10 @@ TEST_F(CudaAttention, DISABLED_DecodeKernelThroughput12B) {
                 "ATTN decode b%lld ctx=%lld Hkv=%lld d=%lld mode=%d %s kernel: %.1f us, %.0f GB/s of KV (splits "
                 "%lld)\n",
                 (long long)batch, (long long)ctx, (long long)Hkv, (long long)d, int(mode),
-                plan.mqa ? "mqa" : plan.n_decode_tiles > 0 ? "decode" : "flash", us, bytes / us / 1e3,
-                (long long)std::max(plan.splits, plan.decode_splits));
+                plan.mqa                  ? "mqa"
+                : plan.n_decode_tiles > 0 ? "decode"
+                                          : "flash",
+                us, bytes / us / 1e3, (long long)std::max(plan.splits, plan.decode_splits));
           }
         }
       }

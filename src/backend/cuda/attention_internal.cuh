@@ -158,13 +158,13 @@ bool mqa_decode_supports(int64_t head_dim, int64_t group, AttentionMode mode);
 int64_t mqa_decode_step_keys();
 void launch_mqa_decode_attention(const AttentionParams& p, cudaStream_t stream);
 
-// The wgmma prefill kernel (attention_wgmma.cu): head dims 256 / 512, Fast / Exact, a GQA group that divides its
-// tile rows, on a chip that runs sm_90a code.
+// The wgmma prefill kernel (attention_wgmma.cu): head dims 256 / 512, Fast / Exact (and ExactFp8Kv at 256), a GQA group
+// that divides its tile rows, on a chip that runs sm_90a code.
 bool wgmma_attention_supports(int64_t head_dim, int64_t group, AttentionMode mode);
 int64_t wgmma_tile_rows(int64_t head_dim);  // (query, head) rows per tile: 128 at head dim 256, 64 at 512
 
-// Runs it over p's flash tiles (p.wgmma), after converting the step's fresh k / v to bf16 in fresh_kv
-// (2 x rows x n_kv_heads x head_dim elements); the caller merges splits.
+// Runs it over p's flash tiles (p.wgmma), after converting the step's fresh k / v to bf16 (e4m3 for the fp8 cache) in
+// fresh_kv (2 x rows x n_kv_heads x head_dim elements); the caller merges splits.
 void launch_wgmma_attention(const AttentionParams& p, uint16_t* fresh_kv, cudaStream_t stream);
 
 // Runs the decode kernel over p's decode tiles (after its n_tiles flash tiles, p.decode_splits key splits); the

@@ -1,6 +1,7 @@
 // Prefill attention on Hopper's warpgroup MMA (wgmma, sm_90a), for head dims 256 and 512 with a bf16 KV cache
-// (modes Fast and Exact): the flash kernel of attention.cu (same tiles, key ranges, splits and partials) with
-// S = Q Kᵀ and O += P V issued to the tensor cores by a whole warpgroup at a time instead of mma.sync per warp.
+// (modes Fast and Exact) and an fp8 one (ExactFp8Kv): the flash kernel of attention.cu (same tiles, key ranges,
+// splits and partials) with S = Q Kᵀ and O += P V issued to the tensor cores by a whole warpgroup at a time instead
+// of mma.sync per warp.
 //
 // Why: mma.sync per warp re-reads K and V fragments from shared memory for every 16 rows and is issue-bound on
 // Hopper (62-83 TFLOP/s at the 12B's prefill shapes); wgmma reads a 64-row A and the whole B block from shared
@@ -17,6 +18,11 @@
 // one block ahead of V (the next block's scores and softmax overlap this block's P V); the step's fresh rows come
 // from the bf16 copy convert_fresh_kv_kernel makes first. Shared-memory operands use wgmma's 128-byte swizzle
 // (wgmma.cuh, sw128_offset). K is the K-major B of Q Kᵀ; V, stored the same way, the N-major (transposed) B of P V.
+// fp8 cache: the producer copies the e4m3 bytes (the cache's, and the step's fresh rows rounded the same way) into a
+// staging ring and widens each thread's own chunks into the bf16 operand (exact: every e4m3 value is a bf16); the
+// consumers compute as in Exact with the scores scaled back by k_scale. The widening needs registers the producer
+// otherwise gives away (40 instead of 24; the consumers keep 232) and 32 KiB of staging (at head dim 512 in place of
+// the score exchange: both consumers compute all scores).
 #include <cuda_bf16.h>
 
 #include <string>
@@ -25,6 +31,7 @@
 #include "backend/cuda/attention_internal.cuh"
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mbarrier.cuh"
 #include "backend/cuda/wgmma.cuh"
@@ -54,27 +61,120 @@ __host__ __device__ constexpr int keys_per_block() {
 // Head dim 512 with two-term queries: each warpgroup computes the scores over half of d and the halves are
 // exchanged through shared memory (measured: 12.7 -> 11.6 ms at 8,192 rows); with one-term queries the scores are
 // cheap enough that the exchange's barrier costs more than it saves (8.8 -> 9.1 ms), so both compute all of them.
-template <int D, bool Q2>
+// The fp8 cache's staging takes the exchange's shared memory: both compute all of them there too.
+template <int D, bool Q2, bool FP8 = false>
 __host__ __device__ constexpr bool split_scores() {
-  return col_groups<D>() == 2 && Q2;
+  return col_groups<D>() == 2 && Q2 && !FP8;
 }
-template <int D, bool Q2>
+template <int D, bool Q2, bool FP8 = false>
 __host__ __device__ constexpr int exchange_bytes() {
-  return split_scores<D, Q2>() ? kConsumers * (keys_per_block<D, Q2>() / 2) * 4 : 0;
+  return split_scores<D, Q2, FP8>() ? kConsumers * (keys_per_block<D, Q2>() / 2) * 4 : 0;
 }
-// Queries, two stages of K and V, the score exchange double-buffered (by block parity), alignment.
-template <int D, bool Q2>
+// fp8 cache: the staging ring of e4m3 bytes (K and V of two blocks).
+template <int D, bool Q2, bool FP8>
+__host__ __device__ constexpr int staging_bytes() {
+  return FP8 ? 4 * keys_per_block<D, Q2>() * D : 0;
+}
+// Queries, two stages of K and V, the score exchange double-buffered (by block parity), the fp8 staging, alignment.
+template <int D, bool Q2, bool FP8>
 __host__ __device__ constexpr int smem_bytes() {
   return (Q2 ? 2 : 1) * rows_per_tile<D>() * D * 2 + 2 * 2 * keys_per_block<D, Q2>() * D * 2 +
-         2 * exchange_bytes<D, Q2>() + 1024;
+         2 * exchange_bytes<D, Q2, FP8>() + staging_bytes<D, Q2, FP8>() + 1024;
 }
 
-// Registers: the producer warpgroup needs few, the consumers' accumulators many (128 x 24 + 256 x 240 <= 64 K).
-[[maybe_unused]] constexpr int kProducerRegs = 24, kConsumerRegs = 240;  // device code only
+// Registers: the producer warpgroup needs few, the consumers' accumulators many (128 x 24 + 256 x 240 <= 64 K;
+// fp8: 128 x 40 + 256 x 232).
+template <bool FP8>
+__host__ __device__ constexpr int producer_regs() {
+  return FP8 ? 40 : 24;
+}
+template <bool FP8>
+__host__ __device__ constexpr int consumer_regs() {
+  return FP8 ? 232 : 240;
+}
 
-template <int D, bool Q2>
+// The ring slot of slot index sl, which may have run past the end (ring 0: a linear cache, sl unused).
+__device__ __forceinline__ int ring_slot(int sl, int ring) {
+  if (ring > 0)
+    while (sl >= ring) sl -= ring;
+  return sl;
+}
+
+// The producer warpgroup with an fp8 cache: K of block b, then V of block b, as e4m3 bytes by cp.async into a
+// staging ring of four items (item n = K of block n / 2 for even n, else its V; slot n % 4); two items later, once
+// its copies have landed (wait_group 2), a thread widens the chunks it copied into the bf16 operand stage b % 2
+// after the consumers released block b - 2. Chunks are the bf16 producer's: (key j0 + 8 q, 8 columns c0 + 16 u).
+template <int D, int NK>
+__device__ __forceinline__ void produce_fp8(const AttentionParams& p, const FlashTile& f, int64_t klo, int64_t khi,
+                                            int64_t n_blocks, const uint16_t* fresh_k, const uint16_t* fresh_v,
+                                            unsigned char* kv_s, unsigned char* staging, uint64_t* k_full,
+                                            uint64_t* v_full, uint64_t* k_empty, uint64_t* v_empty) {
+  constexpr int kQ = NK / 8, kU = D / 128, kKBytes = NK * D * 2;
+  const AttentionSeq& s = f.s;
+  const int pt = int(threadIdx.x), j0 = pt % 8, c0 = pt / 8;
+  const int row_elems = int(p.n_kv_heads * D);
+  const int64_t col0 = f.kvh * D + c0 * 8;
+  const int64_t first = klo + j0;  // this thread's first key
+  const auto* const zero_src = reinterpret_cast<const unsigned char*>(fresh_k);
+  const int64_t fresh_at = (s.row0 - s.chunk_start + first) * row_elems + col0;
+  const unsigned char* const fresh_rows[2] = {zero_src + fresh_at,
+                                              reinterpret_cast<const unsigned char*>(fresh_v) + fresh_at};
+  const unsigned char* const cache_rows[2] = {static_cast<const unsigned char*>(s.cache_k) + col0,
+                                              static_cast<const unsigned char*>(s.cache_v) + col0};
+  const int ring = int(s.ring_capacity);
+  // Offsets r (key first + r): fresh from fresh_from on, past the range from past on; the ring slot of offset 0.
+  const int fresh_from = int(max(min(s.chunk_start - first, int64_t(1) << 30), int64_t(-(1 << 30))));
+  const int past = int(khi - first + 1);
+  int slot = ring > 0 ? int(first % ring) : 0;  // slot of the current block's offset
+  const uint32_t operand0 = smem_addr(kv_s) + uint32_t(sw128_offset<NK>(j0, c0));
+  const uint32_t staged0 = smem_addr(staging) + uint32_t(j0 * D + c0 * 8);
+  const auto staged = [&](int n, int q, int u) { return staged0 + uint32_t((n & 3) * NK * D + q * 8 * D + u * 128); };
+  regs_release<producer_regs<true>()>();
+  const int items = 2 * int(n_blocks);
+  for (int n = 0; n < items + 2; ++n) {
+    if (n < items) {
+      const int b = n >> 1, kv = n & 1;
+#pragma unroll
+      for (int q = 0; q < kQ; ++q) {
+        const int r = b * NK + 8 * q;
+        const int sl = ring_slot(slot + 8 * q, ring);
+        const unsigned char* row = r >= past         ? zero_src
+                                   : r >= fresh_from ? fresh_rows[kv] + int64_t(r) * row_elems
+                                                     : cache_rows[kv] + int64_t(ring > 0 ? sl : first + r) * row_elems;
+#pragma unroll
+        for (int u = 0; u < kU; ++u) cp_async8_zfill_at(staged(n, q, u), row + (r >= past ? 0 : 128 * u), r < past);
+      }
+      if (kv == 1 && ring > 0) {
+        slot += NK;
+        while (slot >= ring) slot -= ring;
+      }
+    }
+    cp_async_commit();  // an empty group past the last item keeps the count uniform
+    cp_async_wait<2>();
+    if (n < 2) continue;
+    const int m = n - 2, b = m >> 1, kv = m & 1, st = b & 1;
+    if (b >= 2) mbar_wait(kv ? &v_empty[st] : &k_empty[st], uint32_t((b >> 1) & 1) ^ 1u);
+    const uint32_t operand = operand0 + uint32_t(st * 2 * kKBytes + kv * kKBytes);
+#pragma unroll
+    for (int q = 0; q < kQ; ++q)
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const uint2 bytes = ld_shared_u32x2(staged(m, q, u));
+        uint4 wide;
+        e4m3x4_to_bf16(bytes.x, wide.x, wide.y);
+        e4m3x4_to_bf16(bytes.y, wide.z, wide.w);
+        st_shared_u32x4(operand + uint32_t(q * 1024 + 2 * u * (NK / 8) * 1024), wide);
+      }
+    fence_proxy_async_shared();  // the wgmma (async proxy) reads what these stores wrote
+    mbar_arrive(kv ? &v_full[st] : &k_full[st]);
+  }
+}
+
+// FP8: fresh_k / fresh_v hold e4m3 bytes (keys divided by k_scale), not bf16.
+template <int D, bool Q2, bool FP8>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_attention_kernel(AttentionParams p, const uint16_t* fresh_k, const uint16_t* fresh_v) {
+  static_assert(!FP8 || Q2, "the fp8 cache: two-term queries");
   pdl_launch_dependents();
   pdl_wait();
 #if UG_WGMMA_ARCH
@@ -85,6 +185,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* const q_s = smem;                                       // [terms][ROWS / 64][64-row operand]
   unsigned char* const kv_s = smem + (Q2 ? 2 : 1) * kQBytes;             // [2 stages][K, V]
   float* const exchange = reinterpret_cast<float*>(kv_s + 4 * kKBytes);  // [2][exchange_bytes] (split scores)
+  unsigned char* const staging = kv_s + 4 * kKBytes + 2 * exchange_bytes<D, Q2, FP8>();  // [4 items][NK keys][D] (fp8)
   // [stage]: K full, V full (producer -> consumers), K empty, V empty (consumers -> producer).
   __shared__ uint64_t k_full[2], v_full[2], k_empty[2], v_empty[2];
 
@@ -108,7 +209,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto k_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes; };
   auto v_block = [&](int64_t b) { return kv_s + (b & 1) * 2 * kKBytes + kKBytes; };
 
-  if (wg == 0) {
+  if constexpr (FP8) {
+    if (wg == 0) {
+      produce_fp8<D, NK>(p, f, klo, khi, n_blocks, fresh_k, fresh_v, kv_s, staging, k_full, v_full, k_empty, v_empty);
+      return;
+    }
+  } else if (wg == 0) {
     // ---- Producer: K of block b, then V of block b, each into stage b % 2 once the consumers released it.
     // Chunk (key j0 + 8 q, 8-column chunk c0 + 16 u) of a block: 8 threads per core-matrix row group. Positions
     // are 32-bit offsets from this thread's first key klo + j0 and the row pointers are set up before the
@@ -130,15 +236,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const uint32_t smem0 = smem_addr(kv_s) + uint32_t(sw128_offset<NK>(j0, c0));
     const int blocks = int(n_blocks);
     const uint16_t* const zero_src = fresh_k;  // a valid address for zero-filled chunks
-    regs_release<kProducerRegs>();
+    regs_release<producer_regs<FP8>()>();
     auto load_block = [&](int b, int kv) {  // kv: 0 = K, 1 = V
       const uint32_t dst = smem0 + uint32_t((b & 1) * 2 * kKBytes + kv * kKBytes);
 #pragma unroll
       for (int q = 0; q < kQ; ++q) {
         const int r = b * NK + 8 * q;
-        int sl = slot + 8 * q;
-        if (ring > 0)
-          while (sl >= ring) sl -= ring;
+        const int sl = ring_slot(slot + 8 * q, ring);
         const uint16_t* row = r >= past         ? zero_src
                               : r >= fresh_from ? fresh_rows[kv] + int64_t(r) * row_elems
                                                 : cache_rows[kv] + int64_t(ring > 0 ? sl : first + r) * row_elems;
@@ -167,7 +271,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // ---- Consumers: warpgroups 1 and 2, each over its row group (d 256) or column group (d 512).
-  regs_claim<kConsumerRegs>();
+  regs_claim<consumer_regs<FP8>()>();
   const int ci = wg - 1, ct = int(threadIdx.x) - 128;  // consumer index, thread among the 256 consumers
   const int warp = (ct % 128) / 32, lane = ct % 32;
   const int g = lane / 4, t = lane % 4;
@@ -202,7 +306,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int i = 0; i < kGroupCols / 2; ++i) o[i] = 0.0f;
   constexpr float kLog2e = 1.4426950408889634f;
-  const float scale2 = p.scale * kLog2e;
+  // The fp8 cache's keys are stored divided by k_scale: the scores are scaled back (exactly: a power of two).
+  const float scale2 = p.scale * (FP8 ? p.k_scale : 1.0f) * kLog2e;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
 
   const uint64_t q_desc = smem_desc_sw128(q_s + rg * (64 * D * 2), 16, 1024);
@@ -216,7 +321,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   using PFrag = uint32_t[NK / 16][4];
   using LFrag = uint32_t[Q2 ? NK / 16 : 1][4];
-  constexpr bool kSplit = split_scores<D, Q2>();
+  constexpr bool kSplit = split_scores<D, Q2, FP8>();
   // Waits for K of block b, then issues its scores (one wgmma group).
   auto issue_scores = [&](float(&sc)[NK / 2], int64_t b) {
     mbar_wait(&k_full[b & 1], uint32_t((b >> 1) & 1));
@@ -241,7 +346,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       // Double-buffered by block parity: the other consumer read buffer b % 2 (block b - 2) before it arrived at
       // the exchange barrier of block b - 1, which this consumer has passed.
       const int lane_in_group = ct % 128;
-      float* buf = exchange + (b & 1) * (exchange_bytes<D, Q2>() / 4);
+      float* buf = exchange + (b & 1) * (exchange_bytes<D, Q2, FP8>() / 4);
       float* mine = buf + cg * 128 * (NK / 2) + lane_in_group;
       const float* other = buf + (1 - cg) * 128 * (NK / 2) + lane_in_group;
 #pragma unroll
@@ -403,13 +508,31 @@ __global__ void convert_fresh_kv_kernel(const float* k, const float* v, uint16_t
   }
 }
 
-template <int D, bool Q2>
+// The same for an fp8 cache: e4m3 bytes as kv_store stores them (keys divided by k_scale), 8 per thread.
+__global__ void convert_fresh_kv_fp8_kernel(const float* k, const float* v, uint8_t* k8, uint8_t* v8, int64_t n8,
+                                            float inv_k_scale) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n8) return;
+  const float* src[2] = {k + 8 * i, v + 8 * i};
+  uint8_t* dst[2] = {k8 + 8 * i, v8 + 8 * i};
+  const float inv[2] = {inv_k_scale, 1.0f};
+#pragma unroll
+  for (int w = 0; w < 2; ++w) {
+    const float4 a = reinterpret_cast<const float4*>(src[w])[0], b = reinterpret_cast<const float4*>(src[w])[1];
+    const float lo[4] = {a.x, a.y, a.z, a.w}, hi[4] = {b.x, b.y, b.z, b.w};
+    *reinterpret_cast<uint2*>(dst[w]) = make_uint2(e4m3x4_of(lo, inv[w]), e4m3x4_of(hi, inv[w]));
+  }
+}
+
+template <int D, bool Q2, bool FP8 = false>
 void launch(const AttentionParams& p, const uint16_t* fresh_k, const uint16_t* fresh_v, cudaStream_t stream) {
-  constexpr int bytes = smem_bytes<D, Q2>();
+  constexpr int bytes = smem_bytes<D, Q2, FP8>();
   static_assert(bytes <= 227 * 1024, "wgmma attention: shared memory");
   UG_CUDA_CHECK(
-      cudaFuncSetAttribute(wgmma_attention_kernel<D, Q2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  launch_kernel("wgmma_attention_kernel", wgmma_attention_kernel<D, Q2>, unsigned(p.n_tiles * p.splits), kThreads,
+      cudaFuncSetAttribute(wgmma_attention_kernel<D, Q2, FP8>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  launch_kernel("wgmma_attention_kernel", wgmma_attention_kernel<D, Q2, FP8>, unsigned(p.n_tiles * p.splits), kThreads,
                 size_t(bytes), stream, p, fresh_k, fresh_v);
 }
 
@@ -417,7 +540,7 @@ void launch(const AttentionParams& p, const uint16_t* fresh_k, const uint16_t* f
 
 bool wgmma_attention_supports(int64_t head_dim, int64_t group, AttentionMode mode) {
   if (head_dim != 256 && head_dim != 512) return false;
-  if (mode != AttentionMode::Fast && mode != AttentionMode::Exact) return false;
+  if (mode != AttentionMode::Fast && mode != AttentionMode::Exact && mode != AttentionMode::ExactFp8Kv) return false;
   const int64_t rows = wgmma_tile_rows(head_dim);
   return group >= 1 && group <= rows && rows % group == 0 && wgmma_available();
 }
@@ -429,6 +552,18 @@ void launch_wgmma_attention(const AttentionParams& p, uint16_t* fresh_kv, cudaSt
   uint16_t* fresh_k = fresh_kv;
   uint16_t* fresh_v = fresh_kv + n;
   const int64_t n8 = n / 8;
+  if (p.mode == AttentionMode::ExactFp8Kv) {  // e4m3 bytes: half the room
+    auto* k8 = reinterpret_cast<uint8_t*>(fresh_kv);
+    launch_kernel("convert_fresh_kv_fp8_kernel", convert_fresh_kv_fp8_kernel, unsigned((n8 + 255) / 256), 256u,
+                  size_t(0), stream, p.k, p.v, k8, k8 + n, n8, 1.0f / p.k_scale);
+    const auto* k8_16 = reinterpret_cast<const uint16_t*>(k8);
+    const auto* v8_16 = reinterpret_cast<const uint16_t*>(k8 + n);
+    if (p.head_dim == 256)
+      launch<256, true, true>(p, k8_16, v8_16, stream);
+    else
+      launch<512, true, true>(p, k8_16, v8_16, stream);
+    return;
+  }
   launch_kernel("convert_fresh_kv_kernel", convert_fresh_kv_kernel, unsigned((n8 + 255) / 256), 256u, size_t(0), stream,
                 p.k, p.v, fresh_k, fresh_v, n8);
   const bool q2 = p.mode == AttentionMode::Exact;
