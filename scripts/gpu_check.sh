@@ -7,13 +7,13 @@
 #                                 logits on a short prompt, `unigemma bench --device cuda` (prefill 512 / 2048 /
 #                                 8192, decode batch 1 / 8 / 32 / 64 at context 1k and 16k, TTFT of one image (a
 #                                 1280x960 PNG: the GPU machine has no BMP decoder) + 50
-#                                 text tokens) and the HF
+#                                 text tokens; the same with the fp8 KV cache) and the HF
 #                                 transformers peer on the same shapes (scripts/bench/hf_peer.py)
 # OUT defaults to build/gpu_out: the summary is $OUT/gpu_check.txt, each step's whole output is in $OUT/logs/.
 # PACK_LOGS=1 packs $OUT/logs into $OUT/gpu_check_logs.tgz (the device tool brings back at most 8 files).
 # If the machine has no GoogleTest, a copy carried as build/gtest_src is built.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 mode="${1:-quick}"
 OUT="${OUT:-build/gpu_out}"
 mkdir -p "$OUT"
@@ -108,6 +108,9 @@ PY
     -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
   run_step bench_12b_sampled 200 "$bin" bench -m "$model" --device cuda -p 0 -n 32 -b 1,8,32,64 --ctx 1024 --sample \
     -r 2 --bandwidth-ceiling $BW_GBS
+  # The fp8 KV cache (README's fp8 numbers): prefill on the wgmma kernel, decode on the fp8 decode kernels.
+  run_step bench_12b_fp8kv 300 "$bin" bench -m "$model" --device cuda --kv-cache-dtype fp8 -p 2048,8192 -n 32 \
+    -b 1,8,32,64 --ctx 1024,16384 -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
   for prec in fast faithful; do
     run_step bench_12b_$prec 200 "$bin" bench -m "$model" --device cuda --precision $prec -p 2048,8192 -n 32 -b 1,64 \
       --ctx 1024 -r 2 --bandwidth-ceiling $BW_GBS --compute-ceiling $TFLOPS
