@@ -624,11 +624,11 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
                     "the decode kernel takes head_dim 128 / 256 / 512; got head_dim " + std::to_string(p.head_dim) +
                         ", group " + std::to_string(G) + " (use plan_attention)");
   if (p.wgmma) {
-    UG_CUDA_REQUIRE(p.n_tiles > 0 && wgmma_attention_supports(p.head_dim, G, p.mode), op,
-                    "the wgmma kernel takes head_dim 256 / 512 in modes Fast / Exact (256 also ExactFp8Kv) with a GQA "
-                    "group that divides "
-                    "its tile rows, on compute capability 9.0; got head_dim " +
-                        std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
+    UG_CUDA_REQUIRE(
+        p.n_tiles > 0 && wgmma_attention_supports(p.head_dim, G, p.mode), op,
+        "the wgmma kernel takes head_dim 256 / 512 in modes Fast / Exact / ExactFp8Kv with a GQA group that "
+        "divides its tile rows, on compute capability 9.0; got head_dim " +
+            std::to_string(p.head_dim) + ", group " + std::to_string(G) + " (use plan_attention)");
     UG_CUDA_REQUIRE(p.queries_per_tile * G == wgmma_tile_rows(p.head_dim), op,
                     "queries_per_tile " + std::to_string(p.queries_per_tile) + " x group " + std::to_string(G) +
                         " must be the wgmma kernel's " + std::to_string(wgmma_tile_rows(p.head_dim)) + " tile rows");

@@ -74,9 +74,9 @@ struct AttentionPlan {
   int64_t splits = 1;            // key splits per flash tile
   int stages = 1;                // K/V blocks in shared memory: 2 loads the next while computing this one
   int64_t decode_splits = 1;     // key splits per decode-kernel tile (at most one of the two kernels splits)
-  // The flash tiles run on the wgmma kernel (Hopper, head dim 256 / 512, Fast / Exact, 256 also ExactFp8Kv;
-  // queries_per_tile x group = its 128 / 64 rows) instead of the mma.sync one; it needs a bf16 copy of the step's fresh
-  // k / v (in the scratch attention_partial_floats counts, after the split partials).
+  // The flash tiles run on the wgmma kernel (Hopper, head dim 256 / 512, Fast / Exact / ExactFp8Kv; queries_per_tile
+  // x group = its 128 / 64 rows) instead of the mma.sync one; it needs a bf16 (fp8 cache: e4m3) copy of the step's
+  // fresh k / v (in the scratch attention_partial_floats counts, after the split partials).
   bool wgmma = false;
   // The decode tiles run on the tensor-core MQA decode kernel (attention_mqa.cu) instead of the CUDA-core one: one
   // per (one-row sequence, kv head) of a 16-head group at head dim 256 / 512, not the f32 cache (the 12B's full

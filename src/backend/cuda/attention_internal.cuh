@@ -158,8 +158,8 @@ bool mqa_decode_supports(int64_t head_dim, int64_t group, AttentionMode mode);
 int64_t mqa_decode_step_keys();
 void launch_mqa_decode_attention(const AttentionParams& p, cudaStream_t stream);
 
-// The wgmma prefill kernel (attention_wgmma.cu): head dims 256 / 512, Fast / Exact (and ExactFp8Kv at 256), a GQA group
-// that divides its tile rows, on a chip that runs sm_90a code.
+// The wgmma prefill kernel (attention_wgmma.cu): head dims 256 / 512, Fast / Exact / ExactFp8Kv, a GQA group that
+// divides its tile rows, on a chip that runs sm_90a code.
 bool wgmma_attention_supports(int64_t head_dim, int64_t group, AttentionMode mode);
 int64_t wgmma_tile_rows(int64_t head_dim);  // (query, head) rows per tile: 128 at head dim 256, 64 at 512
 

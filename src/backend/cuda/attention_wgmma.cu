@@ -62,11 +62,11 @@ __host__ __device__ constexpr int keys_per_block() {
 // exchanged through shared memory (measured: 12.7 -> 11.6 ms at 8,192 rows); with one-term queries the scores are
 // cheap enough that the exchange's barrier costs more than it saves (8.8 -> 9.1 ms), so both compute all of them.
 // The fp8 cache's staging takes the exchange's shared memory: both compute all of them there too.
-template <int D, bool Q2, bool FP8 = false>
+template <int D, bool Q2, bool FP8>
 __host__ __device__ constexpr bool split_scores() {
   return col_groups<D>() == 2 && Q2 && !FP8;
 }
-template <int D, bool Q2, bool FP8 = false>
+template <int D, bool Q2, bool FP8>
 __host__ __device__ constexpr int exchange_bytes() {
   return split_scores<D, Q2, FP8>() ? kConsumers * (keys_per_block<D, Q2>() / 2) * 4 : 0;
 }
@@ -144,10 +144,7 @@ __device__ __forceinline__ void produce_fp8(const AttentionParams& p, const Flas
 #pragma unroll
         for (int u = 0; u < kU; ++u) cp_async8_zfill_at(staged(n, q, u), row + (r >= past ? 0 : 128 * u), r < past);
       }
-      if (kv == 1 && ring > 0) {
-        slot += NK;
-        while (slot >= ring) slot -= ring;
-      }
+      if (kv == 1 && ring > 0) slot = ring_slot(slot + NK, ring);
     }
     cp_async_commit();  // an empty group past the last item keeps the count uniform
     cp_async_wait<2>();
@@ -261,10 +258,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (b >= 2) mbar_wait(&v_empty[st], parity);
       load_block(b, 1);
       cp_async_mbar_arrive(&v_full[st]);
-      if (ring > 0) {
-        slot += NK;
-        while (slot >= ring) slot -= ring;
-      }
+      if (ring > 0) slot = ring_slot(slot + NK, ring);
     }
     cp_async_wait_all();
     return;
