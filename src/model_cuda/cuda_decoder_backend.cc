@@ -103,6 +103,8 @@ class CudaDecoderBackend final : public DecoderBackend {
     for (size_t li = 0; li < config.text.layers.size(); ++li)
       k_scales_.push_back(fp8_k_scale(config.text.layers[li].head_dim, weights.layers[li].attn.k_norm));
     weights_ = std::make_unique<cuda::DeviceWeights>(config, weights);
+    rope_tables_.resize(size_t(weights_->rope_kinds()));
+    rope_table_made_.resize(rope_tables_.size());
     gemm_ = std::make_unique<cuda::Gemm>();
     const char* env = std::getenv("UNIGEMMA_CUDA_GRAPHS");
     if (env && std::string_view(env) == "0") options_.graphs = false;
@@ -242,6 +244,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
   void attention(int64_t layer, const float* q, const float* k, const float* v, float* out) override;
+  const float2* rope_table(int64_t layer, int64_t rows, int64_t head_dim);
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
 
   const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
@@ -391,6 +394,10 @@ class CudaDecoderBackend final : public DecoderBackend {
   float* pending_y_ = nullptr;
   cuda::F32Chunks pending_{};
   DeviceBuffer<cuda::AttentionSeq> seqs_;  // [layers, n_seqs]
+  // RoPE's (cos, sin) at the step's positions, one table per rope kind (DeviceWeights::rope_kind), made by the
+  // step's first layer of the kind (rope_table_made_, cleared by begin_step) and read by every layer of it.
+  std::vector<DeviceBuffer<float2>> rope_tables_;
+  std::vector<char> rope_table_made_;
   // Attention work plans of the step per layer kind (sliding, full) and their tiles on the device.
   std::array<cuda::AttentionPlan, 2> plans_;
   std::array<DeviceBuffer<int32_t>, 2> plan_tiles_;
@@ -422,6 +429,7 @@ void CudaDecoderBackend::begin_step(std::span<const BatchItem> items, const Step
   step_inputs_uploaded_ = false;
   x_terms_of_ = nullptr;  // a step that failed part-way may have left these
   pending_y_ = nullptr;
+  std::fill(rope_table_made_.begin(), rope_table_made_.end(), 0);
   const auto& t = config_.text;
   rows_ = b.total;
   if (profiler_)
@@ -762,6 +770,7 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
     cuda::OpScope scope(profiler_.get(), "matmul qkv");
     qkv = project(w, x, x_terms, s.rows, qkv_out_);
   }
+  const float2* table = rope_table(layer, s.rows, s.head_dim);
   cuda::OpScope scope(profiler_.get(), "qkv_prepare (norms, rope)");
   cuda::qkv_prepare({.qkv = qkv.data,
                      .qkv_chunks = qkv.chunks,
@@ -773,6 +782,7 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
                      .k_weight = weights_->norm(NormWeight::KNorm, layer),
                      .positions = positions_.data(),
                      .inv_freq = weights_->inv_freq(layer),
+                     .rope_table = table,
                      .rows = s.rows,
                      .heads = s.heads,
                      .kv_heads = s.kv_heads,
@@ -784,6 +794,23 @@ void CudaDecoderBackend::attention_inputs(int64_t layer, const AttentionShape& s
                      .store_type = kv_type(),
                      .store_k_scale = k_scales_[size_t(layer)]},
                     stream_);
+}
+
+// The step's (cos, sin) table of the layer's rope kind, made at the kind's first layer.
+const float2* CudaDecoderBackend::rope_table(int64_t layer, int64_t rows, int64_t head_dim) {
+  const size_t kind = size_t(weights_->rope_kind(layer));
+  float2* table = ensure(rope_tables_[kind], rows * (head_dim / 2));
+  if (!rope_table_made_[kind]) {
+    cuda::OpScope scope(profiler_.get(), "rope_table");
+    cuda::rope_table({.positions = positions_.data(),
+                      .inv_freq = weights_->inv_freq(layer),
+                      .table = table,
+                      .rows = rows,
+                      .pairs = head_dim / 2},
+                     stream_);
+    rope_table_made_[kind] = 1;
+  }
+  return table;
 }
 
 // One matmul for gate and up (stacked weights), GeGLU over its two halves, then down. On cuBLASLt (more than

@@ -16,6 +16,7 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
   tied_ = w.lm_head.data == w.embed_tokens.data;
   if (!tied_) lm_head_ = upload(w.lm_head, "lm_head.weight");
   final_norm_ = upload(w.final_norm);
+  std::vector<std::vector<float>> inv_freqs;  // of each rope kind, on the host
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const auto& l = w.layers[i];
     DeviceLayer d;
@@ -23,8 +24,8 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
                                  {&l.attn.k_proj, "self_attn.k_proj", &d.attn.k_proj},
                                  {l.attn.v_proj.data ? &l.attn.v_proj : nullptr, "self_attn.v_proj", &d.attn.v_proj}});
     d.attn.o_proj = upload(l.attn.o_proj, "self_attn.o_proj");
-    d.mlp.gate_up = upload_stacked({{&l.mlp.gate_proj, "mlp.gate_proj", &d.mlp.gate_proj},
-                                    {&l.mlp.up_proj, "mlp.up_proj", &d.mlp.up_proj}});
+    d.mlp.gate_up = upload_stacked(
+        {{&l.mlp.gate_proj, "mlp.gate_proj", &d.mlp.gate_proj}, {&l.mlp.up_proj, "mlp.up_proj", &d.mlp.up_proj}});
     d.mlp.down_proj = upload(l.mlp.down_proj, "mlp.down_proj");
     d.input_layernorm = upload(l.input_layernorm);
     d.post_attention_layernorm = upload(l.post_attention_layernorm);
@@ -32,7 +33,13 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
     d.post_feedforward_layernorm = upload(l.post_feedforward_layernorm);
     d.attn.q_norm = upload(l.attn.q_norm);
     d.attn.k_norm = upload(l.attn.k_norm);
-    d.inv_freq = upload(rope_inv_freq(config.text.layers[i]));
+    const std::vector<float> inv_freq = rope_inv_freq(config.text.layers[i]);
+    const auto kind = std::find(inv_freqs.begin(), inv_freqs.end(), inv_freq);
+    d.rope_kind = kind - inv_freqs.begin();
+    if (kind == inv_freqs.end()) {
+      inv_freqs.push_back(inv_freq);
+      inv_freqs_.push_back(upload(inv_freq));
+    }
     layers_.push_back(std::move(d));
   }
 }
@@ -42,8 +49,8 @@ namespace {
 void check_matrix(const MatrixRef& m, const char* what) {
   UG_CHECK(m.data != nullptr, "cuda weights: {} is missing", what);
   UG_CHECK(m.cols % 8 == 0, "cuda weights: {} has {} columns; the CUDA matmuls need a multiple of 8", what, m.cols);
-  UG_CHECK(m.dtype == DType::BF16 || m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32",
-           what, dtype_name(m.dtype));
+  UG_CHECK(m.dtype == DType::BF16 || m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32", what,
+           dtype_name(m.dtype));
 }
 
 // Copies m into dst as bf16 (an F32 matrix rounded to nearest even, in chunks of ~8M values: keeps the host copy
@@ -84,8 +91,8 @@ DeviceMatrix DeviceWeights::upload_stacked(std::initializer_list<Part> parts) {
   for (const Part& p : parts) {
     if (!p.m) continue;
     check_matrix(*p.m, p.what);
-    UG_CHECK(cols < 0 || p.m->cols == cols, "cuda weights: {} has {} columns, the matrices stacked with it {}",
-             p.what, p.m->cols, cols);
+    UG_CHECK(cols < 0 || p.m->cols == cols, "cuda weights: {} has {} columns, the matrices stacked with it {}", p.what,
+             p.m->cols, cols);
     cols = p.m->cols;
     rows += p.m->rows;
   }

@@ -39,7 +39,7 @@ struct DeviceLayer {
   DeviceBuffer<float> pre_feedforward_layernorm, post_feedforward_layernorm;
   DeviceAttention attn;
   DeviceMlp mlp;
-  DeviceBuffer<float> inv_freq;  // [head_dim / 2]
+  int64_t rope_kind = 0;  // index of its inv_freq among the model's distinct ones
 };
 
 // m as a bf16 matrix in device memory (an F32 one rounded to nearest even); errors name it as `what`.
@@ -53,7 +53,11 @@ class DeviceWeights {
   const DeviceMatrix& qkv(int64_t layer) const { return layers_[size_t(layer)].attn.qkv; }
   const DeviceMatrix& gate_up(int64_t layer) const { return layers_[size_t(layer)].mlp.gate_up; }
   const float* norm(NormWeight w, int64_t layer) const;  // nullptr for NormWeight::None
-  const float* inv_freq(int64_t layer) const { return layers_[size_t(layer)].inv_freq.data(); }
+  // RoPE's inverse frequencies ([head_dim / 2]); layers with the same ones share a rope kind (and the step's
+  // cos / sin table).
+  const float* inv_freq(int64_t layer) const { return inv_freqs_[size_t(rope_kind(layer))].data(); }
+  int64_t rope_kind(int64_t layer) const { return layers_[size_t(layer)].rope_kind; }
+  int64_t rope_kinds() const { return int64_t(inv_freqs_.size()); }
   const DeviceMatrix& embed_tokens() const { return embed_; }
   const DeviceMatrix& lm_head() const { return tied_ ? embed_ : lm_head_; }
   size_t bytes() const { return bytes_; }
@@ -71,6 +75,7 @@ class DeviceWeights {
   std::vector<DeviceBuffer<uint16_t>> storage_;
 
   std::vector<DeviceLayer> layers_;
+  std::vector<DeviceBuffer<float>> inv_freqs_;  // per rope kind
   DeviceMatrix embed_, lm_head_;
   DeviceBuffer<float> final_norm_;
   bool tied_ = true;

@@ -12,6 +12,7 @@
 #include "backend/cuda/attention.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/fused_ops.h"
+#include "backend/cuda/ops.h"
 #include "core/bf16.h"
 #include "cuda/cuda_test_util.h"
 
@@ -171,6 +172,45 @@ TEST_F(CudaFusedOps, QkvPrepareMatchesCpu) {
         count_bad("q", dq.to_host(), ref.q, pair_tol(ref.q));
         count_bad("k", dk.to_host(), ref.k, pair_tol(ref.k));
         count_bad("v", dv.to_host(), ref.v, [&](size_t i) { return 1e-5f * std::fabs(ref.v[i]) + 1e-30f; });
+
+        // With the step's (cos, sin) table (what the decoder passes): the same values, so the same bits. The
+        // table itself against the host's double cos / sin of the same f32 angle.
+        const int64_t pairs = s.d / 2;
+        DeviceBuffer<float2> table(size_t(rows * pairs));
+        rope_table(
+            {.positions = dpos.data(), .inv_freq = dfreq.data(), .table = table.data(), .rows = rows, .pairs = pairs});
+        const std::vector<float2> got_table = table.to_host();
+        int bad_table = 0;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < pairs; ++i) {
+            const double angle = double(float(pos[size_t(r)]) * inv_freq[size_t(i)]);
+            const float2 g = got_table[size_t(r * pairs + i)];
+            if (g.x != float(std::cos(angle)) || g.y != float(std::sin(angle)))
+              if (++bad_table <= 5)
+                ADD_FAILURE() << "rope_table row " << r << " pair " << i << ": cuda (" << g.x << ", " << g.y
+                              << ") host (" << float(std::cos(angle)) << ", " << float(std::sin(angle)) << ")";
+          }
+        DeviceBuffer<float> tq(ref.q.size()), tk(ref.k.size()), tv(ref.v.size());
+        poison(tq);
+        poison(tk);
+        poison(tv);
+        qkv_prepare({.qkv = dqkv.data(),
+                     .q = tq.data(),
+                     .k = tk.data(),
+                     .v = tv.data(),
+                     .q_weight = dqw.data(),
+                     .k_weight = dkw.data(),
+                     .positions = dpos.data(),
+                     .inv_freq = dfreq.data(),
+                     .rope_table = table.data(),
+                     .rows = rows,
+                     .heads = s.H,
+                     .kv_heads = s.Hkv,
+                     .head_dim = s.d,
+                     .has_v = has_v});
+        EXPECT_EQ(tq.to_host(), dq.to_host()) << "q with the table";
+        EXPECT_EQ(tk.to_host(), dk.to_host()) << "k with the table";
+        EXPECT_EQ(tv.to_host(), dv.to_host()) << "v with the table";
       }
     }
   }
@@ -447,6 +487,11 @@ TEST_F(CudaFusedOps, UnsupportedArgumentsAreErrorsNamingThem) {
   EXPECT_NE(msg.find("cuda residual_norm: x_hi needs x"), std::string::npos) << msg;
   msg = error_of([&] { residual_norm({.branch = f.data(), .branch_chunks = 0, .h = f.data(), .rows = 1, .dim = 8}); });
   EXPECT_NE(msg.find("cuda residual_norm: branch: 0 chunks"), std::string::npos) << msg;
+  DeviceBuffer<float2> table(8);
+  msg = error_of([&] {
+    rope_table({.positions = pos.data(), .inv_freq = f.data(), .table = table.data(), .rows = 1, .pairs = 0});
+  });
+  EXPECT_NE(msg.find("cuda rope_table: rows 1 x pairs 0 out of range"), std::string::npos) << msg;
 }
 
 }  // namespace

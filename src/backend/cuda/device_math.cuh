@@ -11,6 +11,15 @@ __device__ __forceinline__ float gelu_tanh(float z) {
   return 0.5f * z * (1.0f + tanhf(kAlpha * (z + 0.044715f * z * z * z)));
 }
 
+// RoPE's (cos, sin) of pair i at a position: the angle as the f32 product the reference computes, its cosine and
+// sine in double, rounded to f32 (as the CPU oracle).
+__device__ __forceinline__ float2 rope_cos_sin(int64_t position, float inv_freq) {
+  const float angle = float(position) * inv_freq;
+  double s, c;
+  sincos(double(angle), &s, &c);
+  return make_float2(float(c), float(s));
+}
+
 __device__ __forceinline__ void add_to(float& sum, float x) { sum += x; }
 __device__ __forceinline__ void add_to(float4& sum, const float4& x) {
   sum.x += x.x;

@@ -127,11 +127,18 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
       [&](int j) { return lane + 32 * (j % P) < half; });
   const float* a = ab;
   const float* b = ab + P;
+  // The pairs' (cos, sin) from the step's table, loaded with the inputs (rotated heads only).
+  float2 cs[P];
+  if (rotate && p.rope_table) {
+    const float2* table = p.rope_table + row * half;
+#pragma unroll
+    for (int j = 0; j < P; ++j)
+      if (lane + 32 * j < half) cs[j] = table[lane + 32 * j];
+  }
   double ss = 0;
 #pragma unroll
   for (int j = 0; j < P; ++j) ss += double(a[j]) * a[j] + double(b[j]) * b[j];
   const float inv = float(1.0 / sqrt(warp_sum(ss) / double(d) + p.eps));
-  const float pos = float(p.positions[row]);
   // The cache slot this k or v head goes to (store_seqs set; kv_store's rule for a one-row sequence).
   void* cache = nullptr;
   int64_t cache_at = 0;
@@ -154,10 +161,8 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
       x2 = __fmul_rn(x2, w[i + half]);
     }
     if (rotate) {
-      const float angle = pos * p.inv_freq[i];  // f32 product, as cuda::rope and the reference
-      double s, c;
-      sincos(double(angle), &s, &c);
-      const float cf = float(c), sf = float(s);
+      if (!p.rope_table) cs[j] = rope_cos_sin(p.positions[row], p.inv_freq[i]);
+      const float cf = cs[j].x, sf = cs[j].y;
       const float r1 = x1 * cf - x2 * sf, r2 = x2 * cf + x1 * sf;
       x1 = r1;
       x2 = r2;

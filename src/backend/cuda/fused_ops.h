@@ -52,6 +52,8 @@ struct QkvPrepareParams {
   const float* k_weight = nullptr;     // [head_dim]
   const int64_t* positions = nullptr;  // [rows] absolute positions (device)
   const float* inv_freq = nullptr;     // [head_dim / 2] (device)
+  const float2* rope_table = nullptr;  // [rows, head_dim / 2]: rope_table's (cos, sin) for these positions and
+                                       // inv_freq (the same values), or nullptr: computed here
   int64_t rows = 0;                    // >= 1
   int64_t heads = 0;                   // >= 1
   int64_t kv_heads = 0;                // >= 1

@@ -60,6 +60,19 @@ struct RopeParams {
 };
 void rope(const RopeParams& p, cudaStream_t stream = nullptr);
 
+// The (cos, sin) pairs RoPE applies at each row's position: table[row, i] = (cos, sin) of positions[row] x
+// inv_freq[i], exactly as rope and qkv_prepare compute them. One table per step and inv_freq serves every layer
+// that shares them (qkv_prepare's QkvPrepareParams::rope_table), so the double-precision sincos leaves each layer's
+// latency chain.
+struct RopeTableParams {
+  const int64_t* positions = nullptr;  // [rows] absolute positions (device memory)
+  const float* inv_freq = nullptr;     // [pairs] (device memory)
+  float2* table = nullptr;             // [rows, pairs] (cos, sin)
+  int64_t rows = 0;                    // >= 1
+  int64_t pairs = 0;                   // head_dim / 2, >= 1
+};
+void rope_table(const RopeTableParams& p, cudaStream_t stream = nullptr);
+
 // GeGLU: out[i] = gelu_tanh(gate[i]) * up[i], gelu_tanh(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))).
 struct GeluTanhMulParams {
   const float* gate = nullptr;  // [n]

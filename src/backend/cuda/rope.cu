@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_math.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/ops.h"
 
@@ -17,13 +18,10 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(RopeParams p) {
   pdl_wait();
   const int64_t t = blockIdx.x;
   const int64_t half = p.head_dim / 2;
-  const float pos = float(p.positions[t]);
   float* xt = p.x + t * p.n_heads * p.head_dim;
   for (int64_t i = threadIdx.x; i < half; i += kThreads) {
-    const float angle = pos * p.inv_freq[i];  // f32 product, as the reference computes it
-    double s, c;
-    sincos(double(angle), &s, &c);
-    const float cf = float(c), sf = float(s);
+    const float2 cs = rope_cos_sin(p.positions[t], p.inv_freq[i]);
+    const float cf = cs.x, sf = cs.y;
     for (int64_t h = 0; h < p.n_heads; ++h) {
       float* v = xt + h * p.head_dim;
       const float x1 = v[i], x2 = v[i + half];
@@ -33,7 +31,23 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(RopeParams p) {
   }
 }
 
+__global__ void __launch_bounds__(kThreads) rope_table_kernel(RopeTableParams p) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int64_t at = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (at >= p.rows * p.pairs) return;
+  p.table[at] = rope_cos_sin(p.positions[at / p.pairs], p.inv_freq[at % p.pairs]);
+}
+
 }  // namespace
+
+void rope_table(const RopeTableParams& p, cudaStream_t stream) {
+  UG_CUDA_REQUIRE(p.positions && p.inv_freq && p.table, "rope_table", "positions, inv_freq and table must be set");
+  UG_CUDA_REQUIRE(p.rows >= 1 && p.pairs >= 1 && p.rows * p.pairs / kThreads < 0x7fffffff, "rope_table",
+                  "rows " + std::to_string(p.rows) + " x pairs " + std::to_string(p.pairs) + " out of range");
+  launch_kernel("rope_table_kernel", rope_table_kernel, unsigned((p.rows * p.pairs + kThreads - 1) / kThreads),
+                kThreads, 0, stream, p);
+}
 
 void rope(const RopeParams& p, cudaStream_t stream) {
   UG_CUDA_REQUIRE(p.x && p.positions && p.inv_freq, "rope", "x, positions and inv_freq must be set");
