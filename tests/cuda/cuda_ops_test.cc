@@ -287,9 +287,10 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
   Gemm gemm;
   uint32_t seed = 950;
   for (auto [m, n, k, split, slices] : {std::tuple<int64_t, int64_t, int64_t, bool, int64_t>{9, 33, 1000, true, 5},
+                                        // decode_gemm (sm_90a) up to 64 rows: terms summed in it, slices left
                                         {64, 3840, 3840, true, 0},
-                                        {8, 3840, 3840, true, 0},       // decode_gemm (sm_90a): terms summed in it
-                                        {48, 68 * 256, 1024, true, 0},  // decode_gemm: a weight that fills the SMs
+                                        {8, 3840, 3840, true, 0},
+                                        {48, 68 * 256, 1024, true, 0},  // a weight that fills the SMs: one slice
                                         {64, 3840, 15360, true, 0},
                                         {7, 200, 64, false, 1},
                                         {130, 3840, 15360, false, 0}}) {
@@ -329,7 +330,7 @@ TEST_F(CudaOps, RunChunksLeavesThePartialsRunF32Sums) {
 TEST_F(CudaOps, GemmMatchesCpuReference) {
   Gemm gemm;
   uint32_t seed = 600;
-  size_t cublas_shapes = 0;  // the rest run on decode_gemm (up to 16 rows, sm_90a), which plans nothing
+  size_t cublas_shapes = 0;  // the rest run on decode_gemm (up to 64 rows, sm_90a), which plans nothing
   for (int64_t m : {1, 7, 64}) {
     for (int64_t n : {33, 3840}) {
       for (int64_t k : {64, 1000, 3840}) {
@@ -390,32 +391,16 @@ TEST(DecodeGemmSlices, FillOneWaveInWholeBlocks) {
   EXPECT_EQ(decode_gemm_slices(16, 256, 64), 1);         // one 64-column block cannot be sliced
   EXPECT_EQ(decode_gemm_slices(16, 256, 64 * 40), 10);   // at least 4 blocks per slice
   EXPECT_EQ(decode_gemm_slices(16, 256, 3840 * 4), 60);  // 240 blocks: 120 slices would be 2 blocks each
-  EXPECT_EQ(decode_gemm_partial_floats(33, 3840, 8), 8 * 3840 * 64);
-  EXPECT_EQ(decode_gemm_partial_floats(16, 3840, 1), 0);
-  EXPECT_EQ(decode_gemm_counters(3840), 15);
-  // The bounds Gemm allocates once hold every sliced 12B product at 64 rows.
-  for (auto [n, k] :
-       {std::pair<int64_t, int64_t>{3840, 4096}, {8192, 3840}, {9216, 3840}, {3840, 15360}, {3840, 8192}}) {
-    const int64_t slices = decode_gemm_slices(64, n, k);
-    EXPECT_LE(decode_gemm_partial_floats(64, n, slices), decode_gemm_max_partial_floats());
-    EXPECT_LE(decode_gemm_counters(n), decode_gemm_max_counters());
-  }
-  EXPECT_TRUE(decode_gemm_fills_sms_unsliced(30720));  // gate/up: 120 blocks
-  EXPECT_EQ(decode_gemm_slices(64, 30720, 3840), 1);
-  EXPECT_FALSE(decode_gemm_fills_sms_unsliced(66 * 256));
   EXPECT_EQ(decode_gemm_slices(64, 66 * 256, 3840), 2);
 }
 
-// decode_gemm (wgmma, sm_90a) against the same oracle: the whole product (k slices summed in the kernel, two-term
-// activations summed), token counts around its N sizes (16 / 32 / 64) and past them (rows zero-filled), several k
-// blocks per slice, and slices that do not fill a wave. The same call again gives the same bits (the slices are
-// added in slice order whichever block finishes last), and leaves the counters zero.
+// decode_gemm (wgmma, sm_90a) against the same oracle: each k slice's chunk summed in slice order (as the next
+// kernel does: sum_chunks), two-term activations summed in the kernel, token counts around its N sizes (16 / 32 /
+// 64) and past them (rows zero-filled), several k blocks per slice, and slices that do not fill a wave. The same
+// call again gives the same bits.
 TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
   if (!wgmma_available()) GTEST_SKIP() << "no sm_90a device";
   uint32_t seed = 900;
-  DeviceBuffer<float> partial(size_t(decode_gemm_partial_floats(64, 768, 16)));
-  DeviceBuffer<int32_t> counters(size_t(decode_gemm_counters(768)));
-  UG_CUDA_CHECK(cudaMemset(counters.data(), 0, counters.bytes()));
   for (int64_t m : {1, 5, 16, 33, 64}) {
     for (auto [n, k, slices] : {std::tuple<int64_t, int64_t, int64_t>{256, 64, 1},
                                 {768, 320, 1},
@@ -432,9 +417,9 @@ TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
         for (size_t i = 0; i < xb.size(); ++i) xf[i] = bf16_to_f32(xb[i]);
         auto dx = upload(xb);
         auto dw = upload(wb);
-        DeviceBuffer<float> dy(size_t(m * n)), again(size_t(m * n));
-        poison(dy);
-        for (DeviceBuffer<float>* out : {&dy, &again})
+        DeviceBuffer<float> chunks(size_t(slices * m * n)), again(size_t(slices * m * n)), dy(size_t(m * n));
+        poison(chunks);
+        for (DeviceBuffer<float>* out : {&chunks, &again})
           decode_gemm({.w = dw.data(),
                        .x = dx.data(),
                        .y = out->data(),
@@ -442,12 +427,10 @@ TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
                        .n = n,
                        .k = k,
                        .slices = slices,
-                       .terms = terms,
-                       .partial = partial.data(),
-                       .counters = counters.data()});
+                       .terms = terms});
+        EXPECT_EQ(again.to_host(), chunks.to_host());
+        sum_chunks({.src = chunks.data(), .dst = dy.data(), .n = m * n, .chunks = slices});
         const auto y = dy.to_host();
-        EXPECT_EQ(again.to_host(), y);
-        EXPECT_EQ(counters.to_host(), std::vector<int32_t>(counters.size(), 0));
         // The oracle: x · wᵀ over all of k, terms added.
         std::vector<double> want(size_t(m * n), 0.0), mag(size_t(m * n), 0.0);
         std::vector<float> xs(size_t(m * k));
@@ -471,17 +454,17 @@ TEST_F(CudaOps, DecodeGemmMatchesCpuReference) {
       }
     }
   }
+  DeviceBuffer<float> f(64);
   const std::string msg = error_of([&] {
-    decode_gemm({.w = reinterpret_cast<const uint16_t*>(partial.data()),
-                 .x = reinterpret_cast<const uint16_t*>(partial.data()),
-                 .y = partial.data(),
+    decode_gemm({.w = reinterpret_cast<const uint16_t*>(f.data()),
+                 .x = reinterpret_cast<const uint16_t*>(f.data()),
+                 .y = f.data(),
                  .m = 8,
                  .n = 256,
                  .k = 512,
-                 .slices = 2});
+                 .slices = 3});
   });
-  EXPECT_NE(msg.find("decode_gemm: 2 k slices need the partial-sum scratch and the tile counters"), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("decode_gemm: m 8, n 256, k 512, slices 3: needs m 1..64"), std::string::npos) << msg;
 }
 
 // ---------------------------------------------------------------- errors

@@ -29,9 +29,8 @@ constexpr int64_t kTileEdge = 128;                    // cuBLASLt's usual tile e
 constexpr int64_t kMinSliceK = 512;                   // shorter k ranges cost more in partial outputs than they gain
 constexpr int64_t kPartialShare = 8;  // partial outputs (written and read back) stay under 1/8 of the weight bytes
 constexpr int64_t kMaxSlices = 16;
-constexpr int64_t kDecodeGemmRows = 16;      // products of at most this many token rows run on decode_gemm
-constexpr int64_t kDecodeGemmWideRows = 64;  // and those of at most this many whose weight needs no k slices there
-constexpr int kMaxCandidates = 16;           // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
+constexpr int64_t kDecodeGemmRows = 64;  // products of at most this many token rows run on decode_gemm
+constexpr int kMaxCandidates = 16;       // UG_GEMM_AUTOTUNE: algorithms timed per shape at most
 constexpr int kAutotuneRuns = 5;
 
 struct Plan {
@@ -69,10 +68,8 @@ void require_output(const void* y) { UG_CUDA_REQUIRE(y && aligned(y), "gemm", "y
 struct Gemm::Impl {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer<uint8_t> workspace;
-  DeviceBuffer<uint16_t> scratch;         // bf16 activations of run_f32 ([2m, k] when split)
-  DeviceBuffer<float> split_out;          // partial outputs [slices, m or 2m, n] of a split or sliced run
-  DeviceBuffer<float> decode_partial;     // decode_gemm's partial sums of a sliced product
-  DeviceBuffer<int32_t> decode_counters;  // decode_gemm's per-tile arrivals (zero between calls)
+  DeviceBuffer<uint16_t> scratch;  // bf16 activations of run_f32 ([2m, k] when split)
+  DeviceBuffer<float> split_out;   // partial outputs [slices, m or 2m, n] of a split or sliced run
   uint64_t allocations = 0;
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans;
 
@@ -165,8 +162,7 @@ struct Gemm::Impl {
   }
 
   // How a product runs: the rows cuBLASLt sees (2m when split), the k slices, whether decode_gemm takes it instead
-  // (then split terms and slices are summed in it: one output), and the output chunks that leaves (cuBLASLt:
-  // slices, x 2 for a split).
+  // (then split terms are summed in it), and the output chunks that leaves (slices; on cuBLASLt x 2 for a split).
   struct Shape {
     int64_t rows = 0, slices = 1, chunks = 1;
     bool decode = false;
@@ -177,17 +173,7 @@ struct Gemm::Impl {
   void product(const Shape& sh, const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k,
                bool split, cudaStream_t stream) {
     if (sh.decode) {
-      if (sh.slices > 1) reserve_decode(decode_gemm_partial_floats(m, n, sh.slices), decode_gemm_counters(n), stream);
-      decode_gemm({.w = w,
-                   .x = x,
-                   .y = y,
-                   .m = m,
-                   .n = n,
-                   .k = k,
-                   .slices = sh.slices,
-                   .terms = split ? 2 : 1,
-                   .partial = decode_partial.data(),
-                   .counters = decode_counters.data()},
+      decode_gemm({.w = w, .x = x, .y = y, .m = m, .n = n, .k = k, .slices = sh.slices, .terms = split ? 2 : 1},
                   stream);
     } else
       matmul(w, x, y, sh.rows, n, k, sh.slices, stream);
@@ -199,21 +185,6 @@ struct Gemm::Impl {
     UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the old buffers may still be read by queued work
     if (int64_t(scratch.size()) < in) scratch = DeviceBuffer<uint16_t>(size_t(in));
     if (int64_t(split_out.size()) < out) split_out = DeviceBuffer<float>(size_t(out));
-    ++allocations;
-  }
-
-  // Grows decode_gemm's scratch, the first time to what any product sliced by decode_gemm_slices needs (a new
-  // shape then moves no buffer: no captured graph is dropped); new counters start at zero.
-  void reserve_decode(int64_t partial_floats, int64_t counters, cudaStream_t stream) {
-    if (int64_t(decode_partial.size()) >= partial_floats && int64_t(decode_counters.size()) >= counters) return;
-    partial_floats = std::max(partial_floats, decode_gemm_max_partial_floats());
-    counters = std::max(counters, decode_gemm_max_counters());
-    UG_CUDA_CHECK(cudaStreamSynchronize(stream));  // queued products may still use the old ones
-    if (int64_t(decode_partial.size()) < partial_floats) decode_partial = DeviceBuffer<float>(size_t(partial_floats));
-    if (int64_t(decode_counters.size()) < counters) {
-      decode_counters = DeviceBuffer<int32_t>(size_t(counters));
-      UG_CUDA_CHECK(cudaMemsetAsync(decode_counters.data(), 0, decode_counters.bytes(), stream));
-    }
     ++allocations;
   }
 
@@ -282,7 +253,8 @@ void Gemm::run(const GemmParams& p, cudaStream_t stream) {
 Gemm::Impl::Shape Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {
   const int64_t rows = split ? 2 * m : m;
   if (takes_decode_gemm(m, n, k, k_slices)) {
-    return {.rows = rows, .slices = decode_gemm_slices(m, n, k), .chunks = 1, .decode = true};
+    const int64_t slices = decode_gemm_slices(m, n, k);
+    return {.rows = rows, .slices = slices, .chunks = slices, .decode = true};
   }
   const int64_t slices = k_slices > 0 ? k_slices : auto_k_slices(rows, n, k);
   UG_CUDA_REQUIRE(k_slices >= 0 && k % (8 * slices) == 0, "gemm",
@@ -292,21 +264,15 @@ Gemm::Impl::Shape Gemm::Impl::shape(int64_t m, int64_t n, int64_t k, bool split,
 }
 
 int64_t Gemm::decode_rows() {
-  // Measured on the H200 (docs/perf.md): faster than cuBLASLt at 4-16 rows on every 12B product.
+  // Measured on the H200 (docs/perf.md, sessions 14-18): faster than cuBLASLt on every 12B decode product up to 64
+  // rows once its k slices are left as chunks.
   static const int64_t rows = std::clamp<int64_t>(env_knob("UG_GEMM_DECODE_ROWS", kDecodeGemmRows), 0, 64);
-  return rows;
-}
-
-int64_t Gemm::decode_wide_rows() {
-  // Measured on the H200 (docs/perf.md): at 32 and 64 rows faster than cuBLASLt where it runs unsliced (the 12B's
-  // gate/up: 0.89 / 0.85 of the copy bandwidth against 0.76 / 0.69), slower where its k slices' sums cost more.
-  static const int64_t rows = std::clamp<int64_t>(env_knob("UG_GEMM_DECODE_WIDE_ROWS", kDecodeGemmWideRows), 0, 64);
   return rows;
 }
 
 bool Gemm::takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices) {
   if (k_slices != 0 || !decode_gemm_supports(m, n, k, 1)) return false;
-  return m <= decode_rows() || (m <= decode_wide_rows() && decode_gemm_fills_sms_unsliced(n));
+  return m <= decode_rows();
 }
 
 int64_t Gemm::chunks_of(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices) {

@@ -66,10 +66,9 @@ struct GemmChunksParams {
 };
 
 // Products whose shape decode_gemm takes (gemm_decode.h: n a multiple of 256, k of 64 x its slices, an sm_90a
-// device), when the caller leaves k_slices to the Gemm and they have at most decode_rows() token rows (16 by
-// default), or at most decode_wide_rows() (64) and a weight wide enough to fill the SMs without k slices, run on
-// that wgmma kernel, split terms and slices summed in it (run_chunks then returns one chunk). docs/perf.md has
-// the measurements behind the defaults.
+// device), when the caller leaves k_slices to the Gemm and they have at most decode_rows() token rows (64 by
+// default), run on that wgmma kernel, split terms summed in it (run_chunks then returns one chunk per k slice).
+// docs/perf.md has the measurements behind the defaults.
 //
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
 // first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
@@ -89,11 +88,8 @@ class Gemm {
   // The k slices run_f32 takes for an m x n x k product (m: the rows cuBLASLt sees, 2x for a split) when not told.
   static int64_t auto_k_slices(int64_t m, int64_t n, int64_t k);
   // The most token rows a product may have to run on decode_gemm: knob UG_GEMM_DECODE_ROWS (0: never, at most 64),
-  // default 16.
+  // default 64.
   static int64_t decode_rows();
-  // The most token rows a product may have to run on decode_gemm when its weight alone fills the SMs there (more than
-  // 66 blocks of 256 rows: no k slices): knob UG_GEMM_DECODE_WIDE_ROWS (0: never, at most 64), default 64.
-  static int64_t decode_wide_rows();
   // Whether an m x n x k product with k_slices (0: chosen here) runs on decode_gemm, and the chunks run_chunks
   // then returns for it (split or not).
   static bool takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices);

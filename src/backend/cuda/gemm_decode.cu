@@ -62,7 +62,6 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(const __grid_constant__ CUte
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* const smem = smem_raw + ((1024 - (__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
   __shared__ uint64_t full[kMaxStages], empty[kMaxStages];
-  __shared__ int last_slice;  // whether this block is the last of its tile to finish (sliced products)
 
   const int tiles = int(p.n / kBlockRows);
   const int tile = int(blockIdx.x) % tiles, slice = int(blockIdx.x) / tiles;
@@ -145,62 +144,13 @@ __global__ void __maxnreg__(168) decode_gemm_kernel(const __grid_constant__ CUte
   wgmma_wait<0>();
   wgmma_hold(acc[0]);
   wgmma_hold(acc[1]);
-  pdl_wait();  // y and the scratch may still be read by the previous kernel
+  pdl_wait();  // y may still be read by the previous kernel
 
-  if (p.slices > 1) {
-    // This slice's sums to the scratch, as float4 column f of thread th at [(slice, tile)][f][th] (each store of a
-    // warp is 512 contiguous bytes); the tile's last block to arrive adds all slices in slice order.
-    const int th = ci * 128 + ct;
-    constexpr int kVecs = NR / 8;  // float4 per m64 tile
-    float4* const tile_part = reinterpret_cast<float4*>(p.partial) + int64_t(tile) * 2 * kVecs * kConsumerThreads;
-    const int64_t slice_stride = int64_t(tiles) * 2 * kVecs * kConsumerThreads;
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int v = 0; v < kVecs; ++v)
-        tile_part[slice * slice_stride + (mt * kVecs + v) * kConsumerThreads + th] =
-            make_float4(acc[mt][4 * v], acc[mt][4 * v + 1], acc[mt][4 * v + 2], acc[mt][4 * v + 3]);
-    __threadfence();
-    named_barrier(1, kConsumerThreads);
-    if (th == 0) last_slice = atomicAdd(&p.counters[tile], 1) == int(p.slices) - 1;
-    named_barrier(1, kConsumerThreads);
-    if (!last_slice) return;
-    __threadfence();
-    // Slice by slice (in slice order: the same sums whichever block is last), each slice's loads all in flight
-    // together: the tail of the product is a few L2 round trips, not one per value.
-    const float4* src = tile_part + th;
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int v = 0; v < kVecs; ++v) {
-        const float4 x = __ldcg(src + (mt * kVecs + v) * kConsumerThreads);
-        acc[mt][4 * v] = x.x;
-        acc[mt][4 * v + 1] = x.y;
-        acc[mt][4 * v + 2] = x.z;
-        acc[mt][4 * v + 3] = x.w;
-      }
-    for (int s = 1; s < int(p.slices); ++s) {
-      float4 x[2][kVecs];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int v = 0; v < kVecs; ++v) x[mt][v] = __ldcg(src + s * slice_stride + (mt * kVecs + v) * kConsumerThreads);
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int v = 0; v < kVecs; ++v) {
-          acc[mt][4 * v] += x[mt][v].x;
-          acc[mt][4 * v + 1] += x[mt][v].y;
-          acc[mt][4 * v + 2] += x[mt][v].z;
-          acc[mt][4 * v + 3] += x[mt][v].w;
-        }
-    }
-    if (th == 0) p.counters[tile] = 0;  // for the next call (it reads the counters only after this grid is done)
-  }
+  // This slice's chunk of y.
+  float* y = p.y + int64_t(slice) * p.m * p.n + int64_t(tile) * kBlockRows + ci * 128;
 
   // Accumulator (m64nNR): warp w's rows 16 w + g (+ 8), columns 8 j + 2 t (+ 1) = weight rows, token rows.
   const int warp = ct / 32, lane = ct % 32, g = lane / 4, t = lane % 4;
-  float* y = p.y + int64_t(tile) * kBlockRows + ci * 128;
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -251,18 +201,6 @@ int64_t decode_gemm_slices(int64_t m, int64_t n, int64_t k) {
   return best;
 }
 
-bool decode_gemm_fills_sms_unsliced(int64_t n) { return 2 * (n / kBlockRows) > kSms; }
-
-int64_t decode_gemm_partial_floats(int64_t m, int64_t n, int64_t slices) {
-  return slices > 1 ? slices * n * tile_rows(m) : 0;
-}
-
-int64_t decode_gemm_counters(int64_t n) { return n / kBlockRows; }
-
-int64_t decode_gemm_max_partial_floats() { return kSms * kBlockRows * 64; }
-
-int64_t decode_gemm_max_counters() { return kSms / 2; }  // slices >= 2 in one wave
-
 bool decode_gemm_supports(int64_t m, int64_t n, int64_t k, int64_t slices) {
   return m >= 1 && m <= 64 && n >= kBlockRows && n % kBlockRows == 0 && slices >= 1 && k % (kBK * slices) == 0 &&
          wgmma_available();
@@ -275,8 +213,6 @@ void decode_gemm(const DecodeGemmParams& p, cudaStream_t stream) {
                   "m " + std::to_string(p.m) + ", n " + std::to_string(p.n) + ", k " + std::to_string(p.k) +
                       ", slices " + std::to_string(p.slices) +
                       ": needs m 1..64, n a multiple of 256, k a multiple of 64 x slices, and an sm_90a device");
-  UG_CUDA_REQUIRE(p.slices == 1 || (p.partial && p.counters), "decode_gemm",
-                  std::to_string(p.slices) + " k slices need the partial-sum scratch and the tile counters");
   switch (tile_rows(p.m)) {
     case 16:
       return launch<16>(p, stream);
