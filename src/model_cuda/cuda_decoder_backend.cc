@@ -35,9 +35,10 @@ constexpr int64_t kGemvRows = 2;  // matmuls of up to this many rows use cuda::g
 
 constexpr int64_t kGraphMaxSeqs = 1024;  // sequences of a step that a CUDA graph may hold
 
-// A GEMM's partial outputs that a kernel sums as it loads them (F32Chunks): up to one round of loads
-// (load_chunked's group); more go through one sum_chunks pass first.
-constexpr int64_t kReadChunks = 4;
+// A GEMM's partial outputs that a kernel sums as it loads them (F32Chunks): up to decode_gemm's most k slices, 8
+// (three rounds of load_chunked's loads cost a latency-bound reader less than a sum_chunks pass first: H200, session
+// 18, b8 +1.3%, b32 / b64 within noise); more go through one sum_chunks pass first.
+constexpr int64_t kReadChunks = 8;
 
 // Room for the top-k candidates of a row: twice the largest k of the step (ties at the boundary), a power of two so
 // that steps of similar k share a CUDA graph. More candidates than that come back as the whole row.
