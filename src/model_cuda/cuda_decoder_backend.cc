@@ -245,7 +245,6 @@ class CudaDecoderBackend final : public DecoderBackend {
   }
 
   void attention(int64_t layer, const float* q, const float* k, const float* v, float* out) override;
-  const float2* rope_table(int64_t layer, int64_t rows, int64_t head_dim);
   void logits(const float* h, std::span<const LogitsRequest> requests) override;
 
   const float* to_host(const float* x, int64_t n, std::vector<float>& buffer) override {
@@ -279,6 +278,7 @@ class CudaDecoderBackend final : public DecoderBackend {
   void start_graph();
   void graph_logits(const float* h, std::span<const LogitsRequest> requests);
   void run_head(const float* h, int64_t rows, bool argmax, int64_t top_capacity, int64_t max_excluded);
+  const float2* rope_table(int64_t layer, int64_t rows, int64_t head_dim);
   void abandon_capture();
   void destroy_graphs() {
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);

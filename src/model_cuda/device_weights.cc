@@ -24,8 +24,8 @@ DeviceWeights::DeviceWeights(const ModelConfig& config, const ModelWeights& w) {
                                  {&l.attn.k_proj, "self_attn.k_proj", &d.attn.k_proj},
                                  {l.attn.v_proj.data ? &l.attn.v_proj : nullptr, "self_attn.v_proj", &d.attn.v_proj}});
     d.attn.o_proj = upload(l.attn.o_proj, "self_attn.o_proj");
-    d.mlp.gate_up = upload_stacked(
-        {{&l.mlp.gate_proj, "mlp.gate_proj", &d.mlp.gate_proj}, {&l.mlp.up_proj, "mlp.up_proj", &d.mlp.up_proj}});
+    d.mlp.gate_up = upload_stacked({{&l.mlp.gate_proj, "mlp.gate_proj", &d.mlp.gate_proj},
+                                    {&l.mlp.up_proj, "mlp.up_proj", &d.mlp.up_proj}});
     d.mlp.down_proj = upload(l.mlp.down_proj, "mlp.down_proj");
     d.input_layernorm = upload(l.input_layernorm);
     d.post_attention_layernorm = upload(l.post_attention_layernorm);
@@ -49,8 +49,8 @@ namespace {
 void check_matrix(const MatrixRef& m, const char* what) {
   UG_CHECK(m.data != nullptr, "cuda weights: {} is missing", what);
   UG_CHECK(m.cols % 8 == 0, "cuda weights: {} has {} columns; the CUDA matmuls need a multiple of 8", what, m.cols);
-  UG_CHECK(m.dtype == DType::BF16 || m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32", what,
-           dtype_name(m.dtype));
+  UG_CHECK(m.dtype == DType::BF16 || m.dtype == DType::F32, "cuda weights: {} has dtype {}; expected BF16 or F32",
+           what, dtype_name(m.dtype));
 }
 
 // Copies m into dst as bf16 (an F32 matrix rounded to nearest even, in chunks of ~8M values: keeps the host copy
@@ -91,8 +91,8 @@ DeviceMatrix DeviceWeights::upload_stacked(std::initializer_list<Part> parts) {
   for (const Part& p : parts) {
     if (!p.m) continue;
     check_matrix(*p.m, p.what);
-    UG_CHECK(cols < 0 || p.m->cols == cols, "cuda weights: {} has {} columns, the matrices stacked with it {}", p.what,
-             p.m->cols, cols);
+    UG_CHECK(cols < 0 || p.m->cols == cols, "cuda weights: {} has {} columns, the matrices stacked with it {}",
+             p.what, p.m->cols, cols);
     cols = p.m->cols;
     rows += p.m->rows;
   }
