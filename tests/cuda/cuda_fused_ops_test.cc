@@ -46,7 +46,7 @@ int count_bad(const char* what, const std::vector<float>& got, const std::vector
 
 TEST_F(CudaFusedOps, ResidualNormMatchesCpu) {
   uint32_t seed = 1;
-  for (int64_t rows : {1, 3, 130}) {
+  for (int64_t rows : {1, 3, 130, 300}) {  // 300: the many-rows variant (norm weights read where used)
     for (int64_t dim : {64, 200, 3840, 8192}) {
       for (bool post_w : {false, true}) {
         for (bool with_next : {false, true}) {
@@ -336,7 +336,8 @@ void expect_bf16_terms(const std::vector<float>& x, const std::vector<uint16_t>&
 // the next GEMM are the f32 output rounded exactly as the rounding passes they replace.
 TEST_F(CudaFusedOps, ChunkedInputsAndBf16TermsMatchThePlainKernels) {
   uint32_t seed = 1300;
-  for (auto [rows, count] : {std::pair<int64_t, int64_t>{3, 3}, {70, 2}, {5, 9}}) {  // 9: three rounds of loads
+  // 9: three rounds of loads; 300 rows: the residual norm's many-rows variant.
+  for (auto [rows, count] : {std::pair<int64_t, int64_t>{3, 3}, {70, 2}, {5, 9}, {300, 9}}) {
     SCOPED_TRACE("rows=" + std::to_string(rows) + " chunks=" + std::to_string(count));
     {  // residual_norm
       const int64_t dim = 3840;

@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/env_knob.h"
 #include "backend/cuda/fused_ops.h"
 #include "backend/cuda/kv_fp8.cuh"
 #include "backend/cuda/launch.cuh"
@@ -20,24 +21,34 @@ namespace {
 constexpr int kNormThreads = 256;
 constexpr int kNormMaxPerThread = 32;  // dim <= 8192
 
+// Rows from which residual_norm stops holding the norm weights in registers (kHoldWeights false; knob
+// UG_NORM_STREAM_ROWS).
+constexpr int64_t kNormStreamRows = 256;
+
 // kPer: elements per thread (element i = threadIdx.x + j * kNormThreads).
-template <int kPer, bool kNext>
-__global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNormParams p) {
+// kHoldWeights: every load up front, the norm weights included, before waiting for the kernel that wrote branch
+// (programmatic dependent launch): each later load would be another round trip after a reduction, and a decode
+// step's few rows are latency-bound. Otherwise (a prefill chunk's thousands of rows) the weights are read where
+// they are used, from L1 / L2: at 3,840 columns holding them took 144 registers, one block (one row) per SM, and
+// the kernel ran at ~0.4 of the copy bandwidth; without them three rows per SM are in flight.
+template <int kPer, bool kNext, bool kHoldWeights>
+__global__ void __launch_bounds__(kNormThreads, kHoldWeights ? 1 : 3) residual_norm_kernel(ResidualNormParams p) {
   const int64_t row = blockIdx.x;
   const int dim = int(p.dim);
   const int64_t at = row * p.dim;
   float* h = p.h + at;
-  // Every load up front, the norm weights included: each later load would be another round trip after a
-  // reduction (a decode step's norms are latency-bound).
-  // The weights go first, before waiting for the kernel that wrote branch (programmatic dependent launch).
   pdl_launch_dependents();
-  float b[kPer], r[kPer], wp[kPer], wn[kPer];
+  float b[kPer], r[kPer], wp[kHoldWeights ? kPer : 1], wn[kHoldWeights && kNext ? kPer : 1];
+  if constexpr (kHoldWeights) {
 #pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    const int i = threadIdx.x + j * kNormThreads;
-    wp[j] = i < dim && p.post_weight ? p.post_weight[i] : 1.0f;
-    if constexpr (kNext) wn[j] = i < dim && p.next_weight ? p.next_weight[i] : 1.0f;
+    for (int j = 0; j < kPer; ++j) {
+      const int i = threadIdx.x + j * kNormThreads;
+      wp[j] = i < dim && p.post_weight ? p.post_weight[i] : 1.0f;
+      if constexpr (kNext) wn[j] = i < dim && p.next_weight ? p.next_weight[i] : 1.0f;
+    }
   }
+  const auto post_weight = [&](int j, int i) { return kHoldWeights ? wp[j] : p.post_weight[i]; };
+  const auto next_weight = [&](int j, int i) { return kHoldWeights ? wn[kNext ? j : 0] : p.next_weight[i]; };
   pdl_wait();
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
@@ -57,7 +68,7 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
     const int i = threadIdx.x + j * kNormThreads;
     if (i >= dim) continue;
     float y = __fmul_rn(b[j], inv);  // rounded like the separate rms_norm and add_scaled kernels (no FMA)
-    if (p.post_weight) y = __fmul_rn(y, wp[j]);
+    if (p.post_weight) y = __fmul_rn(y, post_weight(j, i));
     r[j] = p.scale == 1.0f ? __fadd_rn(r[j], y) : __fmul_rn(__fadd_rn(r[j], y), p.scale);
     h[i] = r[j];
     ss_next += double(r[j]) * r[j];
@@ -69,7 +80,7 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
       const int i = threadIdx.x + j * kNormThreads;
       if (i >= dim) continue;
       float y = __fmul_rn(r[j], inv_next);
-      if (p.next_weight) y = __fmul_rn(y, wn[j]);
+      if (p.next_weight) y = __fmul_rn(y, next_weight(j, i));
       p.x[at + i] = y;
       if (p.x_hi) {
         const Bf16Terms t = bf16_terms(y);
@@ -82,19 +93,27 @@ __global__ void __launch_bounds__(kNormThreads) residual_norm_kernel(ResidualNor
 
 template <int kPer>
 void launch_residual_norm(const ResidualNormParams& p, cudaStream_t stream) {
-  launch_kernel("residual_norm_kernel", p.x ? residual_norm_kernel<kPer, true> : residual_norm_kernel<kPer, false>,
-                unsigned(p.rows), kNormThreads, 0, stream, p);
+  static const int64_t stream_rows = env_knob("UG_NORM_STREAM_ROWS", kNormStreamRows);
+  const bool hold = p.rows < stream_rows;
+  const auto kernel = p.x ? (hold ? residual_norm_kernel<kPer, true, true> : residual_norm_kernel<kPer, true, false>)
+                          : (hold ? residual_norm_kernel<kPer, false, true> : residual_norm_kernel<kPer, false, false>);
+  launch_kernel("residual_norm_kernel", kernel, unsigned(p.rows), kNormThreads, 0, stream, p);
 }
 
 constexpr int kQkvWarps = 8;
-constexpr int kQkvPairsPerLane = int(kQkvMaxHeadDim / 2 / 32);
 
+// P: rotate-half pairs per lane, head_dim <= 64 P (registers for the largest head_dim only where it is used: at
+// P 8 for every head_dim the kernel took 127 registers, two blocks per SM, and a prefill chunk's 65,536 warps ran
+// at ~0.3 of the copy bandwidth).
+template <int P>
 __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareParams p) {
   pdl_launch_dependents();
   pdl_wait();
-  const int64_t slots = p.heads + 2 * p.kv_heads;
-  const int64_t item = int64_t(blockIdx.x) * kQkvWarps + threadIdx.x / 32;
-  if (item >= p.rows * slots) return;
+  // 32-bit item math (qkv_prepare checks rows x slots < 2^31): a 64-bit division is a ~70-instruction call in
+  // every warp's chain.
+  const uint32_t slots = uint32_t(p.heads + 2 * p.kv_heads);
+  const uint32_t item = blockIdx.x * kQkvWarps + threadIdx.x / 32;
+  if (item >= uint32_t(p.rows) * slots) return;
   const int lane = int(threadIdx.x % 32);
   const int64_t row = item / slots, slot = item % slots;
   const int64_t d = p.head_dim, half = d / 2;
@@ -120,7 +139,6 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
     rotate = false;
   }
   // ab[j]: the first half's element lane + 32 j, ab[P + j] its rotate-half partner.
-  constexpr int P = kQkvPairsPerLane;
   float ab[2 * P];
   load_chunked(
       ab, p.qkv, p.qkv_chunks, p.qkv_stride, [&](int j) { return src + lane + 32 * (j % P) + (j < P ? 0 : half); },
@@ -152,7 +170,7 @@ __global__ void __launch_bounds__(kQkvWarps * 32) qkv_prepare_kernel(QkvPrepareP
     divisor = is_k ? p.store_k_scale : 1.0f;
   }
 #pragma unroll
-  for (int j = 0; j < kQkvPairsPerLane; ++j) {
+  for (int j = 0; j < P; ++j) {
     const int64_t i = lane + 32 * j;
     if (i >= half) break;
     float x1 = __fmul_rn(a[j], inv), x2 = __fmul_rn(b[j], inv);
@@ -277,9 +295,15 @@ void qkv_prepare(const QkvPrepareParams& p, cudaStream_t stream) {
   require_chunks(op, "qkv", p.qkv_chunks, p.qkv_stride,
                  p.rows * (p.heads + p.kv_heads + (p.has_v ? p.kv_heads : 0)) * p.head_dim);
   const int64_t warps = p.rows * (p.heads + 2 * p.kv_heads);
-  UG_CUDA_REQUIRE(warps / kQkvWarps < 0x7fffffff, op, "rows x heads " + std::to_string(warps) + " too large");
-  launch_kernel("qkv_prepare_kernel", qkv_prepare_kernel, unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32,
-                0, stream, p);
+  UG_CUDA_REQUIRE(warps + kQkvWarps < 0x7fffffff, op,
+                  "rows x (heads + 2 kv_heads) " + std::to_string(warps) + " must be < 2^31");
+  const int64_t pairs = (p.head_dim / 2 + 31) / 32;
+  const auto kernel = pairs <= 1   ? qkv_prepare_kernel<1>
+                      : pairs <= 2 ? qkv_prepare_kernel<2>
+                      : pairs <= 4 ? qkv_prepare_kernel<4>
+                                   : qkv_prepare_kernel<int(kQkvMaxHeadDim / 64)>;
+  launch_kernel("qkv_prepare_kernel", kernel, unsigned((warps + kQkvWarps - 1) / kQkvWarps), kQkvWarps * 32, 0, stream,
+                p);
 }
 
 void geglu_rows(const GegluRowsParams& p, cudaStream_t stream) {
