@@ -364,8 +364,9 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(AttentionParams p,
   __shared__ float weight[kMergeMaxSplits];  // e^(m_i - M), or 0 for an empty split (m_i = -inf)
   int64_t rh = blockIdx.x;
   if (mp.tiles) {
-    const int64_t G = mp.heads_per_tile, per_tile = mp.queries_per_tile * G;
-    const int64_t tile = blockIdx.x / per_tile, query = (blockIdx.x % per_tile) / G, h = blockIdx.x % G;
+    // 32-bit divisions (the grid is): a 64-bit one is a ~70-instruction call on a batch-1 layer's chain.
+    const uint32_t G = uint32_t(mp.heads_per_tile), per_tile = uint32_t(mp.queries_per_tile) * G;
+    const uint32_t tile = blockIdx.x / per_tile, query = (blockIdx.x - tile * per_tile) / G, h = blockIdx.x % G;
     const AttentionSeq& s = p.seqs[mp.tiles[3 * tile]];
     const int64_t first_q = mp.tiles[3 * tile + 1], head0 = mp.tiles[3 * tile + 2] * G;
     if (first_q + query >= s.n_rows) return;  // past the sequence's rows (uniform per block)

@@ -180,14 +180,15 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   const int32_t* tiles = p.tiles + 3 * p.n_tiles;  // after the flash kernel's
-  const int64_t splits = p.decode_splits, tile = blockIdx.x / splits, split = blockIdx.x % splits;
+  // The prologue's divisions in 32 bits (split_keys32 says why).
+  const uint32_t splits = uint32_t(p.decode_splits), tile = blockIdx.x / splits, split = blockIdx.x - tile * splits;
   const AttentionSeq s = p.seqs[tiles[3 * tile]];
   // The tile's G query heads from head0 (a GQA group larger than G spans several tiles: decode_tile_heads).
-  const int64_t head0 = tiles[3 * tile + 2] * G, kvh = head0 / (p.n_heads / p.n_kv_heads), row = s.row0,
-                Hkv = p.n_kv_heads;
+  const uint32_t head0 = uint32_t(tiles[3 * tile + 2]) * G;
+  const int64_t kvh = head0 / (uint32_t(p.n_heads) / uint32_t(p.n_kv_heads)), row = s.row0, Hkv = p.n_kv_heads;
   int64_t lo = 0, hi = 0, klo = 0, khi = 0;
   key_range(p, s, row, lo, hi);
-  split_keys(lo, hi, splits, split, 1, klo, khi);
+  split_keys32(lo, hi, splits, split, 1, klo, khi);
 
   float q[G][C], o[G][C], m_run[G], l_run[G];
 #pragma unroll
@@ -205,7 +206,8 @@ __global__ void __launch_bounds__(32 * kDecodeWarps, 2) decode_attention_kernel(
   // The ring slot of key kb, kept from step to step (a 64-bit modulo per key cost as many instructions as the
   // step's products).
   const int64_t cap = s.ring_capacity, first = klo + warp * KEYS;
-  int64_t slot_kb = cache_slot(s, first);
+  // cache_slot in 32 bits (positions and ring capacities are below 2^31).
+  int64_t slot_kb = cap > 0 ? int64_t(uint32_t(first) % uint32_t(cap)) : first;
   constexpr int64_t kStride = KEYS * kDecodeWarps;
   // This lane's columns of kv head kvh in cache row 0, and the bytes from one cache row to the next.
   const int64_t row_bytes = Hkv * D * kv_type_bytes(KV), lane_bytes = (kvh * D + lane * C) * kv_type_bytes(KV);

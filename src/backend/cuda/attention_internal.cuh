@@ -28,6 +28,16 @@ __device__ __forceinline__ void split_keys(int64_t lo, int64_t hi, int64_t split
   khi = min(hi, klo + per - 1);
 }
 
+// split_keys for the decode kernels' one-row tiles (fewer than 2^31 keys): the divisions in 32 bits, since a 64-bit
+// one is a ~70-instruction call and at batch 1 the prologue is a good part of a decode block's short life.
+__device__ __forceinline__ void split_keys32(int64_t lo, int64_t hi, uint32_t splits, uint32_t split,
+                                             uint32_t block_keys, int64_t& klo, int64_t& khi) {
+  const uint32_t keys = uint32_t(max(hi - lo + 1, int64_t(0)));
+  const uint32_t per = ((keys + splits - 1) / splits + block_keys - 1) / block_keys * block_keys;
+  klo = lo + int64_t(split) * per;
+  khi = min(hi, klo + per - 1);
+}
+
 // A block of the flash kernels (mma.sync and wgmma): its tile (p.tiles: sequence, first query, kv head) and key
 // split.
 struct FlashTile {

@@ -140,13 +140,16 @@ __global__ void __launch_bounds__(32 * WARPS, 1) mqa_decode_kernel(AttentionPara
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
   // The decode tile (after the flash kernel's tiles): sequence, kv head; this block's split of its visible keys, in
   // whole steps.
-  const int32_t* tile = p.tiles + 3 * (p.n_tiles + blockIdx.x / p.decode_splits);
-  const int64_t splits = p.decode_splits, split = blockIdx.x % p.decode_splits, kvh = tile[2];
+  // (The divisions in 32 bits: split_keys32.)
+  const uint32_t splits = uint32_t(p.decode_splits), tile_index = blockIdx.x / splits,
+                 split = blockIdx.x - tile_index * splits;
+  const int32_t* tile = p.tiles + 3 * (p.n_tiles + tile_index);
+  const int64_t kvh = tile[2];
   const AttentionSeq s = p.seqs[tile[0]];
   const int64_t Hkv = p.n_kv_heads, row = s.row0, head0 = kvh * kRows;
   int64_t lo = 0, hi = 0, klo = 0, khi = 0;
   key_range(p, s, row, lo, hi);
-  split_keys(lo, hi, splits, split, kKeys, klo, khi);
+  split_keys32(lo, hi, splits, split, kKeys, klo, khi);
   const int n_steps = khi >= klo ? int((khi - klo) / kKeys) + 1 : 0;
 
   // This warp's part of the query fragments (rows g, g + 8), in the contraction order of the K loads.
