@@ -18,6 +18,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/fused_ops.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/gemm_tuning_file.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/op_profiler.h"
 #include "backend/cuda/ops.h"
@@ -107,6 +108,9 @@ class CudaDecoderBackend final : public DecoderBackend {
     rope_tables_.resize(size_t(weights_->rope_kinds()));
     rope_table_made_.resize(rope_tables_.size());
     gemm_ = std::make_unique<cuda::Gemm>();
+    // Prefill products keep their timed cuBLASLt choice per GPU (UNIGEMMA_GEMM_TUNING: a path, or off).
+    for (const std::string& note : gemm_->use_tuning_file(cuda::gemm_tuning_path_from_env()))
+      std::fprintf(stderr, "warning: gemm tuning: %s (UNIGEMMA_GEMM_TUNING=PATH or =off)\n", note.c_str());
     const char* env = std::getenv("UNIGEMMA_CUDA_GRAPHS");
     if (env && std::string_view(env) == "0") options_.graphs = false;
     const char* profile = std::getenv("UNIGEMMA_CUDA_PROFILE");

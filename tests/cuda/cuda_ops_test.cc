@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <random>
@@ -23,6 +24,7 @@
 #include "core/bf16.h"
 #include "core/error.h"
 #include "cuda/cuda_test_util.h"
+#include "test_util.h"
 
 namespace ug::cuda {
 namespace {
@@ -378,6 +380,53 @@ TEST_F(CudaOps, GemmMatchesCpuReference) {
   UG_CUDA_CHECK(cudaMemset(x.data(), 0, x.bytes()));
   gemm.run({.w = w.data(), .x = x.data(), .y = y.data(), .m = 1, .n = 33, .k = 64});
   EXPECT_EQ(gemm.cached_plans(), cublas_shapes);
+}
+
+// A prefill-sized product with a tuning file: its choice is timed once, kept (one line for its row class), read back
+// by the next Gemm (the same algorithm: the same bits) and shared by another row count of that class; the output
+// matches the CPU oracle as the heuristic's does.
+TEST_F(CudaOps, TunedGemmKeepsItsChoiceForTheNextStart) {
+  ug::test::TempDir dir;
+  const std::string path = dir.file("gemm-tuning.tsv");
+  const int64_t m = 1100, same_class = 1400, n = 512, k = 1024;  // row class 1536
+  ASSERT_GE(m, Gemm::kTunedRows);
+  auto x = random_floats(size_t(same_class * k), 71);
+  auto wb = to_bf16_host(random_floats(size_t(n * k), 72, -0.1f, 0.1f));
+  std::vector<float> xr(size_t(m * k));
+  for (size_t i = 0; i < xr.size(); ++i) xr[i] = round_to_bf16(x[i]);
+  std::vector<float> ref(size_t(m * n));
+  cpu::matmul_reference(xr.data(), m, MatrixRef{wb.data(), DType::BF16, n, k}, ref.data());
+  auto dx = upload(x);
+  auto dw = upload(wb);
+  const auto product = [&](Gemm& gemm, int64_t rows) {
+    DeviceBuffer<float> dy(size_t(rows * n));
+    poison(dy);
+    gemm.run_f32({.w = dw.data(), .x = dx.data(), .y = dy.data(), .m = rows, .n = n, .k = k});
+    return dy.to_host();
+  };
+  const auto lines = [&] {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  Gemm first;
+  EXPECT_TRUE(first.use_tuning_file(path).empty());
+  const std::vector<float> y1 = product(first, m);
+  double err2 = 0, ref2 = 0;
+  for (size_t e = 0; e < ref.size(); ++e) {
+    err2 += (double(y1[e]) - ref[e]) * (double(y1[e]) - ref[e]);
+    ref2 += double(ref[e]) * ref[e];
+  }
+  EXPECT_LE(std::sqrt(err2 / ref2), 1e-4);
+  ASSERT_EQ(lines().size(), 1u);
+  EXPECT_NE(lines()[0].find("\t1536\t512\t1024\t1\t"), std::string::npos) << lines()[0];
+
+  Gemm next;
+  EXPECT_TRUE(next.use_tuning_file(path).empty());
+  EXPECT_EQ(product(next, m), y1) << "the kept algorithm must give the same bits";
+  product(next, same_class);  // reads the class's choice, times nothing
+  EXPECT_EQ(lines().size(), 1u);
 }
 
 // decode_gemm's k slices (host code: runs without a GPU): as many as keep the blocks of 256 weight rows within one

@@ -7,6 +7,7 @@
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <string>
 #include <tuple>
@@ -17,6 +18,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/env_knob.h"
 #include "backend/cuda/gemm_decode.h"
+#include "backend/cuda/gemm_tuning_file.h"
 #include "backend/cuda/ops.h"
 
 namespace ug::cuda {
@@ -37,7 +39,8 @@ struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  std::vector<cublasLtMatmulAlgo_t> untimed;  // UG_GEMM_AUTOTUNE: the heuristic's candidates, timed on first use
+  // The heuristic's candidates, timed on first use (a kept choice: use_tuning_file; or UG_GEMM_AUTOTUNE).
+  std::vector<cublasLtMatmulAlgo_t> untimed;
   ~Plan() {
     if (c) cublasLtMatrixLayoutDestroy(c);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -72,6 +75,7 @@ struct Gemm::Impl {
   DeviceBuffer<float> split_out;   // partial outputs [slices, m or 2m, n] of a split or sliced run
   uint64_t allocations = 0;
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans;
+  std::unique_ptr<GemmTuningFile> tuning;  // use_tuning_file; nullptr: no kept choices
 
   // slices > 1: a strided batch of `slices` products over consecutive k ranges of k / slices (A and B advance by
   // k / slices elements along their rows, C by a whole [n, m] output).
@@ -111,9 +115,7 @@ struct Gemm::Impl {
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       UG_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &kAlignment, sizeof kAlignment));
 
-    // Knob UG_GEMM_AUTOTUNE=N (an experiment; default 1: the heuristic's first choice): its first N algorithms
-    // are timed on the plan's first call and the fastest is kept.
-    static const int candidates = int(std::min<int64_t>(kMaxCandidates, env_knob("UG_GEMM_AUTOTUNE", 1)));
+    const int candidates = candidates_for(m);
     cublasLtMatmulHeuristicResult_t results[kMaxCandidates]{};
     int returned = 0;
     UG_CUBLAS_CHECK(
@@ -128,17 +130,60 @@ struct Gemm::Impl {
     return *plans.emplace(key, std::move(p)).first->second;
   }
 
+  // Candidates the heuristic is asked for: knob UG_GEMM_AUTOTUNE=N (an experiment: N for every shape, timed in
+  // this process only), else kTunedCandidates where a kept choice applies (kept_tuning), else 1.
+  int candidates_for(int64_t m) const {
+    static const int64_t knob = env_knob("UG_GEMM_AUTOTUNE", 0);
+    if (knob > 0) return int(std::min<int64_t>(kMaxCandidates, knob));
+    return kept_tuning(m) ? Gemm::kTunedCandidates : 1;
+  }
+  bool kept_tuning(int64_t m) const { return tuning && m >= Gemm::kTunedRows; }
+
+  // Picks the plan's algorithm among its candidates on its first call: a kept choice of its shape class when the
+  // file has one that cuBLASLt accepts for this shape, else by timing (kept when the file can take it).
+  void choose(Plan& pl, const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k, int64_t slices,
+              cudaStream_t stream) {
+    const GemmTuningKey key{.m_class = GemmTuningFile::m_class(m), .n = n, .k = k, .slices = slices};
+    if (kept_tuning(m)) {
+      if (const GemmAlgoData* kept = tuning->find(key)) {
+        cublasLtMatmulAlgo_t algo{};
+        static_assert(sizeof algo.data == sizeof(GemmAlgoData));
+        std::memcpy(algo.data, kept->data(), sizeof algo.data);
+        cublasLtMatmulHeuristicResult_t check{};
+        if (cublasLtMatmulAlgoCheck(handle, pl.desc, pl.a, pl.b, pl.c, pl.c, &algo, &check) == CUBLAS_STATUS_SUCCESS &&
+            check.workspaceSize <= workspace.bytes()) {
+          pl.algo = algo;
+          pl.untimed.clear();
+          return;
+        }
+      }
+      // Timing a choice that cannot be kept would let the next start take another one (other bits).
+      if (!tuning->writable()) {
+        pl.untimed.clear();
+        return;
+      }
+    }
+    if (!autotune(pl, w, x, y, stream)) return;  // capturing a graph: on a later call
+    if (kept_tuning(m)) {
+      GemmAlgoData data{};
+      std::memcpy(data.data(), pl.algo.data, sizeof pl.algo.data);
+      tuning->record(key, data);
+    }
+  }
+
   // Times the plan's candidate algorithms on this call's operands (a few runs each, on the stream; not while it is
-  // being captured into a graph) and keeps the fastest. A candidate that fails to run is skipped.
-  void autotune(Plan& pl, const uint16_t* w, const uint16_t* x, float* y, cudaStream_t stream) {
+  // being captured into a graph: returns false) and keeps the fastest, unless it beats the heuristic's first choice
+  // by less than kTunedMargin (close timings would otherwise pick differently from run to run). A candidate that
+  // fails to run is skipped.
+  bool autotune(Plan& pl, const uint16_t* w, const uint16_t* x, float* y, cudaStream_t stream) {
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     UG_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-    if (capture != cudaStreamCaptureStatusNone) return;
+    if (capture != cudaStreamCaptureStatusNone) return false;
     cudaEvent_t start = nullptr, stop = nullptr;
     UG_CUDA_CHECK(cudaEventCreate(&start));
     UG_CUDA_CHECK(cudaEventCreate(&stop));
     const float alpha = 1.0f, beta = 0.0f;
-    float best = -1.0f;
+    float best = -1.0f, first = -1.0f;
     for (const cublasLtMatmulAlgo_t& algo : pl.untimed) {
       const auto launch = [&] {
         return cublasLtMatmul(handle, pl.desc, &alpha, w, pl.a, x, pl.b, &beta, y, pl.c, y, pl.c, &algo,
@@ -151,6 +196,7 @@ struct Gemm::Impl {
       UG_CUDA_CHECK(cudaEventSynchronize(stop));
       float ms = 0.0f;
       UG_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (&algo == &pl.untimed.front()) first = ms;
       if (best < 0.0f || ms < best) {
         best = ms;
         pl.algo = algo;
@@ -158,7 +204,9 @@ struct Gemm::Impl {
     }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
+    if (first >= 0.0f && best > first * float(1.0 - Gemm::kTunedMargin)) pl.algo = pl.untimed.front();
     pl.untimed.clear();
+    return true;
   }
 
   // How a product runs: the rows cuBLASLt sees (2m when split), the k slices, whether decode_gemm takes it instead
@@ -205,7 +253,7 @@ struct Gemm::Impl {
   void matmul(const uint16_t* w, const uint16_t* x, float* y, int64_t m, int64_t n, int64_t k, int64_t slices,
               cudaStream_t stream) {
     Plan& pl = plan(m, n, k, slices);
-    if (!pl.untimed.empty()) autotune(pl, w, x, y, stream);
+    if (!pl.untimed.empty()) choose(pl, w, x, y, m, n, k, slices, stream);
     const float alpha = 1.0f, beta = 0.0f;
     UG_CUBLAS_CHECK(cublasLtMatmul(handle, pl.desc, &alpha, w, pl.a, x, pl.b, &beta, y, pl.c, y, pl.c, &pl.algo,
                                    workspace.data(), workspace.bytes(), stream));
@@ -236,6 +284,24 @@ Gemm::Gemm() : impl_(std::make_unique<Impl>()) {
 Gemm::~Gemm() {
   impl_->plans.clear();
   if (impl_->handle) cublasLtDestroy(impl_->handle);
+}
+
+std::vector<std::string> Gemm::use_tuning_file(const std::string& path) {
+  impl_->plans.clear();  // plans made so far chose without the file
+  impl_->tuning.reset();
+  if (path.empty()) return {};
+  int device = 0;
+  UG_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  UG_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::string tag = std::string(prop.name) + " sm_" + std::to_string(prop.major) + std::to_string(prop.minor) +
+                    " cublasLt " + std::to_string(cublasLtGetVersion());
+  std::replace(tag.begin(), tag.end(), '\t', ' ');
+  impl_->tuning = std::make_unique<GemmTuningFile>(path, tag);
+  std::vector<std::string> notes = impl_->tuning->warnings();
+  if (!impl_->tuning->writable())
+    notes.push_back(path + ": cannot be written; prefill products use cuBLASLt's heuristic choice (no tuning)");
+  return notes;
 }
 
 size_t Gemm::cached_plans() const { return impl_->plans.size(); }

@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/ops.h"
 
@@ -71,8 +73,8 @@ struct GemmChunksParams {
 // docs/perf.md has the measurements behind the defaults.
 //
 // Owns the cuBLASLt handle, a workspace and the per-shape plans (descriptors + the heuristic's
-// first algorithm, chosen once per (m, n, k) and reused). Not thread-safe: one Gemm per stream /
-// thread.
+// first algorithm, or a kept tuned one: use_tuning_file; chosen once per (m, n, k) and reused). Not thread-safe:
+// one Gemm per stream / thread.
 class Gemm {
  public:
   Gemm();  // on the current device
@@ -94,6 +96,15 @@ class Gemm {
   // then returns for it (split or not).
   static bool takes_decode_gemm(int64_t m, int64_t n, int64_t k, int64_t k_slices);
   static int64_t chunks_of(int64_t m, int64_t n, int64_t k, bool split, int64_t k_slices);
+  // Keeps cuBLASLt's choice for products of at least kTunedRows rows in a file (gemm_tuning_file.h): the
+  // heuristic's first kTunedCandidates algorithms are timed once per GPU and shape class, and the fastest is kept
+  // when it beats the heuristic's own first choice by kTunedMargin; later products of that class (and later
+  // starts) read the choice. Measured +1-2% at prefill (docs/perf.md, session 19). Empty path (the default): no
+  // tuning, the heuristic's first choice. Returns what reading the file found wrong (skipped lines).
+  std::vector<std::string> use_tuning_file(const std::string& path);
+  static constexpr int64_t kTunedRows = 1024;
+  static constexpr int kTunedCandidates = 8;
+  static constexpr double kTunedMargin = 0.03;
   size_t cached_plans() const;  // shapes planned so far (for tests)
   // Reallocations of the internal activation buffers so far (a captured CUDA graph holds their addresses).
   uint64_t allocations() const;
