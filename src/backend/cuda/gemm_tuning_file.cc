@@ -2,37 +2,41 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace ug::cuda {
 namespace {
 
-bool parse_int(const std::string& s, int64_t& out) {
+// The whole of s as an integer in `base` (nothing left over), else false.
+template <typename T>
+bool parse_whole(const std::string& s, int base, T& out) {
   if (s.empty()) return false;
   size_t used = 0;
   try {
-    out = std::stoll(s, &used, 10);
+    if constexpr (std::is_signed_v<T>)
+      out = std::stoll(s, &used, base);
+    else
+      out = std::stoull(s, &used, base);
   } catch (...) {
     return false;
   }
   return used == s.size();
 }
 
+bool parse_int(const std::string& s, int64_t& out) { return parse_whole(s, 10, out); }
+
 bool parse_word(const std::string& s, uint64_t& out) {
-  if (s.size() != 16) return false;
-  size_t used = 0;
-  try {
-    out = std::stoull(s, &used, 16);
-  } catch (...) {
-    return false;
-  }
-  return used == s.size();
+  return s.size() == 16 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)) != 0; }) &&
+         parse_whole(s, 16, out);
 }
 
 std::vector<std::string> split_tabs(const std::string& line) {
