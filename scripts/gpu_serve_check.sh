@@ -20,7 +20,8 @@
 #   PRESET=gemma-4-12b scripts/gpu_serve_check.sh /tmp/g12             # creates a random 12B there if missing
 #   DEVICE=cpu PRESET=tiny scripts/gpu_serve_check.sh /tmp/tiny        # the whole path on a CPU, tiny model
 # Environment (defaults): DEVICE (cuda), OUT (build/gpu_out), BUILD (build/gpu-serve; cpu: build/cpu-serve),
-#   LEVELS (1,8,32,64), DEVICE_ARGS (more serve and bench options, e.g. "--kv-cache-dtype fp8"),
+#   LEVELS (1,8,32,64), DEVICE_ARGS (more serve and bench options, e.g. "--kv-cache-dtype fp8"), SERVE_ARGS (more
+#   serve options, e.g. "--no-step-overlap"),
 #   REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), TEMPERATURE (0), BENCH_REPS (3),
 #   PRESET (init-random preset for a missing MODEL_DIR), TOKENIZER (when MODEL_DIR has no tokenizer.json; else
 #   build/test_assets/tokenizer or the carried build/carry/tokenizer), JOBS (nproc), SKIP_BUILD=1, BUILD_ONLY=1,
@@ -36,6 +37,7 @@ OUT="${OUT:-build/gpu_out}"
 if [ "$DEVICE" = cpu ]; then cuda=OFF; BUILD="${BUILD:-build/cpu-serve}"; else cuda=ON; BUILD="${BUILD:-build/gpu-serve}"; fi
 LEVELS="${LEVELS:-1,8,32,64}"
 read -r -a device_extra <<<"${DEVICE_ARGS:-}"  # e.g. DEVICE_ARGS="--kv-cache-dtype fp8": for serve and bench
+read -r -a serve_extra <<<"${SERVE_ARGS:-}"    # e.g. SERVE_ARGS="--no-step-overlap": for serve only
 REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-2}"
 PROMPT_TOKENS="${PROMPT_TOKENS:-128}"
 GEN_TOKENS="${GEN_TOKENS:-128}"
@@ -62,7 +64,7 @@ cleanup() { [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null && kill -K
 trap cleanup EXIT
 
 model="${1:-}"
-[ -n "$model" ] || { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$model" ] || { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case "$model" in /*) ;; *) model="$root/$model" ;; esac
 command -v python3 >/dev/null || die "python3 is required (summary, /health polling)"
 [[ "$LEVELS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "LEVELS=$LEVELS: expected e.g. 1,8,32,64"
@@ -145,7 +147,7 @@ PY
 }
 max_c=$(tr ',' '\n' <<<"$LEVELS" | sort -n | tail -1)
 serve_args=(serve --model "$model" "${tok_args[@]}" --device "$DEVICE" --port 0 --max-running "$max_c"
-            --http-threads $(( max_c + 64 > 128 ? max_c + 64 : 128 )) --shutdown-grace-s "$GRACE_S" "${device_extra[@]}")
+            --http-threads $(( max_c + 64 > 128 ? max_c + 64 : 128 )) --shutdown-grace-s "$GRACE_S" "${device_extra[@]}" "${serve_extra[@]}")
 say "serve: ${serve_args[*]}"
 t=$(date +%s)
 "$bin" "${serve_args[@]}" >"$OUT/serve.log" 2>&1 &

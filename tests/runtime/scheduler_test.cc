@@ -629,5 +629,37 @@ TEST_F(SchedulerTextTest, StreamedTextAndStopStringsMatchGenerator) {
   EXPECT_EQ(stopped.ids(), ref_stop.tokens);
 }
 
+// A stop string is found while the next step already runs (overlap_steps): that step's token is dropped, so the
+// cache kept for the conversation holds exactly the tokens before the stop, and the next turn built on it gives
+// what the Generator gives for the whole history. The same without the overlap.
+TEST_F(SchedulerTextTest, StopStringInTheRunningStepLeavesTheCacheOfTheReply) {
+  ASSERT_NE(engine_, nullptr) << "tokenizer missing: run scripts/fetch_tokenizer.sh";
+  PromptInput p = text_prompt(engine_->tokenizer->encode("<bos><|turn>user\nTell me a story<turn|>\n<|turn>model\n"));
+  auto ref = alone(*engine_, p, greedy(), 40);
+  ASSERT_GE(ref.text.size(), 12u);
+  const std::string stop = ref.text.substr(ref.text.size() / 2, 3);
+  for (bool overlap : {true, false}) {
+    SCOPED_TRACE(overlap ? "overlap_steps" : "no overlap");
+    Scheduler sched(*engine_, {.overlap_steps = overlap});
+    Collector stopped;
+    sched.submit({.prompt = p, .sampling = greedy(), .max_new_tokens = 40, .stop_strings = {stop}},
+                 stopped.callbacks());
+    stopped.wait_done();
+    ASSERT_EQ(stopped.result.finish, FinishReason::StopString);
+    // The next turn: the history with the reply up to its stop, then more user text.
+    PromptInput next = p;
+    for (int32_t id : stopped.ids()) next.tokens.push_back(id);
+    for (int32_t id : engine_->tokenizer->encode("<turn|>\n<|turn>user\nGo on<turn|>\n<|turn>model\n"))
+      next.tokens.push_back(id);
+    Collector turn;
+    sched.submit({.prompt = next, .sampling = greedy(), .max_new_tokens = 8}, turn.callbacks());
+    turn.wait_done();
+    // Every token of the first request but its last sampled one went through the model and is reused.
+    EXPECT_EQ(turn.result.cached_prompt_tokens, p.size() + int64_t(stopped.ids().size()) - 1);
+    EXPECT_EQ(turn.ids(), alone(*engine_, next, greedy(), 8).tokens);
+    EXPECT_EQ(sched.stats().kv_bytes_sequences, 0);
+  }
+}
+
 }  // namespace
 }  // namespace ug
