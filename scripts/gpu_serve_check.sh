@@ -21,7 +21,7 @@
 #   DEVICE=cpu PRESET=tiny scripts/gpu_serve_check.sh /tmp/tiny        # the whole path on a CPU, tiny model
 # Environment (defaults): DEVICE (cuda), OUT (build/gpu_out), BUILD (build/gpu-serve; cpu: build/cpu-serve),
 #   LEVELS (1,8,32,64), DEVICE_ARGS (more serve and bench options, e.g. "--kv-cache-dtype fp8"), SERVE_ARGS (more
-#   serve options, e.g. "--no-step-overlap"),
+#   serve options, e.g. "--max-step-tokens 256"),
 #   REQUESTS_PER_CLIENT (2), PROMPT_TOKENS (128), GEN_TOKENS (128), TEMPERATURE (0), BENCH_REPS (3),
 #   PRESET (init-random preset for a missing MODEL_DIR), TOKENIZER (when MODEL_DIR has no tokenizer.json; else
 #   build/test_assets/tokenizer or the carried build/carry/tokenizer), JOBS (nproc), SKIP_BUILD=1, BUILD_ONLY=1,
@@ -37,7 +37,7 @@ OUT="${OUT:-build/gpu_out}"
 if [ "$DEVICE" = cpu ]; then cuda=OFF; BUILD="${BUILD:-build/cpu-serve}"; else cuda=ON; BUILD="${BUILD:-build/gpu-serve}"; fi
 LEVELS="${LEVELS:-1,8,32,64}"
 read -r -a device_extra <<<"${DEVICE_ARGS:-}"  # e.g. DEVICE_ARGS="--kv-cache-dtype fp8": for serve and bench
-read -r -a serve_extra <<<"${SERVE_ARGS:-}"    # e.g. SERVE_ARGS="--no-step-overlap": for serve only
+read -r -a serve_extra <<<"${SERVE_ARGS:-}"    # e.g. SERVE_ARGS="--max-step-tokens 256": for serve only
 REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-2}"
 PROMPT_TOKENS="${PROMPT_TOKENS:-128}"
 GEN_TOKENS="${GEN_TOKENS:-128}"

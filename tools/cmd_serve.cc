@@ -115,8 +115,6 @@ RegisterCommand reg("serve", "OpenAI-compatible HTTP server (docs/server.md)", [
   sub.add_option("--kv-budget-bytes", a->scheduler.kv_budget_bytes, "KV cache memory (0 = automatic)")
       ->check(CLI::NonNegativeNumber);
   sub.add_flag("!--no-prefix-cache", a->scheduler.prefix_cache, "Disable the prefix cache");
-  sub.add_flag("!--no-step-overlap", a->scheduler.overlap_steps,
-               "Stream each step's tokens before the next step starts, not while it runs");
   sub.add_option("--timeout-s", s.timeout_s, "Per-request time limit in seconds (0 = none)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--http-threads", s.http_threads, "Connections served at once")->check(CLI::Range(2, 4096));

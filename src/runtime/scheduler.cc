@@ -1,8 +1,6 @@
 // Scheduler: one thread runs steps. A step = drop cancelled / expired sequences (freeing their KV), admit
 // waiting requests (max_running, KV budget, prefix-cache lookup), then one Decoder::forward_batch over a decode
-// token of every generating sequence plus prefill chunks in the remaining token budget, then sampling. With
-// overlap_steps the forward pass runs on a worker thread, and the tokens of the step before it are streamed
-// meanwhile (see loop()).
+// token of every generating sequence plus prefill chunks in the remaining token budget, then sampling.
 #include "runtime/scheduler.h"
 
 #include <unistd.h>
@@ -18,7 +16,6 @@
 #include "core/thread_pool.h"
 #include "runtime/engine.h"
 #include "runtime/scheduler_sequence.h"
-#include "runtime/step_worker.h"
 
 namespace ug {
 namespace {
@@ -83,7 +80,6 @@ struct Scheduler::Impl {
     budget = opt.kv_budget_bytes > 0 ? opt.kv_budget_bytes
              : device_free >= 0      ? device_free / 4 * 3
                                      : automatic_budget();
-    if (opt.overlap_steps) worker = std::make_unique<StepWorker>("ug-forward");
     publish_stats();
     thread = std::thread([this] { loop(); });
     loop_id = thread.get_id();
@@ -109,22 +105,12 @@ struct Scheduler::Impl {
   std::mutex join_mu;
   std::thread thread;
   bool called_back = false;  // a callback ran in this loop iteration (scheduler thread only)
-  std::thread::id loop_id;   // set once in the constructor
+  std::thread::id loop_id;  // set once in the constructor
 
   // Scheduler thread only.
   std::vector<std::unique_ptr<Sequence>> running;
   PrefixCache prefix;
   SchedulerStats totals;
-  // The step being computed: its items point into its sequences' tokens, overrides and caches.
-  struct StepBatch {
-    std::vector<BatchItem> items;
-    std::vector<Sequence*> owners;
-    std::deque<std::vector<const float*>> overrides;  // deque: spans into it stay valid
-    std::string error;                                // the forward pass failed
-    double forward_seconds = 0;                       // its wall time
-  };
-  StepBatch batch;
-  std::unique_ptr<StepWorker> worker;  // with overlap_steps
 
   uint64_t submit(SequenceParams params, SequenceCallbacks callbacks);
   void validate(const SequenceParams& p) const;
@@ -135,16 +121,14 @@ struct Scheduler::Impl {
   void admit();
   bool try_admit(Sequence& s);
   bool make_room(size_t bytes);
-  bool launch();  // builds the step and starts its forward pass; false: nothing to compute
-  void settle();  // waits for the forward pass, then samples (Sequence::unsent / ending)
-  void stream();  // the unsent tokens go out; sequences that end with them finish (or after the running step)
+  double step();  // returns the seconds spent in the forward pass
   // Sampling of one sequence's next token (no shared state: runs on pool threads) and what follows it.
   struct Sampled {
     TokenEvent ev;
     std::string error;  // sampling failed
   };
   static Sampled sample_next(Sequence& s);
-  void take_sampled(Sequence& s, Sampled sampled);
+  void on_sampled(Sequence& s, Sampled sampled);
   void finish(Sequence& s, FinishReason reason, std::string error = {});
   size_t running_bytes() const;
   void publish_stats();
@@ -205,10 +189,6 @@ uint64_t Scheduler::Impl::submit(SequenceParams params, SequenceCallbacks callba
 
 // ---- the loop ---------------------------------------------------------------------------------------
 
-// One iteration: drop and admit sequences, launch a step, stream the tokens the step before it sampled, wait for
-// the step and sample. With overlap_steps the step runs on the worker while this thread streams (detokenizing,
-// stop strings, callbacks and their wake-ups): the accelerator does not wait for that host work. Nothing is in
-// flight while sequences are dropped or admitted, so those may touch any cache.
 void Scheduler::Impl::loop() {
   name_current_thread("ug-scheduler");
   for (;;) {
@@ -228,16 +208,11 @@ void Scheduler::Impl::loop() {
     drop_finished_running(cancels, stop, finish);
     if (stop && running.empty()) break;
     if (!stop) admit();
-    const bool launched = launch();
-    if (worker || !launched) stream();  // while the step runs
-    after_callbacks();
-    if (launched) {
-      settle();
-      if (!worker) stream();                            // this step's tokens, before the next step
-      totals.forward_seconds += batch.forward_seconds;  // both at once: never more forward time than step time
+    if (!running.empty()) {
+      const double forward = step();
+      totals.forward_seconds += forward;  // both at once: a snapshot never has more forward time than step time
       totals.step_seconds += seconds(began, SchedClock::now());
     }
-    std::erase_if(running, [](const auto& s) { return s->done; });
     publish_stats();
     after_callbacks();
   }
@@ -309,7 +284,7 @@ void Scheduler::Impl::admit() {
 size_t Scheduler::Impl::running_bytes() const {
   size_t b = 0;
   for (const auto& s : running)
-    if (s->cache) b += s->in_flight ? s->launch_bytes : s->cache->bytes();
+    if (s->cache) b += s->cache->bytes();
   return b;
 }
 
@@ -379,17 +354,13 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
 
 // ---- one step ---------------------------------------------------------------------------------------
 
-bool Scheduler::Impl::launch() {
-  batch.items.clear();
-  batch.owners.clear();
-  batch.overrides.clear();
-  batch.error.clear();
-  batch.forward_seconds = 0;
-  auto& items = batch.items;
-  auto& owners = batch.owners;
+double Scheduler::Impl::step() {
   int64_t left = opt.max_step_tokens;
-  for (auto& s : running) {  // decode tokens first
-    if (s->done || s->ending || s->prefilling()) continue;
+  std::vector<BatchItem> items;
+  std::vector<Sequence*> owners;
+  std::deque<std::vector<const float*>> overrides;  // deque: spans into it stay valid
+  for (auto& s : running) {                         // decode tokens first
+    if (s->prefilling()) continue;
     items.push_back({.input = {.token_ids = std::span(s->tokens).subspan(size_t(s->cache->size()), 1)},
                      .cache = s->cache.get(),
                      .mode = LogitsMode::Last});
@@ -403,7 +374,7 @@ bool Scheduler::Impl::launch() {
   left = std::max(left, std::min<int64_t>(opt.max_step_tokens, 64));
   bool first_chunk = true;
   for (auto& s : running) {
-    if (s->done || s->ending || !s->prefilling() || left <= 0) continue;
+    if (!s->prefilling() || left <= 0) continue;
     const PromptInput& pr = s->params.prompt;
     const int64_t begin = s->cache->size(), n = s->prompt_size();
     int64_t end = std::min(n, begin + left);
@@ -415,10 +386,9 @@ bool Scheduler::Impl::launch() {
     }
     first_chunk = false;
     const size_t b = size_t(begin), len = size_t(end - begin);
-    batch.overrides.push_back(pr.media.empty() ? std::vector<const float*>{}
-                                               : pr.override_rows(begin, end, cfg.hidden_size));
+    overrides.push_back(pr.media.empty() ? std::vector<const float*>{} : pr.override_rows(begin, end, cfg.hidden_size));
     items.push_back({.input = {.token_ids = std::span(s->tokens).subspan(b, len),
-                               .embeddings_override = batch.overrides.back(),
+                               .embeddings_override = overrides.back(),
                                .block_ids = pr.block_ids.empty() ? std::span<const int32_t>{}
                                                                  : std::span(pr.block_ids).subspan(b, len)},
                      .cache = s->cache.get(),
@@ -427,51 +397,22 @@ bool Scheduler::Impl::launch() {
     owners.push_back(s.get());
     left -= end - begin;
   }
-  if (items.empty()) return false;
-  for (Sequence* s : owners) {
-    s->in_flight = true;
-    s->launch_bytes = s->cache->bytes();
+  const auto forward_began = SchedClock::now();
+  try {
+    decoder.forward_batch(items);
+  } catch (const std::exception& e) {
+    for (Sequence* s : owners) finish(*s, FinishReason::Cancelled, std::string("forward failed: ") + e.what());
   }
+  const double forward_seconds = seconds(forward_began, SchedClock::now());
   ++totals.steps;
-  // The job touches only the batch and its sequences' caches and logits outputs (which this thread leaves alone
-  // until settle()).
-  auto job = [this] {
-    const auto began = SchedClock::now();
-    try {
-      decoder.forward_batch(batch.items);
-    } catch (const std::exception& e) {
-      batch.error = e.what();
-    }
-    batch.forward_seconds = seconds(began, SchedClock::now());
-  };
-  if (worker)
-    worker->start(job);
-  else
-    job();
-  return true;
-}
-
-void Scheduler::Impl::settle() {
-  if (worker) worker->wait();
-  for (Sequence* s : batch.owners) s->in_flight = false;
-  if (!batch.error.empty())
-    for (Sequence* s : batch.owners) finish(*s, FinishReason::Cancelled, "forward failed: " + batch.error);
-  // A stop string found while the step ran (stream()): the sequence ends without the step's token, which the
-  // cache drops again (one position: always within the ring, KvCache::can_truncate).
-  for (Sequence* s : batch.owners) {
-    if (!s->end_after_step || s->done) continue;
-    Sequence::End end = std::move(*s->end_after_step);
-    s->end_after_step.reset();
-    s->cache->truncate(s->cache->size() - 1);
-    finish(*s, end.reason, std::move(end.error));
-  }
   // Sampling (softmax / top-k / top-p over 262k logits: ~1 ms a sequence) runs on the pool across sequences; each
   // has its own sampler state, so results do not depend on the threads. Constrained sequences stay on this thread
   // (their grammars may share mask caches), and so do those whose choice came from the backend (an argmax, or a
-  // draw from its top-k candidates: microseconds, less than waking the pool).
+  // draw from its top-k candidates: microseconds, less than waking the pool); streaming and finishing stay in
+  // order.
   std::vector<Sequence*> ready;
-  for (size_t i = 0; i < batch.items.size(); ++i)
-    if (batch.items[i].mode == LogitsMode::Last && !batch.owners[i]->done) ready.push_back(batch.owners[i]);
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].mode == LogitsMode::Last && !owners[i]->done) ready.push_back(owners[i]);
   std::vector<Sampled> sampled(ready.size());
   std::vector<int64_t> parallel;
   for (size_t j = 0; j < ready.size(); ++j) {
@@ -486,7 +427,10 @@ void Scheduler::Impl::settle() {
   ThreadPool::global().run(int64_t(parallel.size()), [&](int64_t t) {  // one task runs inline
     sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
   });
-  for (size_t j = 0; j < ready.size(); ++j) take_sampled(*ready[j], std::move(sampled[j]));
+  for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
+  after_callbacks();  // the tokens go out before the bookkeeping below
+  std::erase_if(running, [](const auto& s) { return s->done; });
+  return forward_seconds;
 }
 
 // Samples the next token from s.logits (touches only s).
@@ -515,63 +459,34 @@ Scheduler::Impl::Sampled Scheduler::Impl::sample_next(Sequence& s) {
   return out;
 }
 
-// A sampled token joins its sequence (the next step's input) and waits in `unsent` to be streamed; a stop id, the
-// length limit or a full context end the sequence with it (it takes no further step). Stop strings need the
-// detokenizer: stream() finds them.
-void Scheduler::Impl::take_sampled(Sequence& s, Sampled sampled) {
+// Streams the sampled token and decides whether the sequence ends.
+void Scheduler::Impl::on_sampled(Sequence& s, Sampled sampled) {
   const SequenceParams& p = s.params;
-  if (int64_t(s.generated.size()) >= p.max_new_tokens) {
-    s.ending = Sequence::End{FinishReason::Length, {}};
-    return;
-  }
-  if (!sampled.error.empty()) {
-    s.ending = Sequence::End{FinishReason::Cancelled, std::move(sampled.error)};
-    return;
-  }
-  const int32_t id = s.unsent.emplace(std::move(sampled.ev)).id;
+  if (int64_t(s.generated.size()) >= p.max_new_tokens) return finish(s, FinishReason::Length);
+  if (!sampled.error.empty()) return finish(s, FinishReason::Cancelled, std::move(sampled.error));
+  TokenEvent ev = std::move(sampled.ev);
   if (s.generated.empty()) s.first_token = SchedClock::now();
-  s.generated.push_back(id);
-  s.tokens.push_back(id);
-  s.keys.push_back(uint64_t(id));
+  s.generated.push_back(ev.id);
+  s.tokens.push_back(ev.id);
+  s.keys.push_back(uint64_t(ev.id));
   ++totals.generated_tokens_total;
-  if (std::find(p.stop_ids.begin(), p.stop_ids.end(), id) != p.stop_ids.end())
-    s.ending = Sequence::End{FinishReason::Stop, {}};
-  else if (int64_t(s.generated.size()) >= p.max_new_tokens)
-    s.ending = Sequence::End{FinishReason::Length, {}};
-  else if (s.cache->size() >= max_context)
-    s.ending = Sequence::End{FinishReason::ContextFull, {}};
-}
-
-// Streams each sequence's unsent token (its text held back while it might begin a stop string) and ends the
-// sequences that end with it; one that is in the running step (a stop string, a failed callback) ends after it.
-void Scheduler::Impl::stream() {
-  for (auto& owned : running) {
-    Sequence& s = *owned;
-    if (s.done) continue;
-    std::optional<Sequence::End> end = std::move(s.ending);
-    s.ending.reset();
-    if (s.unsent) {
-      TokenEvent ev = std::move(*s.unsent);
-      s.unsent.reset();
-      const bool stop_id = end && end->reason == FinishReason::Stop;  // a stop id has no text
-      if (!stop_id && s.detok) {
-        auto r = s.stops.push(s.detok->push(ev.id));
-        ev.text = std::move(r.emit);
-        if (r.stopped) end = Sequence::End{FinishReason::StopString, {}};
-      }
-      called_back = true;
-      try {
-        if (s.callbacks.on_token) s.callbacks.on_token(ev);
-      } catch (const std::exception& e) {
-        end = Sequence::End{FinishReason::Cancelled, std::string("on_token failed: ") + e.what()};
-      }
-    }
-    if (!end) continue;
-    if (s.in_flight)
-      s.end_after_step = std::move(end);
-    else
-      finish(s, end->reason, std::move(end->error));
+  const bool stop_id = std::find(p.stop_ids.begin(), p.stop_ids.end(), ev.id) != p.stop_ids.end();
+  bool stop_string = false;
+  if (!stop_id && s.detok) {
+    auto r = s.stops.push(s.detok->push(ev.id));
+    ev.text = std::move(r.emit);
+    stop_string = r.stopped;
   }
+  called_back = true;
+  try {
+    if (s.callbacks.on_token) s.callbacks.on_token(ev);
+  } catch (const std::exception& e) {
+    return finish(s, FinishReason::Cancelled, std::string("on_token failed: ") + e.what());
+  }
+  if (stop_id) return finish(s, FinishReason::Stop);
+  if (stop_string) return finish(s, FinishReason::StopString);
+  if (int64_t(s.generated.size()) >= p.max_new_tokens) return finish(s, FinishReason::Length);
+  if (s.cache->size() >= max_context) return finish(s, FinishReason::ContextFull);
 }
 
 // Ends a sequence exactly once: releases its KV (into the prefix cache when it ended normally) and calls

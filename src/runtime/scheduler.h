@@ -41,10 +41,6 @@ struct SchedulerOptions {
   // the sliding layers' per-token KV (12B, f32: 640 KiB/token over 40 layers, so 1024 slack = 640 MiB
   // per sequence of more than `window` tokens). 0 disables rollback beyond one token.
   int64_t ring_slack = 1024;
-  // Each forward pass runs on a worker thread while the scheduler thread streams the previous step's tokens
-  // (detokenizer, stop strings, callbacks), so the accelerator does not wait for that host work. A sequence whose
-  // stop string shows up there has already joined the running step: that step's token for it is dropped.
-  bool overlap_steps = true;
   // Called on the scheduler thread after every iteration of its loop that ran callbacks (on_token / on_done).
   // A caller whose callbacks only queue events wakes its consumers here: once per step instead of once per token.
   std::function<void()> after_callbacks;
@@ -101,8 +97,7 @@ struct SchedulerStats {
   int64_t generated_tokens_total = 0;
   int64_t steps = 0;
   // Wall time of the scheduler's iterations that ran a step (admission, the batch, the forward pass, sampling,
-  // streaming) and the part of it inside Decoder::forward_batch; the rest is host work the accelerator waits on
-  // (streaming not included with overlap_steps: it runs during the forward pass).
+  // streaming) and the part of it inside Decoder::forward_batch; the rest is host work the accelerator waits on.
   double step_seconds = 0, forward_seconds = 0;
 };
 

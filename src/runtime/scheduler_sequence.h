@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <string>
 #include <vector>
 
 #include "model/decoder.h"
@@ -48,19 +47,6 @@ struct Sequence {
   TopLogits top;              // the last forward's top-k candidates when device_top_k()
   int64_t reserved_tokens = 0;
   SequenceResult result;
-  // Between a step and the streaming of the token it sampled (which runs while the next step is on the
-  // accelerator): the token, and how the sequence ends with it (it then takes no further step).
-  struct End {
-    FinishReason reason;
-    std::string error;
-  };
-  std::optional<TokenEvent> unsent;
-  std::optional<End> ending;
-  // Part of the step now running: its cache is the step's until it returns (launch_bytes: its size then). A stop
-  // string found meanwhile ends it after that step, whose token for it is dropped (end_after_step).
-  bool in_flight = false;
-  size_t launch_bytes = 0;
-  std::optional<End> end_after_step;
   SchedClock::time_point submitted{}, admitted{}, first_token{};
   bool done = false;
 

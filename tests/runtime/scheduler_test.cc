@@ -629,18 +629,17 @@ TEST_F(SchedulerTextTest, StreamedTextAndStopStringsMatchGenerator) {
   EXPECT_EQ(stopped.ids(), ref_stop.tokens);
 }
 
-// A stop string is found while the next step already runs (overlap_steps): that step's token is dropped, so the
-// cache kept for the conversation holds exactly the tokens before the stop, and the next turn built on it gives
-// what the Generator gives for the whole history. The same without the overlap.
-TEST_F(SchedulerTextTest, StopStringInTheRunningStepLeavesTheCacheOfTheReply) {
+// A reply that ends at a stop string leaves the cache of exactly the tokens before the stop's last token (which
+// never went through the model), and the next turn built on it gives what the Generator gives for the whole
+// history.
+TEST_F(SchedulerTextTest, StopStringLeavesTheCacheOfTheReplyForTheNextTurn) {
   ASSERT_NE(engine_, nullptr) << "tokenizer missing: run scripts/fetch_tokenizer.sh";
   PromptInput p = text_prompt(engine_->tokenizer->encode("<bos><|turn>user\nTell me a story<turn|>\n<|turn>model\n"));
   auto ref = alone(*engine_, p, greedy(), 40);
   ASSERT_GE(ref.text.size(), 12u);
   const std::string stop = ref.text.substr(ref.text.size() / 2, 3);
-  for (bool overlap : {true, false}) {
-    SCOPED_TRACE(overlap ? "overlap_steps" : "no overlap");
-    Scheduler sched(*engine_, {.overlap_steps = overlap});
+  {
+    Scheduler sched(*engine_, {});
     Collector stopped;
     sched.submit({.prompt = p, .sampling = greedy(), .max_new_tokens = 40, .stop_strings = {stop}},
                  stopped.callbacks());
