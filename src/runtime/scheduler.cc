@@ -105,7 +105,7 @@ struct Scheduler::Impl {
   std::mutex join_mu;
   std::thread thread;
   bool called_back = false;  // a callback ran in this loop iteration (scheduler thread only)
-  std::thread::id loop_id;  // set once in the constructor
+  std::thread::id loop_id;   // set once in the constructor
 
   // Scheduler thread only.
   std::vector<std::unique_ptr<Sequence>> running;
@@ -121,7 +121,10 @@ struct Scheduler::Impl {
   void admit();
   bool try_admit(Sequence& s);
   bool make_room(size_t bytes);
-  double step();  // returns the seconds spent in the forward pass
+  struct StepSeconds {
+    double batch = 0, forward = 0, sample = 0, stream = 0;  // SchedulerStats' phases
+  };
+  StepSeconds step();
   // Sampling of one sequence's next token (no shared state: runs on pool threads) and what follows it.
   struct Sampled {
     TokenEvent ev;
@@ -209,8 +212,14 @@ void Scheduler::Impl::loop() {
     if (stop && running.empty()) break;
     if (!stop) admit();
     if (!running.empty()) {
-      const double forward = step();
-      totals.forward_seconds += forward;  // both at once: a snapshot never has more forward time than step time
+      const auto admitted = SchedClock::now();
+      const StepSeconds t = step();
+      // All at once: a snapshot never has more forward time than step time.
+      totals.admit_seconds += seconds(began, admitted);
+      totals.batch_seconds += t.batch;
+      totals.forward_seconds += t.forward;
+      totals.sample_seconds += t.sample;
+      totals.stream_seconds += t.stream;
       totals.step_seconds += seconds(began, SchedClock::now());
     }
     publish_stats();
@@ -354,7 +363,8 @@ bool Scheduler::Impl::try_admit(Sequence& s) {
 
 // ---- one step ---------------------------------------------------------------------------------------
 
-double Scheduler::Impl::step() {
+Scheduler::Impl::StepSeconds Scheduler::Impl::step() {
+  const auto began = SchedClock::now();
   int64_t left = opt.max_step_tokens;
   std::vector<BatchItem> items;
   std::vector<Sequence*> owners;
@@ -403,7 +413,7 @@ double Scheduler::Impl::step() {
   } catch (const std::exception& e) {
     for (Sequence* s : owners) finish(*s, FinishReason::Cancelled, std::string("forward failed: ") + e.what());
   }
-  const double forward_seconds = seconds(forward_began, SchedClock::now());
+  const auto forward_ended = SchedClock::now();
   ++totals.steps;
   // Sampling (softmax / top-k / top-p over 262k logits: ~1 ms a sequence) runs on the pool across sequences; each
   // has its own sampler state, so results do not depend on the threads. Constrained sequences stay on this thread
@@ -427,10 +437,14 @@ double Scheduler::Impl::step() {
   ThreadPool::global().run(int64_t(parallel.size()), [&](int64_t t) {  // one task runs inline
     sampled[size_t(parallel[size_t(t)])] = sample_next(*ready[size_t(parallel[size_t(t)])]);
   });
+  const auto sampled_at = SchedClock::now();
   for (size_t j = 0; j < ready.size(); ++j) on_sampled(*ready[j], std::move(sampled[j]));
   after_callbacks();  // the tokens go out before the bookkeeping below
   std::erase_if(running, [](const auto& s) { return s->done; });
-  return forward_seconds;
+  return {.batch = seconds(began, forward_began),
+          .forward = seconds(forward_began, forward_ended),
+          .sample = seconds(forward_ended, sampled_at),
+          .stream = seconds(sampled_at, SchedClock::now())};
 }
 
 // Samples the next token from s.logits (touches only s).

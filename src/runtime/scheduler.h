@@ -99,6 +99,9 @@ struct SchedulerStats {
   // Wall time of the scheduler's iterations that ran a step (admission, the batch, the forward pass, sampling,
   // streaming) and the part of it inside Decoder::forward_batch; the rest is host work the accelerator waits on.
   double step_seconds = 0, forward_seconds = 0;
+  // The host part by phase: dropping ended sequences and admitting waiting ones, building the batch, sampling,
+  // streaming (detokenizer, stop strings, callbacks and their wake-ups, finishing).
+  double admit_seconds = 0, batch_seconds = 0, sample_seconds = 0, stream_seconds = 0;
 };
 
 // Thrown by submit() when the waiting queue is full (the server answers 429 + Retry-After).

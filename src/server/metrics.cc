@@ -112,6 +112,15 @@ std::string Metrics::render(const SchedulerStats& s) const {
   metric("unigemma_scheduler_forward_seconds_total", "counter",
          "Part of the step time inside the forward pass (the rest: host work between passes).",
          s.forward_seconds);
+  out +=
+      "# HELP unigemma_scheduler_host_seconds_total Host work of the scheduler's steps by phase (admit: "
+      "ending and admitting sequences; batch: building the step; sample: choosing the tokens; stream: "
+      "detokenizer, stop strings, callbacks).\n"
+      "# TYPE unigemma_scheduler_host_seconds_total counter\n";
+  for (const auto& [phase, value] :
+       {std::pair{"admit", s.admit_seconds}, std::pair{"batch", s.batch_seconds},
+        std::pair{"sample", s.sample_seconds}, std::pair{"stream", s.stream_seconds}})
+    out += fmt::format("unigemma_scheduler_host_seconds_total{{phase=\"{}\"}} {}\n", phase, value);
   ttft_.render(out, "unigemma_time_to_first_token_seconds",
                "Time from request arrival to the first token.");
   itl_.render(out, "unigemma_inter_token_latency_seconds",

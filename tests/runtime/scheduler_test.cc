@@ -160,6 +160,11 @@ TEST_F(SchedulerTest, ConcurrentGreedyEqualsAlone) {
     EXPECT_EQ(st.generated_tokens_total, int64_t(20 * prompts.size()));
     EXPECT_GT(st.forward_seconds, 0.0);
     EXPECT_GE(st.step_seconds, st.forward_seconds);
+    // The phases are parts of the step time, each measured.
+    EXPECT_GT(st.batch_seconds, 0.0);
+    EXPECT_GT(st.stream_seconds, 0.0);
+    EXPECT_LE(st.admit_seconds + st.batch_seconds + st.forward_seconds + st.sample_seconds + st.stream_seconds,
+              st.step_seconds * (1 + 1e-9));
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(runs[i].ids(), expected[i]) << "sequence " << i;

@@ -93,6 +93,8 @@ class FakeBackend final : public Backend {
     s.kv_bytes_budget = 100;
     s.step_seconds = 2.5;
     s.forward_seconds = 2.0;
+    s.admit_seconds = 0.125;
+    s.stream_seconds = 0.25;
     return s;
   }
 

@@ -115,7 +115,9 @@ TEST_F(ServerTest, ModelsHealthMetrics) {
         "unigemma_time_to_first_token_seconds_bucket", "unigemma_queue_depth",
         "unigemma_kv_cache_usage_ratio 0.1", "unigemma_generation_tokens_total 3",
         "unigemma_scheduler_step_seconds_total 2.5",
-        "unigemma_scheduler_forward_seconds_total 2\n"})
+        "unigemma_scheduler_forward_seconds_total 2\n",
+        "unigemma_scheduler_host_seconds_total{phase=\"admit\"} 0.125\n",
+        "unigemma_scheduler_host_seconds_total{phase=\"stream\"} 0.25\n"})
     EXPECT_NE(metrics->body.find(name), std::string::npos) << name << "\n" << metrics->body;
 }
 
