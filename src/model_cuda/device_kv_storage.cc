@@ -23,12 +23,10 @@ std::unique_ptr<KvStorage> DeviceKvStorage::clone() const {
   c->type_ = type_;
   for (const Layer& l : layers_) {
     Layer d{.row_size = l.row_size, .ring_capacity = l.ring_capacity, .rows = l.rows};
-    d.k = DeviceBuffer<uint16_t>(l.k.size());
-    d.v = DeviceBuffer<uint16_t>(l.v.size());
-    if (l.k.size() > 0) {
-      UG_CUDA_CHECK(cudaMemcpy(d.k.data(), l.k.data(), l.k.bytes(), cudaMemcpyDeviceToDevice));
-      UG_CUDA_CHECK(cudaMemcpy(d.v.data(), l.v.data(), l.v.bytes(), cudaMemcpyDeviceToDevice));
-    }
+    d.k = PooledBuffer<uint16_t>(l.k.size());
+    d.v = PooledBuffer<uint16_t>(l.v.size());
+    pool_copy(d.k.data(), l.k.data(), l.k.bytes());
+    pool_copy(d.v.data(), l.v.data(), l.v.bytes());
     c->layers_.push_back(std::move(d));
   }
   return c;
@@ -41,12 +39,10 @@ size_t DeviceKvStorage::bytes() const {
 }
 
 void DeviceKvStorage::resize(Layer& l, int64_t rows) const {
-  DeviceBuffer<uint16_t> k(size_t(rows * l.row_size)), v(size_t(rows * l.row_size));
-  if (l.rows > 0) {
-    // The legacy default stream orders this after the kernels that wrote the old rows.
-    UG_CUDA_CHECK(cudaMemcpy(k.data(), l.k.data(), l.k.bytes(), cudaMemcpyDeviceToDevice));
-    UG_CUDA_CHECK(cudaMemcpy(v.data(), l.v.data(), l.v.bytes(), cudaMemcpyDeviceToDevice));
-  }
+  PooledBuffer<uint16_t> k(size_t(rows * l.row_size)), v(size_t(rows * l.row_size));
+  // In stream order: after the kernels that wrote the old rows, before the old buffers go back to the pool.
+  pool_copy(k.data(), l.k.data(), l.k.bytes());
+  pool_copy(v.data(), l.v.data(), l.v.bytes());
   l.k = std::move(k);
   l.v = std::move(v);
   l.rows = rows;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.h"
-#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/pooled_buffer.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 
@@ -34,7 +34,7 @@ class DeviceKvStorage final : public KvStorage {
 
  private:
   struct Layer {
-    DeviceBuffer<uint16_t> k, v;                        // the rows' bytes, in 16-bit units
+    PooledBuffer<uint16_t> k, v;                        // the rows' bytes, in 16-bit units
     int64_t row_size = 0, ring_capacity = 0, rows = 0;  // rows allocated
   };
   DeviceKvStorage() = default;
