@@ -1,5 +1,5 @@
 // RAII device memory: a typed, move-only owner of one cudaMalloc allocation (plain device memory, never
-// managed memory). Copies to and from the host are synchronous and checked.
+// managed memory; device_memory.h). Copies to and from the host are synchronous and checked.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_memory.h"
 
 namespace ug::cuda {
 
@@ -18,7 +19,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t count) : count_(count) {
-    if (count_ > 0) UG_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), count_ * sizeof(T)));
+    data_ = static_cast<T*>(device_alloc(count_ * sizeof(T)));
   }
   explicit DeviceBuffer(std::span<const T> host) : DeviceBuffer(host.size()) { upload(host); }
   ~DeviceBuffer() { reset(); }

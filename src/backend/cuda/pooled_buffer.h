@@ -1,23 +1,13 @@
-// Device memory from the device's stream-ordered pool (cudaMallocAsync / cudaFreeAsync on the legacy default
-// stream, with which every blocking stream is ordered): taking and giving back a buffer costs microseconds and
-// never waits for the device, where cudaMalloc / cudaFree cost tens of µs each (cudaFree also waits for all queued
-// work). Freed memory stays in the pool for the next buffer, so a server that ends and starts sequences reuses
-// their KV memory instead of returning it to the driver. For memory that comes and goes while the model runs (KV
-// caches); long-lived buffers use DeviceBuffer.
+// A typed, move-only owner of device memory from the stream-ordered pool (device_memory.h): for buffers that come
+// and go while the model runs, such as KV caches.
 #pragma once
 
 #include <cstddef>
 #include <utility>
 
-namespace ug::cuda {
+#include "backend/cuda/device_memory.h"
 
-// A pool allocation of `bytes` on the current device (nullptr for 0 bytes); ug::Error when out of memory.
-void* pool_alloc(size_t bytes);
-// Gives it back, ordered after the work queued on the legacy stream and the blocking streams (no host wait).
-void pool_free(void* p) noexcept;
-// Copies device bytes in stream order (after the kernels that wrote src; before the later ones that read dst):
-// the host does not wait.
-void pool_copy(void* dst, const void* src, size_t bytes);
+namespace ug::cuda {
 
 template <typename T>
 class PooledBuffer {
