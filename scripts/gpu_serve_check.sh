@@ -203,7 +203,11 @@ if http_get "$url/metrics" "$OUT/metrics.txt"; then
   # (the rest is host work between two accelerator steps; LEVELS=64 alone isolates the 64-stream steps).
   awk '$1 == "unigemma_scheduler_steps_total" {n = $2} $1 == "unigemma_scheduler_step_seconds_total" {s = $2}
        $1 == "unigemma_scheduler_forward_seconds_total" {f = $2}
-       END {if (n > 0 && s > 0) printf "scheduler: %d steps, %.2f ms each, %.1f%% of it host work outside the forward pass\n", n, 1000 * s / n, 100 * (s - f) / s}' \
+       $1 ~ /^unigemma_scheduler_host_seconds_total/ {split($1, a, "\""); ph[a[2]] = $2; order[++k] = a[2]}
+       END {if (n > 0 && s > 0) {
+              printf "scheduler: %d steps, %.2f ms each, %.1f%% of it host work outside the forward pass (µs a step:", n, 1000 * s / n, 100 * (s - f) / s
+              for (i = 1; i <= k; ++i) printf " %s %.0f", order[i], 1e6 * ph[order[i]] / n
+              printf ")\n"}}' \
     "$OUT/metrics.txt" | tee -a "$summary"
 else
   say "warning: GET /metrics failed"
@@ -284,9 +288,12 @@ else:
     print("server overhead at batch 1: n/a (no concurrency-1 level or no bench figure)")
 c64 = next((r for r in rows if r["concurrency"] == 64), None)
 if device != "cpu":
-    agg = c64["output_tokens_per_s"] if c64 else None
+    # Decode: 64 x the median stream's rate from its first token to its last; out: all tokens over the level's wall
+    # time (each request's prefill and the ramp in it).
+    agg = 64 * c64["stream_tokens_per_s_p50"] if c64 else None
     print("issue 5 targets: aggregate decode at 64 streams >= 6,000 tok/s: "
-          + (f"{agg:,.0f} ({'met' if agg >= 6000 else 'NOT met'})" if agg is not None else "not measured")
+          + (f"{agg:,.0f} ({'met' if agg >= 6000 else 'NOT met'}; output rate with prefill and ramp "
+             f"{c64['output_tokens_per_s']:,.0f})" if agg is not None else "not measured")
           + "; overhead at batch 1 <= 3%: "
           + (f"{res['overhead_pct']:+.1f}% ({'met' if res['overhead_pct'] <= 3 else 'NOT met'})" if "overhead_pct" in res else "not measured"))
 json.dump(res, open(os.path.join(out, "serve_summary.json"), "w"), indent=2)
