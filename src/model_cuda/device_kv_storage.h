@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backend/cuda/attention.h"
-#include "backend/cuda/pooled_buffer.h"
+#include "backend/cuda/device_buffer.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 

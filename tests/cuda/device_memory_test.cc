@@ -10,7 +10,6 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
-#include "backend/cuda/pooled_buffer.h"
 #include "core/error.h"
 #include "model/config.h"
 #include "model/presets.h"

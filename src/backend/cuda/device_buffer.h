@@ -1,5 +1,6 @@
-// RAII device memory: a typed, move-only owner of one cudaMalloc allocation (plain device memory, never
-// managed memory; device_memory.h). Copies to and from the host are synchronous and checked.
+// RAII device memory: a typed, move-only owner of one allocation, plain cudaMalloc memory (never managed memory)
+// or, as PooledBuffer, memory of the stream-ordered pool (device_memory.h). Copies to and from the host are
+// synchronous and checked.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,13 +15,11 @@
 
 namespace ug::cuda {
 
-template <typename T>
+template <typename T, typename Memory = PlainMemory>
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  explicit DeviceBuffer(size_t count) : count_(count) {
-    data_ = static_cast<T*>(device_alloc(count_ * sizeof(T)));
-  }
+  explicit DeviceBuffer(size_t count) : data_(static_cast<T*>(Memory::alloc(count * sizeof(T)))), count_(count) {}
   explicit DeviceBuffer(std::span<const T> host) : DeviceBuffer(host.size()) { upload(host); }
   ~DeviceBuffer() { reset(); }
 
@@ -60,7 +59,7 @@ class DeviceBuffer {
 
  private:
   void reset() noexcept {
-    if (data_) cudaFree(data_);  // a destructor must not throw; a failing free means the context is gone
+    Memory::free(data_);
     data_ = nullptr;
     count_ = 0;
   }
@@ -68,5 +67,9 @@ class DeviceBuffer {
   T* data_ = nullptr;
   size_t count_ = 0;
 };
+
+// For memory that comes and goes while the model runs (KV caches).
+template <typename T>
+using PooledBuffer = DeviceBuffer<T, PoolMemory>;
 
 }  // namespace ug::cuda

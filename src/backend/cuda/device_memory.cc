@@ -53,6 +53,10 @@ void* device_alloc(size_t bytes) {
   return allocate_or_release("cudaMalloc", bytes, [&](void** p) { return cudaMalloc(p, bytes); });
 }
 
+void device_free(void* p) noexcept {
+  if (p) cudaFree(p);
+}
+
 void* pool_alloc(size_t bytes) {
   if (bytes == 0) return nullptr;
   current_pool();
@@ -61,7 +65,7 @@ void* pool_alloc(size_t bytes) {
 }
 
 void pool_free(void* p) noexcept {
-  if (p) cudaFreeAsync(p, cudaStreamLegacy);  // must not throw (destructors); a failure means the context is gone
+  if (p) cudaFreeAsync(p, cudaStreamLegacy);
 }
 
 void pool_copy(void* dst, const void* src, size_t bytes) {
