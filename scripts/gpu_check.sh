@@ -47,7 +47,7 @@ if ! cmake "${cfg[@]}" >>"$log" 2>&1; then
   fi
 fi
 t0=$(date +%s)
-if ! ninja -C build/gpu -j"$jobs" unigemma cuda_ops_test cuda_fused_ops_test cuda_attention_test cuda_decoder_test cuda_top_logits_test cuda_media_embedder_test matmul_test >>"$log" 2>&1; then
+if ! ninja -C build/gpu -j"$jobs" unigemma cuda_ops_test cuda_fused_ops_test cuda_attention_test cuda_decoder_test cuda_top_logits_test cuda_media_embedder_test device_memory_test matmul_test >>"$log" 2>&1; then
   say "build FAILED"; grep -E "error|FAILED" "$log" | head -40 | tee -a "$summary"; exit 1
 fi
 say "build: ok ($(( $(date +%s) - t0 )) s)"
@@ -70,6 +70,7 @@ run_step cuda_attention_test 300 build/gpu/tests/cuda_attention_test --gtest_als
 run_step cuda_decoder_test 300 build/gpu/tests/cuda_decoder_test
 run_step cuda_top_logits_test 300 build/gpu/tests/cuda_top_logits_test --gtest_also_run_disabled_tests
 run_step cuda_media_embedder_test 300 build/gpu/tests/cuda_media_embedder_test
+run_step device_memory_test 120 build/gpu/tests/device_memory_test
 if command -v compute-sanitizer >/dev/null; then
   run_step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build/gpu/tests/cuda_attention_test \
     --gtest_filter='*Prefill*:*Decode*:*Mixed*'
