@@ -17,16 +17,18 @@ cudaMemPool_t current_pool() {
   UG_CUDA_CHECK(cudaGetDevice(&device));
   cudaMemPool_t pool = nullptr;
   UG_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
-  // Once per device: the pool keeps what is freed (its release threshold is unlimited), so that the memory of an
-  // ended sequence serves the next one instead of going back to the driver at every synchronization.
-  static std::mutex mu;
-  static std::set<int> kept;
-  std::lock_guard lk(mu);
-  if (kept.insert(device).second) {
-    uint64_t keep = UINT64_MAX;
-    UG_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
-  }
   return pool;
+}
+
+// Once per pool: it keeps what is freed (its release threshold is unlimited), so that the memory of an ended
+// sequence serves the next one instead of going back to the driver at every synchronization.
+void keep_freed_memory(cudaMemPool_t pool) {
+  static std::mutex mu;
+  static std::set<cudaMemPool_t> kept;
+  std::lock_guard lk(mu);
+  if (!kept.insert(pool).second) return;
+  uint64_t keep = UINT64_MAX;
+  UG_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
 }
 
 // Runs allocate(); when the device is out of memory, gives the pool's unused memory back and tries once more.
@@ -59,7 +61,7 @@ void device_free(void* p) noexcept {
 
 void* pool_alloc(size_t bytes) {
   if (bytes == 0) return nullptr;
-  current_pool();
+  keep_freed_memory(current_pool());
   return allocate_or_release("cudaMallocAsync", bytes,
                              [&](void** p) { return cudaMallocAsync(p, bytes, cudaStreamLegacy); });
 }
